@@ -1,0 +1,42 @@
+"""Installs tfp_vqvae; the version is read from tfp_vqvae/__init__.py."""
+
+import os
+import re
+
+import setuptools
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _version():
+  with open(os.path.join(_HERE, "tfp_vqvae", "__init__.py")) as f:
+    return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
+
+def _long_description():
+  with open(os.path.join(_HERE, "README.md")) as f:
+    return f.read()
+
+
+setuptools.setup(
+    name="tfp_vqvae",
+    version=_version(),
+    description=("VQ-VAE with TensorFlow Probability: EMA vector quantizer, "
+                 "training CLI and TF Serving SavedModel export."),
+    long_description=_long_description(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=setuptools.find_packages(include=["tfp_vqvae", "tfp_vqvae.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "tensorflow-probability[tf]>=0.25,<0.26",
+        "tensorflow-datasets>=4.9",
+        "tensorflow-serving-api>=2.21,<2.22",
+        "absl-py",
+        "numpy",
+    ],
+    extras_require={
+        "test": ["pytest", "scipy"],
+    },
+)
