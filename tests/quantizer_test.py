@@ -1,0 +1,276 @@
+"""Tests of the EMA vector quantizer against NumPy references."""
+
+import subprocess
+import sys
+import textwrap
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from tfp_vqvae import quantizer as quantizer_lib
+
+
+def _numpy_nearest(vectors, codebook):
+  distances = ((vectors[:, None, :] - codebook[None, :, :]) ** 2).sum(-1)
+  return distances.argmin(1)
+
+
+def _set_state(quantizer, codebook, ema_count):
+  quantizer.codebook.assign(codebook)
+  quantizer.ema_count.assign(ema_count)
+  quantizer.ema_sum.assign(codebook * ema_count[:, None])
+  quantizer.initialized.assign(True)
+
+
+def _maybe_function(fn, use_function):
+  return tf.function(fn) if use_function else fn
+
+
+class NearestCodesTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters((50, 7, 3), (300, 64, 16), (1000, 512, 8))
+  def test_matches_brute_force(self, n, k, d):
+    rng = np.random.default_rng(n)
+    vectors = rng.normal(size=(n, d)).astype(np.float32)
+    codebook = rng.normal(size=(k, d)).astype(np.float32)
+    codes = quantizer_lib.nearest_codes(vectors, codebook).numpy()
+    expected = _numpy_nearest(vectors, codebook)
+    # Ties within float32 rounding may pick either code: compare distances.
+    picked = ((vectors - codebook[codes]) ** 2).sum(-1)
+    best = ((vectors - codebook[expected]) ** 2).sum(-1)
+    self.assertAllClose(picked, best, rtol=1e-5, atol=1e-5)
+    self.assertGreater(np.mean(codes == expected), 0.99)
+    self.assertEqual(codes.dtype, np.int32)
+
+  def test_perplexity_and_usage(self):
+    counts = np.array([3.0, 0.0, 1.0, 4.0], np.float32)
+    probs = counts / counts.sum()
+    nonzero = probs[probs > 0]
+    perplexity, usage = quantizer_lib.perplexity_and_usage(counts)
+    self.assertAllClose(perplexity, np.exp(-(nonzero * np.log(nonzero)).sum()))
+    self.assertAllClose(usage, 0.75)
+
+
+class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(True, False)
+  def test_outputs_match_numpy(self, use_function):
+    rng = np.random.default_rng(0)
+    codebook = rng.normal(size=(10, 4)).astype(np.float32)
+    inputs = rng.normal(size=(3, 5, 5, 4)).astype(np.float32)
+    quantizer = quantizer_lib.VectorQuantizerEMA(10, 4, commitment_cost=0.3)
+    _set_state(quantizer, codebook, np.ones(10, np.float32))
+    out = _maybe_function(lambda x: quantizer(x, training=False), use_function)(inputs)
+    flat = inputs.reshape(-1, 4)
+    codes = _numpy_nearest(flat, codebook)
+    self.assertAllEqual(out.codes, codes.reshape(3, 5, 5))
+    self.assertAllClose(out.quantized, codebook[codes].reshape(inputs.shape))
+    per_example = ((flat - codebook[codes]) ** 2).reshape(3, -1).mean(1)
+    self.assertAllClose(out.commitment_loss, 0.3 * per_example, rtol=1e-5)
+    counts = np.bincount(codes, minlength=10)
+    self.assertAllEqual(out.code_counts, counts)
+    self.assertAllClose(out.usage, np.mean(counts > 0))
+    self.assertEqual(out.quantized.shape, inputs.shape)
+    self.assertEqual(out.codes.shape, (3, 5, 5))
+
+  def test_segment_sums_equal_one_hot_reference(self):
+    rng = np.random.default_rng(1)
+    k, d = 16, 3
+    codebook = rng.normal(size=(k, d)).astype(np.float32)
+    inputs = rng.normal(size=(200, d)).astype(np.float32)
+    quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=0.0, epsilon=1e-12,
+                                                 dead_code_threshold=0.0)
+    _set_state(quantizer, codebook, np.ones(k, np.float32))
+    out = quantizer(inputs, training=True, seed=[0, 0])
+    one_hot = np.eye(k, dtype=np.float32)[_numpy_nearest(inputs, codebook)]
+    # decay=0: the EMA state becomes exactly this batch's counts and sums.
+    self.assertAllClose(out.code_counts, one_hot.sum(0))
+    self.assertAllClose(quantizer.ema_count, one_hot.sum(0))
+    self.assertAllClose(quantizer.ema_sum, one_hot.T @ inputs, rtol=1e-5, atol=1e-5)
+
+  def test_straight_through_gradients(self):
+    rng = np.random.default_rng(2)
+    quantizer = quantizer_lib.VectorQuantizerEMA(8, 4, commitment_cost=0.0)
+    _set_state(quantizer, rng.normal(size=(8, 4)).astype(np.float32), np.ones(8))
+    inputs = tf.constant(rng.normal(size=(6, 4)).astype(np.float32))
+    weights = tf.constant(rng.normal(size=(6, 4)).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+      tape.watch(inputs)
+      tape.watch(quantizer.codebook)
+      out = quantizer(inputs, training=True, seed=[0, 0])
+      objective = tf.reduce_sum(out.quantized * weights)
+    self.assertAllClose(tape.gradient(objective, inputs), weights)
+    codebook_gradient = tape.gradient(objective, quantizer.codebook)
+    self.assertTrue(codebook_gradient is None or not np.any(codebook_gradient.numpy()))
+    self.assertEmpty(quantizer.trainable_variables)
+
+  def test_commitment_gradient(self):
+    rng = np.random.default_rng(3)
+    codebook = rng.normal(size=(5, 2)).astype(np.float32)
+    quantizer = quantizer_lib.VectorQuantizerEMA(5, 2, commitment_cost=0.25)
+    _set_state(quantizer, codebook, np.ones(5))
+    inputs = tf.constant(rng.normal(size=(4, 3, 2)).astype(np.float32))
+    with tf.GradientTape() as tape:
+      tape.watch(inputs)
+      loss = tf.reduce_sum(quantizer(inputs).commitment_loss)
+    nearest = codebook[_numpy_nearest(inputs.numpy().reshape(-1, 2), codebook)]
+    expected = 0.25 * 2 * (inputs.numpy() - nearest.reshape(4, 3, 2)) / 6
+    self.assertAllClose(tape.gradient(loss, inputs), expected, rtol=1e-5)
+
+  @parameterized.parameters(True, False)
+  def test_ema_and_laplace_smoothing_match_numpy_over_steps(self, use_function):
+    rng = np.random.default_rng(4)
+    k, d, decay, eps = 6, 3, 0.9, 1e-3
+    codebook = rng.normal(size=(k, d)).astype(np.float32)
+    count = rng.uniform(0.5, 2.0, size=k).astype(np.float32)
+    ema_sum = codebook * count[:, None]
+    quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=decay, epsilon=eps,
+                                                 dead_code_threshold=0.0)
+    _set_state(quantizer, codebook, count)
+    step_fn = _maybe_function(lambda x, s: quantizer(x, training=True, seed=s),
+                              use_function)
+    for step in range(5):
+      inputs = rng.normal(size=(40, d)).astype(np.float32)
+      out = step_fn(inputs, tf.constant([0, step]))
+      codes = _numpy_nearest(inputs, codebook)
+      self.assertAllEqual(out.codes, codes)
+      counts = np.bincount(codes, minlength=k).astype(np.float32)
+      sums = np.zeros((k, d), np.float32)
+      np.add.at(sums, codes, inputs)
+      count = decay * count + (1 - decay) * counts
+      ema_sum = decay * ema_sum + (1 - decay) * sums
+      total = count.sum()
+      smoothed = (count + eps) / (total + k * eps) * total
+      codebook = ema_sum / smoothed[:, None]
+      self.assertAllClose(quantizer.ema_count, count, rtol=1e-5)
+      self.assertAllClose(quantizer.ema_sum, ema_sum, rtol=1e-5, atol=1e-6)
+      self.assertAllClose(quantizer.codebook, codebook, rtol=1e-5, atol=1e-6)
+
+  def test_first_training_batch_initialises_codebook(self):
+    rng = np.random.default_rng(5)
+    k, d, decay = 8, 2, 0.5
+    inputs = rng.normal(size=(30, d)).astype(np.float32)
+    quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=decay, epsilon=1e-12,
+                                                 dead_code_threshold=0.0)
+    self.assertFalse(quantizer.initialized.numpy())
+    seed = tf.constant([3, 4])
+    out = quantizer(inputs, training=True, seed=seed)
+    # The documented rule: K rows of the (global) batch drawn with the seed.
+    rows = tf.random.stateless_uniform([k], seed=seed, maxval=30, dtype=tf.int32)
+    candidates = inputs[rows.numpy()]
+    codes = _numpy_nearest(inputs, candidates)
+    self.assertAllClose(out.quantized, candidates[codes])
+    counts = np.bincount(codes, minlength=k).astype(np.float32)
+    sums = np.zeros((k, d), np.float32)
+    np.add.at(sums, codes, inputs)
+    count = decay * 1.0 + (1 - decay) * counts
+    self.assertAllClose(quantizer.ema_count, count)
+    self.assertAllClose(quantizer.codebook,
+                        (decay * candidates + (1 - decay) * sums) / count[:, None],
+                        rtol=1e-5, atol=1e-5)
+    self.assertTrue(quantizer.initialized.numpy())
+    # Evaluation never initialises or updates.
+    fresh = quantizer_lib.VectorQuantizerEMA(k, d)
+    fresh(inputs, training=False)
+    self.assertFalse(fresh.initialized.numpy())
+    self.assertAllEqual(fresh.ema_count, np.zeros(k))
+
+  def test_dead_codes_are_reseeded_from_batch(self):
+    k, d = 4, 2
+    codebook = np.array([[0, 0], [1, 1], [-1, 1], [100, 100]], np.float32)
+    ema_count = np.array([5.0, 5.0, 5.0, 0.011], np.float32)
+    quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=0.9,
+                                                 dead_code_threshold=0.01)
+    _set_state(quantizer, codebook, ema_count)
+    inputs = np.random.default_rng(6).normal(scale=0.1, size=(50, d)).astype(np.float32)
+    seed = tf.constant([7, 8])
+    out = quantizer(inputs, training=True, seed=seed)
+    self.assertNotIn(3, out.codes.numpy())  # code 3 is far away: unused, now dead.
+    candidates = inputs[tf.random.stateless_uniform([k], seed=seed, maxval=50,
+                                                    dtype=tf.int32).numpy()]
+    self.assertAllClose(quantizer.ema_count[3], 1.0)
+    self.assertAllClose(quantizer.ema_sum[3], candidates[3])
+    # Live codes keep their EMA statistics.
+    self.assertAllGreater(quantizer.ema_count[:3], 4.0)
+    self.assertLess(np.abs(quantizer.codebook.numpy()[3]).max(), 1.0)
+
+  def test_model_dtype_runs_in_float32(self):
+    quantizer = quantizer_lib.VectorQuantizerEMA(4, 2)
+    _set_state(quantizer, np.eye(4, 2, dtype=np.float32), np.ones(4))
+    out = quantizer(tf.constant([[0.9, 0.1]], tf.bfloat16), training=True, seed=[0, 0])
+    self.assertEqual(out.quantized.dtype, tf.bfloat16)
+    self.assertEqual(quantizer.codebook.dtype, tf.float32)
+    self.assertAllEqual(out.codes, [0])
+
+  @parameterized.named_parameters(
+      ("zero_codes", dict(num_embeddings=0, embedding_dim=2), "num_embeddings"),
+      ("zero_dim", dict(num_embeddings=2, embedding_dim=0), "embedding_dim"),
+      ("decay_one", dict(num_embeddings=2, embedding_dim=2, decay=1.0), "decay"),
+      ("negative_beta", dict(num_embeddings=2, embedding_dim=2, commitment_cost=-1),
+       "commitment_cost"),
+      ("zero_epsilon", dict(num_embeddings=2, embedding_dim=2, epsilon=0.0), "epsilon"),
+      ("threshold", dict(num_embeddings=2, embedding_dim=2, dead_code_threshold=1.0),
+       "dead_code_threshold"))
+  def test_bad_arguments_raise(self, kwargs, name):
+    with self.assertRaisesRegex(ValueError, name):
+      quantizer_lib.VectorQuantizerEMA(**kwargs)
+
+  def test_bad_calls_raise(self):
+    quantizer = quantizer_lib.VectorQuantizerEMA(4, 3)
+    with self.assertRaisesRegex(ValueError, "embedding_dim=3"):
+      quantizer(tf.zeros([2, 5]))
+    with self.assertRaisesRegex(ValueError, "seed"):
+      quantizer(tf.zeros([2, 3]), training=True)
+
+
+_MIRRORED_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tfp_vqvae import quantizer as quantizer_lib
+
+    K, D, STEPS, GLOBAL = 32, 4, 6, 64
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(size=(GLOBAL, D)).astype(np.float32) for _ in range(STEPS)]
+
+    def run(strategy):
+      with strategy.scope():
+        quantizer = quantizer_lib.VectorQuantizerEMA(K, D, decay=0.8,
+                                                     dead_code_threshold=0.3)
+      @tf.function
+      def step(x, s):
+        return strategy.run(lambda v: quantizer(v, training=True, seed=[0, s]).usage,
+                            args=(x,))
+      for s, batch in enumerate(batches):
+        dataset = tf.data.Dataset.from_tensors(batch)
+        x = next(iter(strategy.experimental_distribute_dataset(dataset)))
+        step(x, tf.constant(s))
+      return quantizer
+
+    single = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    mirrored = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    replicas = [v.numpy() for v in mirrored.codebook.values]
+    assert len(replicas) == 2
+    np.testing.assert_array_equal(replicas[0], replicas[1])
+    np.testing.assert_allclose(replicas[0], single.codebook.numpy(), atol=1e-5)
+    np.testing.assert_allclose(mirrored.ema_count.values[1].numpy(),
+                               single.ema_count.numpy(), atol=1e-5)
+    print("MIRRORED_OK", int((single.ema_count.numpy() >= 0.999).sum()))
+""")
+
+
+class MirroredQuantizerTest(tf.test.TestCase):
+
+  def test_two_replicas_keep_the_single_device_codebook(self):
+    # Logical devices must be set before the runtime starts: use a fresh process.
+    result = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT],
+                            capture_output=True, text=True, timeout=300)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn("MIRRORED_OK", result.stdout)
+
+
+if __name__ == "__main__":
+  tf.test.main()

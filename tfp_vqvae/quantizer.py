@@ -1,0 +1,260 @@
+"""EMA vector quantizer (van den Oord et al. 2017, sec. 3.2 and appendix A.1).
+
+Each latent vector z_e is replaced by its nearest codebook vector e_k (squared L2).
+Gradients pass straight through to the encoder; the codebook is not trained by
+gradient but follows exponential moving averages of the vectors assigned to it:
+
+    N_k <- decay * N_k + (1 - decay) * n_k          n_k = #{i : code_i = k}
+    m_k <- decay * m_k + (1 - decay) * sum_{i : code_i = k} z_e_i
+    e_k  = m_k / laplace(N)_k
+
+What this implementation does that the common ones do not:
+  * distances use ||x||^2 - 2 x.E + ||E||^2 as one matmul; no [N, K, D] broadcast;
+  * per-code counts and sums are segment sums over the codes, never a dense [N, K]
+    one-hot matmul;
+  * under `tf.distribute`, counts and sums are SUM all-reduced across replicas before
+    the moving average, so every replica keeps the same codebook, identical to a
+    single-device run on the same global batch;
+  * the codebook is initialised from encoder outputs of the first training batch and
+    dead codes (EMA count under `dead_code_threshold`) are re-seeded from current
+    encoder outputs, drawn from the *global* batch with a stateless seed so that all
+    replicas pick the same vectors. A random-normal codebook collapses to a handful of
+    codes on KMNIST;
+  * quantizer math runs in float32 whatever the model dtype.
+"""
+
+from typing import NamedTuple
+
+import tensorflow as tf
+# `assign_moving_average` is TF-internal (tensorflow/python/training/moving_averages.py;
+# TF1 exported it as tf.compat.v1.train.assign_moving_average). Unlike a plain assign it
+# is distribution-aware: in a replica context it MEAN-reduces `value` across replicas
+# before updating the (mirrored) variable, which is why we SUM all-reduce first.
+from tensorflow.python.training import moving_averages
+
+
+class QuantizerOutput(NamedTuple):
+  """What `VectorQuantizerEMA.__call__` returns.
+
+  Attributes:
+    quantized: [..., D] nearest codebook vectors, with the straight-through
+      gradient to the inputs; same dtype as the inputs.
+    codes: [...] int32 index of the nearest codebook vector.
+    commitment_loss: [B] per-example commitment_cost * mean((z_e - sg(e))^2) over
+      the latent positions and D.
+    perplexity: scalar exp(entropy) of the code histogram of this batch (the global
+      batch under tf.distribute in training).
+    usage: scalar fraction of the K codes used at least once in this batch.
+    code_counts: [K] float32 number of vectors assigned to each code in this batch.
+  """
+  quantized: tf.Tensor
+  codes: tf.Tensor
+  commitment_loss: tf.Tensor
+  perplexity: tf.Tensor
+  usage: tf.Tensor
+  code_counts: tf.Tensor
+
+
+def nearest_codes(vectors, codebook):
+  """Index of the nearest codebook row for each vector, by squared L2 distance.
+
+  ||x - e||^2 = ||x||^2 - 2 x.e + ||e||^2, and ||x||^2 is the same for every code,
+  so argmin_k (||e_k||^2 - 2 x.e_k) needs one [N, K] matmul and no [N, K, D] tensor.
+
+  Args:
+    vectors: float32 [N, D].
+    codebook: float32 [K, D].
+
+  Returns:
+    int32 [N] codes.
+  """
+  scores = tf.matmul(vectors, codebook, transpose_b=True)
+  distances = tf.reduce_sum(tf.square(codebook), axis=1) - 2.0 * scores
+  return tf.argmin(distances, axis=1, output_type=tf.int32)
+
+
+def perplexity_and_usage(code_counts):
+  """exp(entropy) of a code histogram and the fraction of codes it uses."""
+  code_counts = tf.convert_to_tensor(code_counts, tf.float32)
+  probs = code_counts / tf.maximum(tf.reduce_sum(code_counts), 1.0)
+  entropy = -tf.reduce_sum(tf.math.multiply_no_nan(tf.math.log(probs), probs))
+  usage = tf.reduce_mean(tf.cast(code_counts > 0, tf.float32))
+  return tf.exp(entropy), usage
+
+
+def _replica_info():
+  context = tf.distribute.get_replica_context()
+  if context is None:
+    raise RuntimeError(
+        "VectorQuantizerEMA must be called in a replica context (inside "
+        "strategy.run under tf.distribute), not in a cross-replica context.")
+  return context, context.num_replicas_in_sync
+
+
+def _sum_over_replicas(context, num_replicas, values):
+  if num_replicas == 1:
+    return values
+  return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
+class VectorQuantizerEMA(tf.Module):
+  """Vector quantizer whose codebook follows EMAs of its assigned encoder outputs.
+
+  Example:
+    quantizer = VectorQuantizerEMA(num_embeddings=512, embedding_dim=64)
+    out = quantizer(z_e, training=True, seed=[0, step])  # z_e [B, 7, 7, 64]
+    out.quantized  # [B, 7, 7, 64]; out.codes [B, 7, 7] int32
+  """
+
+  def __init__(self, num_embeddings, embedding_dim, commitment_cost=0.25, decay=0.99,
+               epsilon=1e-5, dead_code_threshold=0.03, name="quantizer"):
+    """Creates the codebook and its EMA state.
+
+    Args:
+      num_embeddings: K, the number of codes; >= 1.
+      embedding_dim: D, the size of a code vector; >= 1.
+      commitment_cost: beta >= 0, weight of the commitment loss.
+      decay: EMA decay in [0, 1).
+      epsilon: Laplace smoothing of the EMA counts; > 0.
+      dead_code_threshold: a code whose EMA count (assignments per step, smoothed)
+        falls below this is re-seeded from a current encoder output; 0 disables
+        re-seeding. Must be in [0, 1) so a re-seeded code (count 1) is not dead at once.
+
+    Raises:
+      ValueError: if an argument is out of range.
+    """
+    super().__init__(name=name)
+    for arg, value in (("num_embeddings", num_embeddings),
+                       ("embedding_dim", embedding_dim)):
+      if int(value) != value or value < 1:
+        raise ValueError(f"{arg} must be a positive integer, got {value!r}.")
+    if commitment_cost < 0:
+      raise ValueError(f"commitment_cost must be >= 0, got {commitment_cost!r}.")
+    if not 0.0 <= decay < 1.0:
+      raise ValueError(f"decay must be in [0, 1), got {decay!r}.")
+    if epsilon <= 0:
+      raise ValueError(f"epsilon must be > 0, got {epsilon!r}.")
+    if not 0.0 <= dead_code_threshold < 1.0:
+      raise ValueError(f"dead_code_threshold must be in [0, 1), got {dead_code_threshold!r}.")
+    self.num_embeddings = int(num_embeddings)
+    self.embedding_dim = int(embedding_dim)
+    self.commitment_cost = float(commitment_cost)
+    self.decay = float(decay)
+    self.epsilon = float(epsilon)
+    self.dead_code_threshold = float(dead_code_threshold)
+    shape = [self.num_embeddings, self.embedding_dim]
+    # Every replica computes the same update (the statistics are all-reduced first),
+    # so a write from the first replica is the right aggregation for plain assigns.
+    state = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    with self.name_scope:
+      self.codebook = tf.Variable(tf.zeros(shape), name="codebook", **state)
+      self.ema_count = tf.Variable(tf.zeros(shape[:1]), name="ema_count", **state)
+      self.ema_sum = tf.Variable(tf.zeros(shape), name="ema_sum", **state)
+      self.initialized = tf.Variable(False, name="initialized", **state)
+
+  @tf.Module.with_name_scope
+  def __call__(self, inputs, training=False, seed=None):
+    """Quantizes `inputs` [..., D]; in training also updates the codebook.
+
+    Args:
+      inputs: [B, ..., D] encoder outputs, any float dtype.
+      training: if True, initialise the codebook on the first call, update the EMA
+        statistics and re-seed dead codes (after computing the outputs with the
+        codebook as it was).
+      seed: shape [2] integer stateless seed, required in training; it picks the
+        encoder outputs used to initialise and re-seed codes. Pass the same seed on
+        every replica.
+
+    Returns:
+      A `QuantizerOutput`.
+
+    Raises:
+      ValueError: if the last dimension of `inputs` is not D, or no seed in training.
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    if inputs.shape[-1] != self.embedding_dim:
+      raise ValueError(f"inputs must have last dimension embedding_dim="
+                       f"{self.embedding_dim}, got shape {inputs.shape}.")
+    vectors = tf.reshape(tf.cast(inputs, tf.float32), [-1, self.embedding_dim])
+    codebook = self.codebook
+    if training:
+      if seed is None:
+        raise ValueError("A stateless `seed` is required when training=True.")
+      context, num_replicas = _replica_info()
+      candidates = self._candidates(context, num_replicas, vectors, seed)
+      codebook = self._initialize_once(candidates)
+
+    codes = nearest_codes(vectors, codebook)
+    nearest = tf.gather(codebook, codes)
+    code_counts = tf.math.unsorted_segment_sum(
+        tf.ones_like(codes, tf.float32), codes, self.num_embeddings)
+    if training:
+      code_sums = tf.math.unsorted_segment_sum(vectors, codes, self.num_embeddings)
+      code_counts, code_sums = _sum_over_replicas(context, num_replicas,
+                                                  (code_counts, code_sums))
+      self._update(code_counts, code_sums, candidates)
+
+    batch_size = tf.shape(inputs)[0]
+    squared_error = tf.reshape(tf.square(vectors - tf.stop_gradient(nearest)),
+                               [batch_size, -1])
+    commitment_loss = self.commitment_cost * tf.reduce_mean(squared_error, axis=1)
+    # Straight-through estimator: forward value `nearest`, gradient identity to z_e.
+    quantized = vectors + tf.stop_gradient(nearest - vectors)
+    quantized = tf.cast(tf.reshape(quantized, tf.shape(inputs)), inputs.dtype)
+    perplexity, usage = perplexity_and_usage(code_counts)
+    return QuantizerOutput(
+        quantized=quantized,
+        codes=tf.reshape(codes, tf.shape(inputs)[:-1]),
+        commitment_loss=tf.cast(commitment_loss, inputs.dtype),
+        perplexity=perplexity,
+        usage=usage,
+        code_counts=code_counts)
+
+  def lookup(self, codes):
+    """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
+    return tf.gather(self.codebook, codes)
+
+  def _candidates(self, context, num_replicas, vectors, seed):
+    """K encoder outputs sampled from the global batch, identical on all replicas.
+
+    Every replica draws the same K global row indices; each fills in the rows it
+    holds (zeros elsewhere) and a SUM all-reduce assembles the [K, D] pool. With one
+    replica this is the same draw from the same global batch.
+    """
+    local_size = tf.shape(vectors)[0]
+    global_rows = tf.random.stateless_uniform(
+        [self.num_embeddings], seed=seed, minval=0, maxval=local_size * num_replicas,
+        dtype=tf.int32)
+    if num_replicas == 1:
+      return tf.gather(vectors, global_rows)
+    local_rows = global_rows - context.replica_id_in_sync_group * local_size
+    mine = (local_rows >= 0) & (local_rows < local_size)
+    picked = tf.gather(vectors, tf.clip_by_value(local_rows, 0, local_size - 1))
+    picked = tf.where(mine[:, None], picked, tf.zeros_like(picked))
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, picked)
+
+  def _initialize_once(self, candidates):
+    """On the first training call, sets the codebook to `candidates` (count 1 each)."""
+    initialized = self.initialized.read_value()
+    self.codebook.assign(tf.where(initialized, self.codebook, candidates))
+    self.ema_sum.assign(tf.where(initialized, self.ema_sum, candidates))
+    self.ema_count.assign(tf.where(initialized, self.ema_count,
+                                   tf.ones_like(self.ema_count)))
+    self.initialized.assign(True)
+    return self.codebook.read_value()
+
+  def _update(self, code_counts, code_sums, candidates):
+    """EMA update of counts and sums, dead-code re-seeding, new codebook."""
+    moving_averages.assign_moving_average(self.ema_count, code_counts, self.decay,
+                                          zero_debias=False)
+    moving_averages.assign_moving_average(self.ema_sum, code_sums, self.decay,
+                                          zero_debias=False)
+    if self.dead_code_threshold > 0:
+      dead = self.ema_count < self.dead_code_threshold
+      # A re-seeded code restarts as one assignment of its new vector.
+      self.ema_count.assign(tf.where(dead, tf.ones_like(self.ema_count), self.ema_count))
+      self.ema_sum.assign(tf.where(dead[:, None], candidates, self.ema_sum))
+    counts = self.ema_count.read_value()
+    total = tf.reduce_sum(counts)
+    smoothed = (counts + self.epsilon) / (total + self.num_embeddings * self.epsilon) * total
+    self.codebook.assign(self.ema_sum / smoothed[:, None])
