@@ -1,0 +1,293 @@
+"""Exports a trained VQ-VAE as a SavedModel for TF Serving and for other TF code.
+
+`export_saved_model(model_dir, export_base)` restores the latest checkpoint of a
+model_dir and writes `export_base/<version>/`, the layout TF Serving polls. Each
+signature (method name `tensorflow/serving/predict`) has the batch as dimension 0
+of every input and output:
+
+    encode       images uint8 [B, H, W, C] -> codes int32 [B, h, w],
+                                              latents float32 [B, h, w, D]
+    decode       codes int32 [B, h, w]     -> probs float32 [B, H, W, C],
+                                              logits float32 [B, H, W, C]
+    reconstruct  images uint8 [B, H, W, C] -> probs, codes   (also serving_default)
+    neg_elbo     images uint8 [B, H, W, C] -> neg_elbo float32 [B] (nats)
+
+Image conversion. Clients send uint8 pixels 0..255. A model trained with
+`--binarize=threshold` only ever saw 0/1 images, so the server thresholds too
+(pixel > 127, exactly `data.binarize`); a model trained with `dynamic` or `none`
+binarisation sees pixel / 255, the expectation of its dynamically binarised
+training inputs, which keeps serving deterministic. `neg_elbo` scores the
+converted image: recon NLL + h*w*log K under the uniform prior. It is a true
+negative ELBO of a binary image when the converted image is binary, i.e. always
+for threshold models, and for the others when the client sends 0/255 pixels;
+grey pixels are scored as soft Bernoulli targets, as `--binarize=none` trains.
+
+Validation. `tf.gather` raises on CPU for an out-of-range code but returns zeros
+on GPU and clamps under XLA, and signature functions (Python's
+`loaded.signatures[...]` and TF Serving alike) run whatever shape they are fed.
+So every function checks its inputs with `tf.debugging.Assert` ops, which fail
+with INVALID_ARGUMENT and a message naming the signature, the input and what is
+allowed, e.g. "decode: codes must be in [0, 512)", on every device. XLA drops
+Assert ops, so a caller that wraps these functions in `jit_compile=True` must
+validate codes itself.
+
+Accelerators. No op is pinned to a device, spatial shapes are static and the
+batch is `None`. Functions are saved without `jit_compile`; the SavedModel also
+carries function aliases (one per signature method, e.g. "encode") for the TPU
+inference converter.
+"""
+
+import os
+import uuid
+
+import tensorflow as tf
+from tensorflow_serving.apis import model_pb2
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_log_pb2
+
+from tfp_vqvae import data
+from tfp_vqvae import train_lib
+
+DEFAULT_MODEL_NAME = "vqvae"
+DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# Batch sizes replayed at load time: 1 for unbatched traffic, the rest equal to
+# allowed_batch_sizes in export/batching_parameters.txt, the sizes the batching
+# session pads to.
+WARMUP_BATCH_SIZES = (1, 8, 32, 128)
+# Prefix of the directory an export is written to before it is renamed to its
+# version number; TF Serving ignores directories whose name is not an integer.
+_TEMP_PREFIX = "tmp-export-"
+
+
+def serving_binarize_mode(train_binarize):
+  """The `data.binarize` mode serving applies for a model trained with `train_binarize`.
+
+  Args:
+    train_binarize: the model_dir's `config.binarize`, one of `data.BINARIZE_MODES`.
+
+  Returns:
+    "threshold" for threshold-trained models, else "none" (pixel / 255): dynamic
+    binarisation is random, and its expectation keeps serving deterministic.
+
+  Raises:
+    ValueError: if `train_binarize` is not a known mode.
+  """
+  if train_binarize not in data.BINARIZE_MODES:
+    raise ValueError(f"Unknown binarize mode {train_binarize!r}; expected one of "
+                     f"{', '.join(data.BINARIZE_MODES)}.")
+  return "threshold" if train_binarize == "threshold" else "none"
+
+
+def _check_shape(tensor, signature, name, dims):
+  """An Assert op: `tensor` has shape [batch, *dims] at run time.
+
+  Signature functions do not check shapes against their TensorSpecs, and a
+  convolution runs on any image size, so a wrong size would otherwise give
+  wrong-sized outputs or an obscure error deep in the graph.
+
+  Returns:
+    The Assert op, for a control dependency.
+  """
+  shape = tf.shape(tensor)
+  # Padding with -1 (never a dimension) compares any rank in one op: a wrong rank
+  # puts a -1 where a dimension is expected or a dimension where -1 is.
+  padding = tf.fill([len(dims) + 1], -1)
+  observed = tf.concat([shape[1:], padding], axis=0)[:len(dims) + 1]
+  expected = tf.constant(list(dims) + [-1], tf.int32)
+  spelled = ", ".join(str(d) for d in dims)
+  return tf.debugging.Assert(
+      tf.reduce_all(tf.equal(observed, expected)),
+      [f"{signature}: {name} must have shape [batch, {spelled}]; got shape", shape],
+      summarize=len(dims) + 8)
+
+
+class ServingModule(tf.Module):
+  """The serving functions of a `model.VQVAE`; `signatures()` are what TF Serving sees.
+
+  Each public method is a `tf.function` taking one tensor and returning a dict of
+  batched tensors, traced once per input spec of `input_specs()`. A later learned
+  prior adds `sample` and `log_prob_codes` by subclassing: define the methods and
+  extend `input_specs()`; export, warm-up and aliases follow from that table.
+  """
+
+  def __init__(self, model, binarize_mode, name="serving"):
+    """Wraps `model`.
+
+    Args:
+      model: a restored `model.VQVAE`.
+      binarize_mode: how uint8 images become model inputs, a `data.binarize` mode
+        (see `serving_binarize_mode`); "dynamic" is refused as it is random.
+
+    Raises:
+      ValueError: if `binarize_mode` is "dynamic" or unknown.
+    """
+    super().__init__(name=name)
+    if binarize_mode not in ("threshold", "none"):
+      raise ValueError(f"binarize_mode must be threshold or none for serving, got "
+                       f"{binarize_mode!r}.")
+    self.model = model
+    self.binarize_mode = binarize_mode
+
+  def input_specs(self):
+    """{signature method name: {input name: TensorSpec}}, the batch dimension None."""
+    model = self.model
+    images = tf.TensorSpec((None,) + model.image_shape, tf.uint8, name="images")
+    codes = tf.TensorSpec((None,) + model.latent_shape, tf.int32, name="codes")
+    return {"encode": {"images": images}, "decode": {"codes": codes},
+            "reconstruct": {"images": images}, "neg_elbo": {"images": images}}
+
+  def signatures(self):
+    """{signature key: concrete function}; serving_default is reconstruct."""
+    functions = {name: getattr(self, name).get_concrete_function(**specs)
+                 for name, specs in self.input_specs().items()}
+    functions[DEFAULT_SIGNATURE] = functions["reconstruct"]
+    return functions
+
+  def function_aliases(self):
+    """{alias: tf.function} for `tf.saved_model.SaveOptions(function_aliases=...)`."""
+    return {name: getattr(self, name) for name in self.input_specs()}
+
+  def _model_images(self, images, signature):
+    """Checks uint8 images [B, H, W, C] and converts them as the model was trained."""
+    with tf.control_dependencies(
+        [_check_shape(images, signature, "images", self.model.image_shape)]):
+      # seed is only used by the "dynamic" mode, which __init__ refuses.
+      return data.binarize(images, self.binarize_mode, seed=None)
+
+  def _checked_codes(self, codes, signature):
+    """`codes` once they are known to have shape [B, h, w] and lie in [0, K)."""
+    num_embeddings = self.model.num_embeddings
+    with tf.control_dependencies(
+        [_check_shape(codes, signature, "codes", self.model.latent_shape)]):
+      # Flattened so that the reductions work whatever rank was fed.
+      flat = tf.reshape(codes, [-1])
+      range_check = tf.debugging.Assert(
+          tf.reduce_all((flat >= 0) & (flat < num_embeddings)),
+          [f"{signature}: codes must be in [0, {num_embeddings}); got min",
+           tf.reduce_min(flat), "max", tf.reduce_max(flat)])
+    with tf.control_dependencies([range_check]):
+      return tf.identity(codes)
+
+  @tf.function
+  def encode(self, images):
+    """uint8 images -> {"codes": int32 [B, h, w], "latents": float32 [B, h, w, D]}."""
+    encoded = self.model.encode(self._model_images(images, "encode"))
+    return {"codes": encoded.codes, "latents": tf.cast(encoded.quantized, tf.float32)}
+
+  @tf.function
+  def decode(self, codes):
+    """int32 codes -> {"probs", "logits"}: float32 [B, H, W, C] Bernoulli parameters."""
+    likelihood = self.model.decode_codes(self._checked_codes(codes, "decode"))
+    return {"probs": likelihood.mean(), "logits": likelihood.distribution.logits}
+
+  @tf.function
+  def reconstruct(self, images):
+    """uint8 images -> {"probs": float32 [B, H, W, C], "codes": int32 [B, h, w]}."""
+    encoded = self.model.encode(self._model_images(images, "reconstruct"))
+    return {"probs": self.model.decode(encoded.quantized).mean(),
+            "codes": encoded.codes}
+
+  @tf.function
+  def neg_elbo(self, images):
+    """uint8 images -> {"neg_elbo": float32 [B]}, nats under the uniform prior."""
+    terms = self.model.loss_terms(self._model_images(images, "neg_elbo"))
+    return {"neg_elbo": terms.neg_elbo}
+
+
+def integer_versions(export_base):
+  """The integer version directories in `export_base`, sorted; [] if it is absent."""
+  if not tf.io.gfile.isdir(export_base):
+    return []
+  names = (name.rstrip("/") for name in tf.io.gfile.listdir(export_base))
+  return sorted(int(name) for name in names if name.isdigit())
+
+
+def _warmup_requests(module, model_name, batch_sizes):
+  """PredictionLogs calling every signature once per batch size, with zero inputs."""
+  specs = module.input_specs()
+  specs[DEFAULT_SIGNATURE] = specs["reconstruct"]
+  for signature, inputs in specs.items():
+    for batch_size in batch_sizes:
+      request = predict_pb2.PredictRequest(
+          model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
+      for name, spec in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(
+            tf.zeros((batch_size,) + tuple(spec.shape[1:]), spec.dtype)))
+      yield prediction_log_pb2.PredictionLog(
+          predict_log=prediction_log_pb2.PredictLog(request=request))
+
+
+def save_module(module, export_base, version=None, model_name=DEFAULT_MODEL_NAME,
+                warmup_batch_sizes=WARMUP_BATCH_SIZES):
+  """Writes `module` as version `version` of a TF Serving model base path.
+
+  The SavedModel and its warm-up file are written to a non-numeric directory in
+  `export_base` and then renamed to `export_base/<version>`, so a server polling
+  `export_base` never loads a half-written version and a failed export leaves no
+  version behind. The rename is atomic on local/POSIX filesystems only.
+
+  Args:
+    module: a `ServingModule`.
+    export_base: the model base path; created if missing.
+    version: positive integer version; None for one more than the highest
+      existing version (1 in an empty base).
+    model_name: the model name the warm-up requests address.
+    warmup_batch_sizes: batch sizes of the warm-up requests of each signature.
+
+  Returns:
+    The path of the new version directory.
+
+  Raises:
+    ValueError: if export_base is not a directory, or the version is not a
+      positive integer or exists already.
+  """
+  if tf.io.gfile.exists(export_base) and not tf.io.gfile.isdir(export_base):
+    raise ValueError(f"--export_base {export_base} exists and is not a directory.")
+  existing = integer_versions(export_base)
+  if version is None:
+    version = existing[-1] + 1 if existing else 1
+  elif not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    raise ValueError(f"version must be a positive integer, got {version!r}.")
+  final_dir = os.path.join(export_base, str(version))
+  if version in existing or tf.io.gfile.exists(final_dir):
+    raise ValueError(f"version {version} already exists in {export_base}; TF Serving "
+                     "does not reload a version, so pick a new one.")
+  tf.io.gfile.makedirs(export_base)
+  temp_dir = os.path.join(export_base, f"{_TEMP_PREFIX}{version}-{uuid.uuid4().hex}")
+  try:
+    tf.saved_model.save(
+        module, temp_dir, signatures=module.signatures(),
+        options=tf.saved_model.SaveOptions(function_aliases=module.function_aliases()))
+    warmup_path = os.path.join(temp_dir, WARMUP_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(warmup_path))
+    with tf.io.TFRecordWriter(warmup_path) as writer:
+      for log in _warmup_requests(module, model_name, warmup_batch_sizes):
+        writer.write(log.SerializeToString())
+    tf.io.gfile.rename(temp_dir, final_dir, overwrite=False)
+  except BaseException:
+    if tf.io.gfile.exists(temp_dir):
+      tf.io.gfile.rmtree(temp_dir)
+    raise
+  return final_dir
+
+
+def export_saved_model(model_dir, export_base, version=None,
+                       model_name=DEFAULT_MODEL_NAME,
+                       warmup_batch_sizes=WARMUP_BATCH_SIZES):
+  """Exports the latest checkpoint of `model_dir` to `export_base/<version>`.
+
+  Args:
+    model_dir: a directory written by `train_lib.train_and_evaluate`.
+    export_base, version, model_name, warmup_batch_sizes: see `save_module`.
+
+  Returns:
+    The path of the new version directory.
+
+  Raises:
+    ValueError: if model_dir has no config or checkpoint, or see `save_module`.
+    AssertionError: if the checkpoint does not match the model's variables.
+  """
+  model, config, _ = train_lib.load_model(model_dir)
+  module = ServingModule(model, serving_binarize_mode(config.binarize))
+  return save_module(module, export_base, version, model_name, warmup_batch_sizes)
