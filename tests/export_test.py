@@ -1,0 +1,297 @@
+"""Tests of the SavedModel export: signatures, validation, layout, CLI.
+
+One tiny model is trained (a few steps on mock data) and exported once per test
+class; the exported model is checked against the in-memory model, in a separate
+Python process that imports only TensorFlow, as TF Serving would load it.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import prediction_log_pb2
+
+from tfp_vqvae import export_lib
+from tfp_vqvae import train_lib
+import train_test
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SIGNATURES = ("encode", "decode", "reconstruct", "neg_elbo", "serving_default")
+# Loads an export and runs every signature and attribute function on the inputs
+# of an .npz; only TensorFlow is imported, as in a serving process.
+_LOAD_AND_RUN = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    export_dir, inputs_path, outputs_path = sys.argv[1:]
+    inputs = dict(np.load(inputs_path))
+    loaded = tf.saved_model.load(export_dir)
+    results = {}
+    for key, function in loaded.signatures.items():
+      feed = {name: inputs[name] for name in function.structured_input_signature[1]}
+      for name, value in function(**{k: tf.constant(v) for k, v in feed.items()}).items():
+        results[f"signature/{key}/{name}"] = value.numpy()
+    for key in ("encode", "decode", "reconstruct", "neg_elbo"):
+      argument = inputs["codes" if key == "decode" else "images"]
+      for name, value in getattr(loaded, key)(argument).items():
+        results[f"attribute/{key}/{name}"] = value.numpy()
+    np.savez(outputs_path, **results)
+""")
+
+
+def train_tiny_model(model_dir, **overrides):
+  """Trains flags/smoke.cfg's model for a few steps on mock KMNIST into model_dir."""
+  config = train_test._smoke_config(num_steps=4, eval_every=4, checkpoint_every=4,  # pylint: disable=protected-access
+                                    **overrides)
+  with tfds.testing.mock_data(num_examples=32):
+    train_lib.train_and_evaluate(config, model_dir)
+
+
+def _tool(name):
+  """A console script of the running venv, e.g. saved_model_cli."""
+  return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def _run(*args):
+  return subprocess.run(args, cwd=_ROOT, capture_output=True, text=True, timeout=300)
+
+
+class ExportTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.temp_dir = tempfile.mkdtemp(prefix="export_test_")
+    cls.model_dir = os.path.join(cls.temp_dir, "model")
+    train_tiny_model(cls.model_dir)
+    cls.export_base = os.path.join(cls.temp_dir, "export")
+    cls.export_dir = export_lib.export_saved_model(cls.model_dir, cls.export_base)
+    cls.model, cls.config, _ = train_lib.load_model(cls.model_dir)
+    cls.loaded = tf.saved_model.load(cls.export_dir)
+    rng = np.random.default_rng(0)
+    cls.images = rng.integers(0, 256, (5, 28, 28, 1), dtype=np.uint8)
+    cls.codes = rng.integers(0, cls.model.num_embeddings, (5, 7, 7), dtype=np.int32)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.temp_dir)
+    super().tearDownClass()
+
+  def _expected(self):
+    """Every signature's outputs computed with the in-memory model."""
+    model = self.model
+    self.assertEqual(self.config.binarize, "threshold")
+    binary = (self.images > 127).astype(np.float32)
+    encoded = model.encode(binary)
+    decoded = model.decode_codes(self.codes)
+    reconstruction = {"probs": model.decode(encoded.quantized).mean(),
+                      "codes": encoded.codes}
+    expected = {
+        "encode": {"codes": encoded.codes, "latents": encoded.quantized},
+        "decode": {"probs": decoded.mean(), "logits": decoded.distribution.logits},
+        "reconstruct": reconstruction,
+        "serving_default": reconstruction,
+        "neg_elbo": {"neg_elbo": model.loss_terms(binary).neg_elbo},
+    }
+    return {key: {name: np.asarray(value) for name, value in outputs.items()}
+            for key, outputs in expected.items()}
+
+  def test_separate_process_matches_in_memory_model(self):
+    inputs = os.path.join(self.temp_dir, "inputs.npz")
+    outputs = os.path.join(self.temp_dir, "outputs.npz")
+    np.savez(inputs, images=self.images, codes=self.codes)
+    result = _run(sys.executable, "-c", _LOAD_AND_RUN, self.export_dir, inputs, outputs)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    got = dict(np.load(outputs))
+    expected = self._expected()
+    # Threshold-binarised random pixels: images differ, so codes are not constant.
+    self.assertGreater(len(np.unique(expected["encode"]["codes"])), 1)
+    checked = set()
+    for key, outputs_of_key in expected.items():
+      for name, value in outputs_of_key.items():
+        kinds = ("signature", "attribute") if key != "serving_default" else ("signature",)
+        for kind in kinds:
+          actual = got[f"{kind}/{key}/{name}"]
+          checked.add(f"{kind}/{key}/{name}")
+          self.assertEqual(actual.dtype, value.dtype, f"{kind}/{key}/{name}")
+          if value.dtype == np.int32:
+            self.assertAllEqual(actual, value, msg=f"{kind}/{key}/{name}")
+          else:
+            self.assertAllClose(actual, value, atol=1e-6, rtol=1e-6,
+                                msg=f"{kind}/{key}/{name}")
+    self.assertCountEqual(checked, got)  # Nothing unexpected was returned.
+
+  def test_saved_model_cli_show_lists_documented_signatures(self):
+    result = _run(_tool("saved_model_cli"), "show", "--all", "--dir", self.export_dir)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    blocks = {}
+    for block in result.stdout.split("signature_def['")[1:]:
+      blocks[block.split("'")[0]] = block
+    self.assertContainsSubset(_SIGNATURES, blocks)
+    documented = {
+        "encode": [("inputs", "images", "DT_UINT8", "(-1, 28, 28, 1)"),
+                   ("outputs", "codes", "DT_INT32", "(-1, 7, 7)"),
+                   ("outputs", "latents", "DT_FLOAT", "(-1, 7, 7, 8)")],
+        "decode": [("inputs", "codes", "DT_INT32", "(-1, 7, 7)"),
+                   ("outputs", "probs", "DT_FLOAT", "(-1, 28, 28, 1)"),
+                   ("outputs", "logits", "DT_FLOAT", "(-1, 28, 28, 1)")],
+        "reconstruct": [("inputs", "images", "DT_UINT8", "(-1, 28, 28, 1)"),
+                        ("outputs", "probs", "DT_FLOAT", "(-1, 28, 28, 1)"),
+                        ("outputs", "codes", "DT_INT32", "(-1, 7, 7)")],
+        "neg_elbo": [("inputs", "images", "DT_UINT8", "(-1, 28, 28, 1)"),
+                     ("outputs", "neg_elbo", "DT_FLOAT", "(-1)")],
+    }
+    documented["serving_default"] = documented["reconstruct"]
+    for key, tensors in documented.items():
+      block = blocks[key]
+      self.assertIn("Method name is: tensorflow/serving/predict", block)
+      self.assertLen(tensors, block.count("tensor_info:"), key)
+      for kind, name, dtype, shape in tensors:
+        self.assertRegex(block, rf"{kind}\['{name}'\] tensor_info:\s+dtype: {dtype}\s+"
+                         rf"shape: {re.escape(shape)}", f"{key}/{name}")
+
+  def test_saved_model_cli_run_rejects_code_k(self):
+    codes = os.path.join(self.temp_dir, "code_k.npy")
+    np.save(codes, np.full((1, 7, 7), self.model.num_embeddings, np.int32))
+    result = _run(_tool("saved_model_cli"), "run", "--dir", self.export_dir,
+                  "--tag_set", "serve", "--signature_def", "decode",
+                  "--inputs", f"codes={codes}")
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn("InvalidArgumentError", result.stderr)
+    self.assertIn("decode: codes must be in [0, 16)", result.stderr)
+
+  def test_bad_inputs_fail_clearly_through_loaded_saved_model(self):
+    decode = self.loaded.signatures["decode"]
+    encode = self.loaded.signatures["encode"]
+    cases = [
+        (decode, "codes", np.full((2, 7, 7), 16, np.int32),
+         r"decode: codes must be in \[0, 16\); got min\] \[16\]"),
+        (decode, "codes", np.full((2, 7, 7), -1, np.int32),
+         r"decode: codes must be in \[0, 16\); got min\] \[-1\]"),
+        (decode, "codes", np.zeros((2, 8, 8), np.int32),
+         r"decode: codes must have shape \[batch, 7, 7\]; got shape\] \[2 8 8\]"),
+        (decode, "codes", np.zeros((7, 7), np.int32),
+         r"decode: codes must have shape \[batch, 7, 7\]; got shape\] \[7 7\]"),
+        (encode, "images", np.zeros((1, 32, 32, 1), np.uint8),
+         r"encode: images must have shape \[batch, 28, 28, 1\]; got shape\] \[1 32 32 1\]"),
+        (decode, "codes", np.zeros((2, 7, 7), np.float32),
+         r"expected to be a int32 tensor but is a float tensor"),
+    ]
+    for function, name, value, message in cases:
+      with self.subTest(message=message):
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, message):
+          function(**{name: tf.constant(value)})
+    # The attribute functions only accept their traced input specs.
+    for value in (np.zeros((2, 7, 7), np.float32), np.zeros((2, 8, 8), np.int32)):
+      with self.assertRaisesRegex(
+          ValueError, r"(?s)Could not find matching concrete function.*Expected.*"
+          r"TensorSpec\(shape=\(None, 7, 7\), dtype=tf.int32, name='codes'\)"):
+        self.loaded.decode(tf.constant(value))
+
+  def test_jit_compiled_wrappers_compile_and_match(self):
+    for key in ("encode", "decode", "reconstruct", "neg_elbo"):
+      function = getattr(self.loaded, key)
+      argument = tf.constant(self.codes if key == "decode" else self.images)
+      compiled = tf.function(function, jit_compile=True)
+      # The compiled graph is XLA's, not the plain one (it would fail otherwise).
+      self.assertIn("HloModule", compiled.experimental_get_compiler_ir(argument)())
+      plain, jitted = function(argument), compiled(argument)
+      for name in plain:
+        self.assertAllClose(jitted[name], plain[name], atol=1e-5, rtol=1e-5,
+                            msg=f"{key}/{name}")
+
+  def test_warmup_records_cover_every_signature_and_run(self):
+    path = os.path.join(self.export_dir, export_lib.WARMUP_FILE)
+    seen = set()
+    count = 0
+    for record in tf.data.TFRecordDataset(path):
+      count += 1
+      log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+      request = log.predict_log.request
+      self.assertEqual(request.model_spec.name, "vqvae")
+      function = self.loaded.signatures[request.model_spec.signature_name]
+      inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+      self.assertCountEqual(inputs, function.structured_input_signature[1])
+      outputs = function(**{name: tf.constant(v) for name, v in inputs.items()})
+      batch = next(iter(inputs.values())).shape[0]
+      for value in outputs.values():
+        self.assertEqual(value.shape[0], batch)
+      seen.add((request.model_spec.signature_name, batch))
+    self.assertLessEqual(count, 1000)
+    self.assertCountEqual(seen, [(key, batch) for key in _SIGNATURES
+                                 for batch in export_lib.WARMUP_BATCH_SIZES])
+
+  def test_tpu_function_aliases_are_saved(self):
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(self.export_dir, "saved_model.pb"), "rb") as f:
+      proto.ParseFromString(f.read())
+    aliases = proto.meta_graphs[0].meta_info_def.function_aliases
+    self.assertCountEqual(set(aliases.values()),
+                          ["encode", "decode", "reconstruct", "neg_elbo"])
+
+  def test_versions_increment_and_existing_version_is_refused(self):
+    base = os.path.join(self.temp_dir, "versions")
+    os.makedirs(os.path.join(base, "7"))
+    os.makedirs(os.path.join(base, "notes"))  # Not a version: ignored.
+    module = export_lib.ServingModule(self.model, "threshold")
+    self.assertEqual(export_lib.save_module(module, base, warmup_batch_sizes=(1,)),
+                     os.path.join(base, "8"))
+    with self.assertRaisesRegex(ValueError, "version 8 already exists"):
+      export_lib.save_module(module, base, version=8)
+    self.assertEqual(export_lib.integer_versions(base), [7, 8])
+
+  def test_failed_export_leaves_no_version_and_no_temporary_directory(self):
+    base = os.path.join(self.temp_dir, "failing")
+    module = export_lib.ServingModule(self.model, "threshold")
+    with mock.patch.object(export_lib, "_warmup_requests",
+                           side_effect=OSError("disk full")):
+      with self.assertRaisesRegex(OSError, "disk full"):
+        export_lib.save_module(module, base)
+    self.assertEmpty(os.listdir(base))
+
+  def test_grey_models_see_pixel_over_255(self):
+    self.assertEqual(export_lib.serving_binarize_mode("threshold"), "threshold")
+    self.assertEqual(export_lib.serving_binarize_mode("dynamic"), "none")
+    self.assertEqual(export_lib.serving_binarize_mode("none"), "none")
+    with self.assertRaisesRegex(ValueError, "binarize_mode"):
+      export_lib.ServingModule(self.model, "dynamic")
+    module = export_lib.ServingModule(self.model, "none")
+    grey = self.model.encode(self.images.astype(np.float32) / 255.0)
+    self.assertAllEqual(module.encode(self.images)["codes"], grey.codes)
+  def test_cli_exports_a_model_dir_and_fails_clearly_without_checkpoint(self):
+    model_dir = os.path.join(self.get_temp_dir(), "model")
+    shutil.copytree(self.model_dir, model_dir)
+    base = os.path.join(self.get_temp_dir(), "base")
+    command = (sys.executable, "-m", "export.export_saved_model", "--model_dir",
+               model_dir, "--export_base", base)
+    result = _run(*command, "--version", "3")
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertEqual(result.stdout.strip(), os.path.join(base, "3"))
+    self.assertIn("decode", tf.saved_model.load(os.path.join(base, "3")).signatures)
+
+    again = _run(*command, "--version", "3")
+    self.assertNotEqual(again.returncode, 0)
+    self.assertIn("error: version 3 already exists", again.stderr)
+    self.assertNotIn("Traceback", again.stderr)
+
+    for name in os.listdir(model_dir):
+      if name.startswith("ckpt-") or name == "checkpoint":
+        os.remove(os.path.join(model_dir, name))
+    missing = _run(*command)
+    self.assertNotEqual(missing.returncode, 0)
+    self.assertIn(f"error: {model_dir} holds no checkpoint to load.", missing.stderr)
+    self.assertNotIn("Traceback", missing.stderr)
+    self.assertEqual(export_lib.integer_versions(base), [3])
+
+
+if __name__ == "__main__":
+  tf.test.main()
