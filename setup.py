@@ -32,7 +32,12 @@ setuptools.setup(
         "tensorflow>=2.21,<2.22",
         "tensorflow-probability[tf]>=0.25,<0.26",
         "tensorflow-datasets>=4.9",
+        # TFDS 4.9 imports it when it downloads and prepares a dataset but does not
+        # declare it; without it `--dataset=kmnist` from TFDS fails on a fresh machine.
+        "importlib_resources",
         "tensorflow-serving-api>=2.21,<2.22",
+        # tf.summary writes nothing without it (TF 2.21 no longer depends on it).
+        "tensorboard",
         "absl-py",
         "numpy",
     ],

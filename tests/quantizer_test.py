@@ -66,7 +66,7 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     codes = _numpy_nearest(flat, codebook)
     self.assertAllEqual(out.codes, codes.reshape(3, 5, 5))
     self.assertAllClose(out.quantized, codebook[codes].reshape(inputs.shape))
-    per_example = ((flat - codebook[codes]) ** 2).reshape(3, -1).mean(1)
+    per_example = ((flat - codebook[codes]) ** 2).reshape(3, -1).sum(1)
     self.assertAllClose(out.commitment_loss, 0.3 * per_example, rtol=1e-5)
     counts = np.bincount(codes, minlength=10)
     self.assertAllEqual(out.code_counts, counts)
@@ -115,7 +115,7 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
       tape.watch(inputs)
       loss = tf.reduce_sum(quantizer(inputs).commitment_loss)
     nearest = codebook[_numpy_nearest(inputs.numpy().reshape(-1, 2), codebook)]
-    expected = 0.25 * 2 * (inputs.numpy() - nearest.reshape(4, 3, 2)) / 6
+    expected = 0.25 * 2 * (inputs.numpy() - nearest.reshape(4, 3, 2))
     self.assertAllClose(tape.gradient(loss, inputs), expected, rtol=1e-5)
 
   @parameterized.parameters(True, False)

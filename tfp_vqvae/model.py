@@ -27,7 +27,7 @@ class LossTerms(NamedTuple):
   """Per-example loss terms (each [B], nats) and the quantizer's batch statistics."""
   loss: tf.Tensor            # recon_nll + commitment_loss + kl: what is minimised.
   recon_nll: tf.Tensor       # -log p(x | z_q)
-  commitment_loss: tf.Tensor  # beta * mean ||z_e - sg(e)||^2
+  commitment_loss: tf.Tensor  # beta * sum over latents of ||z_e - sg(e)||^2
   kl: tf.Tensor              # KL(q(z|x) || p(z)) = -log p(codes) for a point-mass q
   neg_elbo: tf.Tensor        # recon_nll + kl
   quantizer: quantizer_lib.QuantizerOutput

@@ -1,0 +1,321 @@
+"""Training and evaluation loop: `train_and_evaluate(config, model_dir)`.
+
+One `tf.function` step (GradientTape + Adam, EMA codebook update inside the
+quantizer), `tf.train.CheckpointManager` checkpoints with automatic resume, periodic
+evaluation, TensorBoard summaries, progress lines, and at the end `metrics.json` and
+PNG figures in model_dir.
+
+A run is a pure function of its config: weights are initialised from `seed`, batch
+`s` and its binarisation depend only on (`seed`, `s`), and the quantizer's random
+choices on (`seed`, `s`) too. So a run stopped and resumed from a checkpoint follows
+the same trajectory as one that never stopped.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from tfp_vqvae import config as config_lib
+from tfp_vqvae import data
+from tfp_vqvae import figures
+from tfp_vqvae import model as model_lib
+from tfp_vqvae import quantizer as quantizer_lib
+
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.json"
+# Fields that change the variables a checkpoint holds: resuming with other values
+# would fail to restore or silently train a different model.
+_ARCHITECTURE_FIELDS = ("num_hiddens", "num_residual_hiddens", "num_residual_layers",
+                        "embedding_dim", "num_embeddings", "num_downsamples")
+# Salt that keeps the quantizer's random stream apart from the data pipeline's.
+_QUANTIZER_SALT = 0x5EED
+
+
+def build_model(config, image_shape):
+  """The `model.VQVAE` a config describes, for images of `image_shape` (H, W, C)."""
+  return model_lib.VQVAE(image_shape=image_shape, **config.model_kwargs())
+
+
+def quantizer_seed(seed, step):
+  """Stateless seed of the quantizer's random choices at training step `step`."""
+  return tf.random.experimental.stateless_fold_in(
+      tf.constant([seed, _QUANTIZER_SALT], tf.int64), tf.cast(step, tf.int64))
+
+
+class Trainer(tf.Module):
+  """Model, optimizer, step counter and their checkpoint, plus the compiled steps."""
+
+  def __init__(self, config, image_shape, strategy=None):
+    super().__init__(name="trainer")
+    self.config = config
+    self.strategy = strategy or tf.distribute.get_strategy()
+    with self.strategy.scope():
+      self.model = build_model(config, image_shape)
+      self.optimizer = tf_keras.optimizers.Adam(config.learning_rate)
+      # Build the slots now so a restore fills them at once (no deferred restore).
+      self.optimizer.build(self.model.trainable_variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+      self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                       name="train_seconds")
+    self.checkpoint = tf.train.Checkpoint(step=self.step, model=self.model,
+                                          optimizer=self.optimizer,
+                                          train_seconds=self.train_seconds)
+
+  def _replica_step(self, images):
+    seed = quantizer_seed(self.config.seed, self.step)
+    with tf.GradientTape() as tape:
+      terms = self.model.loss_terms(images, training=True, seed=seed)
+      loss = tf.nn.compute_average_loss(terms.loss,
+                                        global_batch_size=self.config.batch_size)
+    variables = self.model.trainable_variables
+    gradients = tape.gradient(loss, variables)
+    self.optimizer.apply_gradients(zip(gradients, variables))
+    sums = {name: tf.reduce_sum(getattr(terms, name))
+            for name in ("loss", "recon_nll", "commitment_loss", "kl")}
+    # Under tf.distribute these two already come from the all-reduced code counts.
+    sums["perplexity"] = terms.quantizer.perplexity
+    sums["usage"] = terms.quantizer.usage
+    return sums
+
+  @tf.function
+  def train_step(self, images):
+    """One optimisation step on a (distributed) batch; returns scalar metrics."""
+    per_replica = self.strategy.run(self._replica_step, args=(images,))
+    metrics = {}
+    for name, value in per_replica.items():
+      if name in ("perplexity", "usage"):
+        metrics[name] = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+      else:
+        metrics[name] = (self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                         / self.config.batch_size)
+    self.step.assign_add(1)
+    return metrics
+
+  @tf.function
+  def eval_sums(self, images):
+    """Per-batch sums of the loss terms and the code histogram (no state changes)."""
+    terms = self.model.loss_terms(images, training=False)
+    sums = {name: tf.reduce_sum(getattr(terms, name))
+            for name in ("recon_nll", "commitment_loss", "kl", "neg_elbo")}
+    sums["examples"] = tf.cast(tf.shape(images)[0], tf.float32)
+    sums["code_counts"] = terms.quantizer.code_counts
+    return sums
+
+  @tf.function
+  def reconstruct(self, images):
+    """Bernoulli means of the reconstructions and the codes of float images."""
+    encoded = self.model.encode(images, training=False)
+    return self.model.decode(encoded.quantized).mean(), encoded.codes
+
+  @tf.function
+  def decode_codes(self, codes):
+    return self.model.decode_codes(codes).mean()
+
+
+def evaluate(trainer, eval_images, config):
+  """Metrics over a whole split: per-image means, perplexity, codebook usage."""
+  totals = None
+  for images in data.eval_dataset(eval_images, config.eval_batch_size, config.seed,
+                                  config.binarize):
+    sums = trainer.eval_sums(images)
+    totals = sums if totals is None else {k: totals[k] + v for k, v in sums.items()}
+  count = float(totals["examples"])
+  model = trainer.model
+  perplexity, usage = quantizer_lib.perplexity_and_usage(totals["code_counts"])
+  neg_elbo = float(totals["neg_elbo"]) / count
+  return {
+      "step": int(trainer.step.numpy()),
+      "recon_nll_nats": float(totals["recon_nll"]) / count,
+      "kl_nats": float(totals["kl"]) / count,
+      "neg_elbo_nats": neg_elbo,
+      "bits_per_dim": model.bits_per_dim(neg_elbo),
+      "commitment_loss": float(totals["commitment_loss"]) / count,
+      "perplexity": float(perplexity),
+      "codebook_usage": float(usage),
+      "codes_used": int(np.count_nonzero(totals["code_counts"].numpy())),
+      "num_embeddings": model.num_embeddings,
+      "eval_examples": int(count),
+  }
+
+
+def read_config(model_dir):
+  """The `Config` and image shape (H, W, C) a model_dir was trained with."""
+  path = os.path.join(model_dir, CONFIG_FILE)
+  if not tf.io.gfile.exists(path):
+    raise ValueError(f"{model_dir} is not a tfp_vqvae model_dir: it has no {CONFIG_FILE}.")
+  with tf.io.gfile.GFile(path) as f:
+    saved = json.load(f)
+  image_shape = tuple(saved.pop("image_shape"))
+  return config_lib.Config(**saved), image_shape
+
+
+def load_model(model_dir):
+  """Rebuilds the model of a model_dir and restores its latest checkpoint.
+
+  Every variable of the model must be matched by the checkpoint (the optimizer
+  state, which inference does not need, is left out).
+
+  Returns:
+    (model.VQVAE, config.Config, checkpoint path).
+
+  Raises:
+    ValueError: if model_dir has no config or no checkpoint.
+  """
+  config, image_shape = read_config(model_dir)
+  path = tf.train.latest_checkpoint(model_dir)
+  if path is None:
+    raise ValueError(f"{model_dir} holds no checkpoint to load.")
+  model = build_model(config, image_shape)
+  status = tf.train.Checkpoint(model=model).read(path)
+  status.assert_existing_objects_matched().expect_partial()
+  return model, config, path
+
+
+def _check_or_write_config(config, model_dir, image_shape):
+  """Refuses to resume a model_dir trained with another architecture."""
+  path = os.path.join(model_dir, CONFIG_FILE)
+  if tf.io.gfile.exists(path):
+    saved, _ = read_config(model_dir)
+    saved = dataclasses.asdict(saved)
+    changed = [f"--{name}={saved.get(name)} (now {getattr(config, name)})"
+               for name in _ARCHITECTURE_FIELDS if saved.get(name) != getattr(config, name)]
+    if changed:
+      raise ValueError(
+          f"{model_dir} holds a model trained with {', '.join(changed)}; use another "
+          "--model_dir or the same architecture flags.")
+  record = dict(dataclasses.asdict(config), image_shape=[int(s) for s in image_shape])
+  with tf.io.gfile.GFile(path, "w") as f:
+    json.dump(record, f, indent=2, sort_keys=True)
+
+
+def _write_figures(trainer, eval_images, config, model_dir, count=16):
+  """reconstructions.png (originals above reconstructions) and random_codes.png."""
+  images = next(iter(data.eval_dataset(eval_images[:count], count, config.seed,
+                                       config.binarize)))
+  probs, codes = trainer.reconstruct(images)
+  model = trainer.model
+  columns = min(count, 8)
+  rows = []
+  for start in range(0, len(images), columns):
+    rows += [images[start:start + columns], probs[start:start + columns]]
+  figures.write_png(os.path.join(model_dir, "reconstructions.png"),
+                    figures.image_grid(np.concatenate(rows), columns))
+  random_codes = tf.random.stateless_uniform(
+      (count,) + model.latent_shape, seed=[config.seed, 1], maxval=model.num_embeddings,
+      dtype=tf.int32)
+  figures.write_png(os.path.join(model_dir, "random_codes.png"),
+                    figures.image_grid(trainer.decode_codes(random_codes), columns))
+  code_maps = figures.code_map_images(codes.numpy(), model.num_embeddings,
+                                      model.image_shape)
+  return images, probs, code_maps
+
+
+def _format_duration(seconds):
+  seconds = int(max(seconds, 0))
+  hours, rest = divmod(seconds, 3600)
+  return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def train_and_evaluate(config, model_dir, strategy=None):
+  """Trains (or resumes) a VQ-VAE in `model_dir` up to `config.num_steps`.
+
+  Args:
+    config: a `config.Config`.
+    model_dir: directory for checkpoints, summaries, metrics.json and figures;
+      created if missing. If it holds a checkpoint, training resumes from it.
+    strategy: optional `tf.distribute.Strategy`; the default strategy otherwise.
+
+  Returns:
+    The final evaluation metrics (also written to model_dir/metrics.json).
+
+  Raises:
+    data.DatasetUnavailableError: if the data cannot be loaded.
+    ValueError: if model_dir holds a model of another architecture.
+  """
+  train_set = data.load_images(config.dataset, config.train_split, config.dataset_dir,
+                               config.data_dir)
+  eval_set = data.load_images(config.dataset, config.eval_split, config.dataset_dir,
+                              config.data_dir)
+  logging.info("Data: %s %s (%d images), eval %s (%d images).", config.dataset,
+               config.train_split, len(train_set.images), config.eval_split,
+               len(eval_set.images))
+  tf.io.gfile.makedirs(model_dir)
+  _check_or_write_config(config, model_dir, train_set.images.shape[1:])
+
+  trainer = Trainer(config, train_set.images.shape[1:], strategy)
+  manager = tf.train.CheckpointManager(trainer.checkpoint, model_dir,
+                                       max_to_keep=config.max_checkpoints)
+  if manager.latest_checkpoint:
+    trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    logging.info("Resumed from step %d (%s).", int(trainer.step.numpy()),
+                 manager.latest_checkpoint)
+  else:
+    logging.info("No checkpoint in %s: training from scratch.", model_dir)
+
+  train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+  eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval"))
+  start_step = int(trainer.step.numpy())
+  batches = data.train_dataset(train_set.images, config.batch_size, config.seed,
+                               config.binarize, start_step=start_step)
+  batches = trainer.strategy.experimental_distribute_dataset(
+      batches.map(lambda step, images: images))
+  iterator = iter(batches)
+
+  def run_eval():
+    metrics = evaluate(trainer, eval_set.images, config)
+    with eval_writer.as_default(step=metrics["step"]):
+      for name, value in metrics.items():
+        if name not in ("step", "num_embeddings", "eval_examples"):
+          tf.summary.scalar(name, value)
+      images, probs, code_maps = _write_figures(trainer, eval_set.images, config,
+                                                model_dir)
+      tf.summary.image("originals", images, max_outputs=8)
+      tf.summary.image("reconstructions", probs, max_outputs=8)
+      tf.summary.image("code_maps", code_maps, max_outputs=8)
+    logging.info("Eval at step %d on %s: recon_nll %.2f nats, neg_elbo %.2f nats "
+                 "(%.4f bits/dim), perplexity %.1f, codebook usage %.3f.",
+                 metrics["step"], config.eval_split, metrics["recon_nll_nats"],
+                 metrics["neg_elbo_nats"], metrics["bits_per_dim"], metrics["perplexity"],
+                 metrics["codebook_usage"])
+    return metrics
+
+  window_start, window_step = time.perf_counter(), start_step
+  seconds_before = float(trainer.train_seconds.numpy())
+  run_start = time.perf_counter()
+  step = start_step
+  while step < config.num_steps:
+    metrics = trainer.train_step(next(iterator))
+    step += 1
+    trainer.train_seconds.assign(seconds_before + time.perf_counter() - run_start)
+    if step % config.log_every == 0 or step == config.num_steps:
+      now = time.perf_counter()
+      rate = (step - window_step) / max(now - window_start, 1e-9)
+      window_start, window_step = now, step
+      values = {name: float(value) for name, value in metrics.items()}
+      logging.info("step %d/%d  loss %.2f  recon_nll %.2f  perplexity %.1f  usage %.3f  "
+                   "%.1f steps/s  ETA %s", step, config.num_steps, values["loss"],
+                   values["recon_nll"], values["perplexity"], values["usage"], rate,
+                   _format_duration((config.num_steps - step) / rate))
+      with train_writer.as_default(step=step):
+        for name, value in values.items():
+          tf.summary.scalar(name, value)
+        tf.summary.scalar("steps_per_second", rate)
+    if step % config.checkpoint_every == 0 or step == config.num_steps:
+      manager.save(checkpoint_number=step)
+    if step % config.eval_every == 0 and step < config.num_steps:
+      run_eval()
+
+  metrics = run_eval()
+  metrics["train_seconds"] = float(trainer.train_seconds.numpy())
+  with tf.io.gfile.GFile(os.path.join(model_dir, METRICS_FILE), "w") as f:
+    json.dump(metrics, f, indent=2, sort_keys=True)
+  logging.info("Wrote %s.", os.path.join(model_dir, METRICS_FILE))
+  train_writer.flush()
+  eval_writer.flush()
+  return metrics
