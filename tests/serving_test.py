@@ -1,0 +1,189 @@
+"""Serving tests: the exported model behind the stand-in PredictionService.
+
+The real tensorflow_model_server cannot be installed here, so requests go to
+tests/prediction_server.py, which follows TF Serving's Predict rules, over real
+gRPC (and REST) sockets on 127.0.0.1.
+"""
+
+import concurrent.futures
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import model_pb2
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from tfp_vqvae import export_lib
+from tfp_vqvae import serving_client
+import export_test
+import prediction_server
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class ServingTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.temp_dir = tempfile.mkdtemp(prefix="serving_test_")
+    model_dir = os.path.join(cls.temp_dir, "model")
+    export_test.train_tiny_model(model_dir)
+    export_dir = export_lib.export_saved_model(model_dir,
+                                               os.path.join(cls.temp_dir, "export"))
+    cls.loaded = tf.saved_model.load(export_dir)
+    cls.server = prediction_server.PredictionServer(export_dir, rest_port=0,
+                                                    lifetime_seconds=300).start()
+    cls.client = serving_client.GrpcClient(cls.server.address, timeout_seconds=60)
+    rng = np.random.default_rng(1)
+    cls.images = rng.integers(0, 256, (4, 28, 28, 1), dtype=np.uint8)
+    cls.codes = rng.integers(0, 16, (4, 7, 7), dtype=np.int32)
+
+  @classmethod
+  def tearDownClass(cls):
+    cls.client.close()
+    cls.server.stop()
+    shutil.rmtree(cls.temp_dir)
+    super().tearDownClass()
+
+  def _direct(self, signature, inputs):
+    """The signature's outputs computed in this process, without serving."""
+    outputs = self.loaded.signatures[signature](
+        **{name: tf.constant(value) for name, value in inputs.items()})
+    return {name: value.numpy() for name, value in outputs.items()}
+
+  def _assert_outputs_equal(self, actual, expected):
+    self.assertCountEqual(actual, expected)
+    for name, value in expected.items():
+      self.assertEqual(actual[name].dtype, value.dtype, name)
+      self.assertAllClose(actual[name], value, atol=1e-6, rtol=1e-6, msg=name)
+
+  def test_every_signature_round_trips_over_grpc_and_rest(self):
+    rest = serving_client.RestClient(self.server.rest_url)
+    calls = {"encode": {"images": self.images}, "decode": {"codes": self.codes},
+             "reconstruct": {"images": self.images}, "neg_elbo": {"images": self.images}}
+    for signature, inputs in calls.items():
+      expected = self._direct(signature, inputs)
+      for client in (self.client, rest):
+        with self.subTest(signature=signature, client=type(client).__name__):
+          method = getattr(client, signature)
+          self._assert_outputs_equal(method(*inputs.values()), expected)
+    self._assert_outputs_equal(self.client.predict("serving_default", calls["encode"]),
+                               self._direct("reconstruct", calls["encode"]))
+
+  def test_empty_signature_name_means_serving_default(self):
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(self.client._channel)  # pylint: disable=protected-access
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name="vqvae"))
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(self.images))
+    response = stub.Predict(request, timeout=60)
+    self.assertEqual(response.model_spec.signature_name, "serving_default")
+    self.assertAllEqual(tf.make_ndarray(response.outputs["codes"]),
+                        self._direct("reconstruct", {"images": self.images})["codes"])
+
+  def test_eight_concurrent_clients_make_fifty_requests_each(self):
+    expected = {"encode": self._direct("encode", {"images": self.images}),
+                "decode": self._direct("decode", {"codes": self.codes})}
+
+    def worker(index):
+      with serving_client.GrpcClient(self.server.address, timeout_seconds=60) as client:
+        for request in range(50):
+          if (index + request) % 2:
+            outputs = client.decode(self.codes)
+            np.testing.assert_allclose(outputs["probs"], expected["decode"]["probs"],
+                                       atol=1e-6)
+          else:
+            outputs = client.encode(self.images)
+            np.testing.assert_array_equal(outputs["codes"],
+                                          expected["encode"]["codes"])
+      return index
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+      done = list(pool.map(worker, range(8)))  # Re-raises a worker's error.
+    self.assertEqual(done, list(range(8)))
+
+  def test_bad_inputs_fail_clearly_over_grpc(self):
+    rest = serving_client.RestClient(self.server.rest_url)
+    images = {"images": self.images}
+    cases = [
+        # (client, signature, inputs, status, message regex)
+        (self.client, "decode", {"codes": np.full((1, 7, 7), 16, np.int32)},
+         "INVALID_ARGUMENT", r"decode: codes must be in \[0, 16\)"),
+        (self.client, "decode", {"codes": np.full((1, 7, 7), -3, np.int32)},
+         "INVALID_ARGUMENT", r"decode: codes must be in \[0, 16\); got min\] \[-3\]"),
+        (self.client, "decode", {"codes": np.zeros((1, 8, 8), np.int32)},
+         "INVALID_ARGUMENT", r"decode: codes must have shape \[batch, 7, 7\]"),
+        (self.client, "decode", {"codes": np.zeros((49,), np.int32)},
+         "INVALID_ARGUMENT", r"decode: codes must have shape \[batch, 7, 7\]"),
+        (self.client, "neg_elbo", {"images": np.zeros((1, 28, 28), np.uint8)},
+         "INVALID_ARGUMENT", r"neg_elbo: images must have shape \[batch, 28, 28, 1\]"),
+        (self.client, "decode", {"codes": self.codes.astype(np.int64)},
+         "INVALID_ARGUMENT", r"decode: input codes must be int32, got int64"),
+        (self.client, "encode", {"images": self.images.astype(np.float32)},
+         "INVALID_ARGUMENT", r"encode: input images must be uint8, got float32"),
+        (self.client, "encode", {"pixels": self.images},
+         "INVALID_ARGUMENT", r"input keys \['pixels'\] do not match .*\['images'\]"),
+        (self.client, "encode", dict(images, codes=self.codes),
+         "INVALID_ARGUMENT", r"input keys \['codes', 'images'\] do not match"),
+        (self.client, "sample", images,
+         "FAILED_PRECONDITION", r'Serving signature key "sample" not found'),
+        (serving_client.GrpcClient(self.server.address, model_name="other"), "encode",
+         images, "NOT_FOUND", r"Servable not found for request: other"),
+        (rest, "decode", {"codes": np.full((1, 7, 7), 16, np.int32)},
+         400, r"decode: codes must be in \[0, 16\)"),
+    ]
+    for client, signature, inputs, status, message in cases:
+      with self.subTest(message=message):
+        with self.assertRaisesRegex(serving_client.PredictionError, message) as caught:
+          client.predict(signature, inputs)
+        self.assertEqual(caught.exception.code, status)
+
+  def test_deadline_is_enforced(self):
+    with serving_client.GrpcClient(self.server.address, timeout_seconds=1e-4) as client:
+      with self.assertRaises(serving_client.PredictionError) as caught:
+        client.encode(np.zeros((512, 28, 28, 1), np.uint8))
+    self.assertEqual(caught.exception.code, grpc.StatusCode.DEADLINE_EXCEEDED.name)
+
+  def test_client_cli_encodes_pngs_and_decodes_codes(self):
+    png_paths = []
+    for i, image in enumerate(self.images[:2]):
+      path = os.path.join(self.temp_dir, f"image_{i}.png")
+      tf.io.write_file(path, tf.io.encode_png(image))
+      png_paths.append(path)
+    codes_path = os.path.join(self.temp_dir, "codes.npy")
+    decoded_dir = os.path.join(self.temp_dir, "decoded")
+    base = (sys.executable, "-m", "export.client", "--server", self.server.address)
+
+    def run(*args):
+      return subprocess.run(base + args, cwd=_ROOT, capture_output=True, text=True,
+                            timeout=120)
+
+    encoded = run("--output", codes_path, "encode", *png_paths)
+    self.assertEqual(encoded.returncode, 0, encoded.stderr[-3000:])
+    self.assertAllEqual(np.load(codes_path),
+                        self._direct("encode", {"images": self.images[:2]})["codes"])
+
+    decoded = run("--output", decoded_dir, "decode", codes_path)
+    self.assertEqual(decoded.returncode, 0, decoded.stderr[-3000:])
+    probs = self._direct("decode", {"codes": np.load(codes_path)})["probs"]
+    for i in range(2):
+      png = tf.io.decode_png(tf.io.read_file(os.path.join(decoded_dir,
+                                                          f"decoded_{i:03d}.png")))
+      self.assertAllClose(png.numpy() / 255.0, probs[i], atol=0.5 / 255 + 1e-6)
+
+    bad_codes = os.path.join(self.temp_dir, "bad_codes.npy")
+    np.save(bad_codes, np.full((1, 7, 7), 16, np.int32))
+    failed = run("--output", decoded_dir, "decode", bad_codes)
+    self.assertNotEqual(failed.returncode, 0)
+    self.assertIn("error: the server answered INVALID_ARGUMENT", failed.stderr)
+    self.assertIn("decode: codes must be in [0, 16)", failed.stderr)
+    self.assertNotIn("Traceback", failed.stderr)
+
+
+if __name__ == "__main__":
+  tf.test.main()
