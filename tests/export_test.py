@@ -14,11 +14,13 @@ import tempfile
 import textwrap
 from unittest import mock
 
+from google.protobuf import text_format
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 from tensorflow.core.protobuf import saved_model_pb2
+import tensorflow_datasets as tfds
 from tensorflow_serving.apis import prediction_log_pb2
+from tensorflow_serving.config import model_server_config_pb2
 
 from tfp_vqvae import export_lib
 from tfp_vqvae import train_lib
@@ -237,6 +239,20 @@ class ExportTest(tf.test.TestCase):
     aliases = proto.meta_graphs[0].meta_info_def.function_aliases
     self.assertCountEqual(set(aliases.values()),
                           ["encode", "decode", "reconstruct", "neg_elbo"])
+
+  def test_serving_config_templates_agree_with_the_export(self):
+    with open(os.path.join(_ROOT, "export", "models.config")) as f:
+      config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
+    (model,) = config.model_config_list.config
+    self.assertEqual(model.name, export_lib.DEFAULT_MODEL_NAME)
+    self.assertEqual(model.model_platform, "tensorflow")
+    # BatchingParameters is not in the tensorflow-serving-api wheel: read the fields.
+    with open(os.path.join(_ROOT, "export", "batching_parameters.txt")) as f:
+      text = f.read()
+    allowed = [int(v) for v in re.findall(r"^allowed_batch_sizes: (\d+)", text, re.M)]
+    maximum = int(re.search(r"^max_batch_size { value: (\d+) }", text, re.M).group(1))
+    self.assertEqual(allowed[-1], maximum)
+    self.assertContainsSubset(allowed, export_lib.WARMUP_BATCH_SIZES)
 
   def test_versions_increment_and_existing_version_is_refused(self):
     base = os.path.join(self.temp_dir, "versions")
