@@ -1,0 +1,67 @@
+"""Tests of the benchmark CLI contract the peer bench's run_peers.sh relies on."""
+
+import json
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+
+from tfp_vqvae import benchmark
+
+# The keys README "Adding tfp_vqvae" of the peer bench requires on every line.
+_REQUIRED = ("peer", "what", "num_embeddings", "embedding_dim", "ms_per_step_median",
+             "ms_min", "ms_max", "peak_rss_mb", "malloc")
+# One warm-up step and two one-step windows: the contract, not a measurement.
+_TINY = ["--quick", "--warmup", "1", "--windows", "2", "--steps-per-window", "1"]
+
+
+def _run(*args):
+  """The benchmark's JSON lines for `args`, run as run_peers.sh runs it."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  result = subprocess.run([sys.executable, "-m", "tfp_vqvae.benchmark", *_TINY, *args],
+                          capture_output=True, text=True, timeout=600, env=env)
+  if result.returncode:
+    raise AssertionError(result.stderr[-3000:])
+  return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+class BenchmarkCliTest(tf.test.TestCase):
+
+  def test_train_step_and_quantizer_lines(self):
+    train, = _run("--what", "train_step", "--batch", "2", "--malloc", "keep")
+    for key in _REQUIRED + ("batch", "images_per_s", "n_params", "final_loss"):
+      self.assertIn(key, train)
+    self.assertEqual((train["peer"], train["what"], train["batch"]),
+                     ("tfp_vqvae", "train_step", 2))
+    self.assertEqual(train["n_params"], 658625)
+    self.assertEqual(train["n_vectors"], 2 * 49)
+    self.assertEqual(train["malloc"], "keep")
+    self.assertEqual(train["glibc_tunables"], benchmark.MALLOC_KEEP_TUNABLES)
+    self.assertLen(train["ms_windows"], 2)
+    self.assertBetween(train["ms_per_step_median"], train["ms_min"], train["ms_max"])
+    self.assertAllClose(train["images_per_s"], 2000.0 / train["ms_per_step_median"],
+                        rtol=1e-3)
+    # The step is traced once: warm-up and timed steps reuse that graph.
+    self.assertEqual(train["traces"], 1)
+
+    lines = _run("--what", "quantizer", "--n", "100", "--k", "8", "16",
+                 "--malloc", "default")
+    self.assertEqual([(r["n_vectors"], r["num_embeddings"]) for r in lines],
+                     [(100, 8), (100, 16)])
+    for line in lines:
+      for key in _REQUIRED + ("n_vectors", "vectors_per_s"):
+        self.assertIn(key, line)
+      self.assertEqual((line["what"], line["malloc"], line["glibc_tunables"]),
+                       ("quantizer", "default", ""))
+      self.assertIsNone(line["batch"])
+
+  def test_mixed_precision_lines_are_a_separate_peer(self):
+    configs = benchmark.build_configs(benchmark.parse_args(
+        ["--what", "train_step", "--batch", "64", "--dtypes", "float32", "bfloat16"]))
+    self.assertEqual([(c["peer"], c["dtype"]) for c in configs],
+                     [("tfp_vqvae", "float32"), ("tfp_vqvae-bfloat16", "bfloat16")])
+
+
+if __name__ == "__main__":
+  tf.test.main()
