@@ -51,7 +51,11 @@ class BuildTest(tf.test.TestCase):
     for _, name, srcs, deps in _build_rules():
       for src in srcs:
         with open(os.path.join(_ROOT, src)) as f:
-          imported = re.findall(r"^from (tfp_vqvae|export) import (\w+)", f.read(), re.M)
+          text = f.read()
+        imported = re.findall(r"^from (tfp_vqvae|export) import (\w+)", text, re.M)
+        # Tests import their helpers as top-level modules (tests/ is on sys.path).
+        imported += [("tests", module) for module in re.findall(r"^import (\w+)$", text, re.M)
+                     if os.path.exists(os.path.join(_ROOT, "tests", module + ".py"))]
         for package, module in imported:
           needed = rule_of.get(f"{package}/{module}.py")
           self.assertIsNotNone(needed, f"{src} imports {package}.{module}, not in BUILD")

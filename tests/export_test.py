@@ -24,9 +24,9 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tfp_vqvae import export_lib
 from tfp_vqvae import train_lib
-import train_test
+import test_util
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ROOT = test_util.ROOT
 _SIGNATURES = ("encode", "decode", "reconstruct", "neg_elbo", "serving_default")
 # Loads an export and runs every signature and attribute function on the inputs
 # of an .npz; only TensorFlow is imported, as in a serving process.
@@ -50,14 +50,6 @@ _LOAD_AND_RUN = textwrap.dedent("""
 """)
 
 
-def train_tiny_model(model_dir, **overrides):
-  """Trains flags/smoke.cfg's model for a few steps on mock KMNIST into model_dir."""
-  config = train_test._smoke_config(num_steps=4, eval_every=4, checkpoint_every=4,  # pylint: disable=protected-access
-                                    **overrides)
-  with tfds.testing.mock_data(num_examples=32):
-    train_lib.train_and_evaluate(config, model_dir)
-
-
 def _tool(name):
   """A console script of the running venv, e.g. saved_model_cli."""
   return os.path.join(os.path.dirname(sys.executable), name)
@@ -74,7 +66,7 @@ class ExportTest(tf.test.TestCase):
     super().setUpClass()
     cls.temp_dir = tempfile.mkdtemp(prefix="export_test_")
     cls.model_dir = os.path.join(cls.temp_dir, "model")
-    train_tiny_model(cls.model_dir)
+    test_util.train_tiny_model(cls.model_dir)
     cls.export_base = os.path.join(cls.temp_dir, "export")
     cls.export_dir = export_lib.export_saved_model(cls.model_dir, cls.export_base)
     cls.model, cls.config, _ = train_lib.load_model(cls.model_dir)

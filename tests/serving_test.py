@@ -21,10 +21,10 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from tfp_vqvae import export_lib
 from tfp_vqvae import serving_client
-import export_test
+import test_util
 import prediction_server
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ROOT = test_util.ROOT
 
 
 class ServingTest(tf.test.TestCase):
@@ -34,7 +34,7 @@ class ServingTest(tf.test.TestCase):
     super().setUpClass()
     cls.temp_dir = tempfile.mkdtemp(prefix="serving_test_")
     model_dir = os.path.join(cls.temp_dir, "model")
-    export_test.train_tiny_model(model_dir)
+    test_util.train_tiny_model(model_dir)
     export_dir = export_lib.export_saved_model(model_dir,
                                                os.path.join(cls.temp_dir, "export"))
     cls.loaded = tf.saved_model.load(export_dir)

@@ -6,29 +6,15 @@ import os
 import subprocess
 import sys
 
-from absl import flags
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfp_vqvae import config as config_lib
 from tfp_vqvae import train_lib
-
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_SMOKE_FLAGS = os.path.join(_ROOT, "flags", "smoke.cfg")
-_KMNIST_DIR = os.path.join(_ROOT, "..", "shared", "data", "kmnist")
-
-
-def _smoke_config(**overrides):
-  """The Config that flags/smoke.cfg (which the CLI tests use too) parses to."""
-  flag_values = flags.FlagValues()
-  config_lib.define_flags(flag_values)
-  flag_values(["train", "--flagfile", _SMOKE_FLAGS])
-  return dataclasses.replace(config_lib.Config.from_flags(flag_values), **overrides)
-
+import test_util
 
 def _run_cli(*args):
-  return subprocess.run([sys.executable, "-m", "tfp_vqvae.train", *args], cwd=_ROOT,
+  return subprocess.run([sys.executable, "-m", "tfp_vqvae.train", *args], cwd=test_util.ROOT,
                         capture_output=True, text=True, timeout=600)
 
 
@@ -37,8 +23,8 @@ class TrainTest(tf.test.TestCase):
   def test_trains_on_mock_tfds_writes_results_and_loss_falls(self):
     model_dir = self.get_temp_dir()
     with tfds.testing.mock_data(num_examples=64):
-      first = train_lib.train_and_evaluate(_smoke_config(num_steps=1), model_dir)
-      last = train_lib.train_and_evaluate(_smoke_config(num_steps=40), model_dir)
+      first = train_lib.train_and_evaluate(test_util.smoke_config(num_steps=1), model_dir)
+      last = train_lib.train_and_evaluate(test_util.smoke_config(num_steps=40), model_dir)
     self.assertEqual(first["step"], 1)
     self.assertEqual(last["step"], 40)
     self.assertLess(last["recon_nll_nats"], first["recon_nll_nats"])
@@ -62,10 +48,10 @@ class TrainTest(tf.test.TestCase):
     self.assertNotEmpty(tf.io.gfile.glob(os.path.join(model_dir, "ckpt-40*")))
 
   def test_trains_on_real_kmnist_files(self):
-    if not os.path.isdir(_KMNIST_DIR):
-      self.skipTest(f"{_KMNIST_DIR} is absent")
+    if not os.path.isdir(test_util.KMNIST_DIR):
+      self.skipTest(f"{test_util.KMNIST_DIR} is absent")
     model_dir = self.get_temp_dir()
-    config = _smoke_config(dataset_dir=_KMNIST_DIR, train_split="test[:512]",
+    config = test_util.smoke_config(dataset_dir=test_util.KMNIST_DIR, train_split="test[:512]",
                            eval_split="test[512:640]", num_steps=1)
     first = train_lib.train_and_evaluate(config, model_dir)
     last = train_lib.train_and_evaluate(dataclasses.replace(config, num_steps=60),
@@ -74,7 +60,7 @@ class TrainTest(tf.test.TestCase):
     self.assertEqual(last["eval_examples"], 128)
 
   def test_resumed_run_equals_uninterrupted_run(self):
-    config = _smoke_config(binarize="dynamic", num_steps=12, checkpoint_every=3)
+    config = test_util.smoke_config(binarize="dynamic", num_steps=12, checkpoint_every=3)
     straight, resumed = (os.path.join(self.get_temp_dir(), d) for d in ("a", "b"))
     with tfds.testing.mock_data(num_examples=40):
       train_lib.train_and_evaluate(config, straight)
@@ -91,9 +77,9 @@ class TrainTest(tf.test.TestCase):
   def test_refuses_to_resume_another_architecture(self):
     model_dir = self.get_temp_dir()
     with tfds.testing.mock_data(num_examples=16):
-      train_lib.train_and_evaluate(_smoke_config(num_steps=1), model_dir)
+      train_lib.train_and_evaluate(test_util.smoke_config(num_steps=1), model_dir)
       with self.assertRaisesRegex(ValueError, "num_embeddings=16 \\(now 32\\)"):
-        train_lib.train_and_evaluate(_smoke_config(num_embeddings=32), model_dir)
+        train_lib.train_and_evaluate(test_util.smoke_config(num_embeddings=32), model_dir)
 
   def test_load_model_errors(self):
     with self.assertRaisesRegex(ValueError, "not a tfp_vqvae model_dir"):
@@ -104,7 +90,7 @@ class TrainCliTest(tf.test.TestCase):
 
   def test_bad_flag_is_one_clear_error_before_training(self):
     model_dir = os.path.join(self.get_temp_dir(), "run")
-    result = _run_cli("--flagfile", _SMOKE_FLAGS, "--model_dir", model_dir,
+    result = _run_cli("--flagfile", test_util.SMOKE_FLAGS, "--model_dir", model_dir,
                       "--num_embeddings=0")
     self.assertNotEqual(result.returncode, 0)
     self.assertRegex(result.stderr, r"--num_embeddings=0: must be an integer >= 1")
@@ -112,18 +98,18 @@ class TrainCliTest(tf.test.TestCase):
 
   def test_missing_dataset_dir_is_one_clear_error(self):
     model_dir = os.path.join(self.get_temp_dir(), "run")
-    result = _run_cli("--flagfile", _SMOKE_FLAGS, "--model_dir", model_dir,
+    result = _run_cli("--flagfile", test_util.SMOKE_FLAGS, "--model_dir", model_dir,
                       "--dataset_dir", "/no/such/dir")
     self.assertNotEqual(result.returncode, 0)
     self.assertRegex(result.stderr, r"--dataset_dir=/no/such/dir: no such directory")
     self.assertFalse(os.path.exists(model_dir))
 
   def test_cli_trains_and_resumes_on_real_files(self):
-    if not os.path.isdir(_KMNIST_DIR):
-      self.skipTest(f"{_KMNIST_DIR} is absent")
+    if not os.path.isdir(test_util.KMNIST_DIR):
+      self.skipTest(f"{test_util.KMNIST_DIR} is absent")
     model_dir = os.path.join(self.get_temp_dir(), "run")
-    args = ["--flagfile", _SMOKE_FLAGS, "--model_dir", model_dir, "--dataset_dir",
-            _KMNIST_DIR, "--train_split=test[:256]", "--eval_split=test[256:320]"]
+    args = ["--flagfile", test_util.SMOKE_FLAGS, "--model_dir", model_dir, "--dataset_dir",
+            test_util.KMNIST_DIR, "--train_split=test[:256]", "--eval_split=test[256:320]"]
     first = _run_cli(*args, "--num_steps=10")
     self.assertEqual(first.returncode, 0, first.stderr[-3000:])
     self.assertIn("training from scratch", first.stderr)

@@ -13,8 +13,11 @@ from typing import Callable, NamedTuple, Optional
 from absl import flags
 
 from tfp_vqvae import data
+from tfp_vqvae import distribute
 
 DTYPES = ("float32", "bfloat16", "float16")
+# The fields that say which images to read, shared by every program that reads them.
+DATA_FIELDS = ("dataset", "dataset_dir", "data_dir", "train_split", "eval_split")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +40,7 @@ class Config:
   commitment_cost: float = 0.25
   decay: float = 0.99
   epsilon: float = 1e-5
-  dead_code_threshold: float = 0.03
+  dead_code_threshold: float = 0.5
   dtype: str = "float32"
   # Optimisation and bookkeeping.
   batch_size: int = 64
@@ -49,6 +52,9 @@ class Config:
   checkpoint_every: int = 500
   max_checkpoints: int = 3
   eval_batch_size: int = 500
+  # Distribution (see distribute.py).
+  strategy: str = "default"
+  tpu: Optional[str] = None
 
   def __post_init__(self):
     for field in dataclasses.fields(self):
@@ -119,9 +125,10 @@ _RULES = {
     "checkpoint_every": _POSITIVE_INT,
     "max_checkpoints": _POSITIVE_INT,
     "eval_batch_size": _POSITIVE_INT,
+    "strategy": _one_of(distribute.STRATEGIES),
 }
 _ENUMS = {"dataset": data.SUPPORTED_DATASETS, "binarize": data.BINARIZE_MODES,
-          "dtype": DTYPES}
+          "dtype": DTYPES, "strategy": distribute.STRATEGIES}
 
 
 def check(name, value):
@@ -160,12 +167,23 @@ _HELP = {
     "checkpoint_every": "Steps between checkpoints.",
     "max_checkpoints": "Checkpoints to keep.",
     "eval_batch_size": "Batch size for evaluation.",
+    "strategy": ("tf.distribute strategy: default (one device), mirrored (all local "
+                 "devices), multi_worker (machines in TF_CONFIG) or tpu."),
+    "tpu": "TPU name or grpc:// address for --strategy=tpu (empty on a TPU VM).",
 }
 
 
-def define_flags(flag_values=flags.FLAGS):
-  """Defines one flag per `Config` field, defaults from `Config`, validated by `check`."""
+def define_flags(flag_values=flags.FLAGS, fields=None):
+  """Defines one flag per `Config` field, defaults from `Config`, validated by `check`.
+
+  Args:
+    flag_values: the `flags.FlagValues` to define them in.
+    fields: names of the fields to define, e.g. `DATA_FIELDS` for another
+      program that reads the same data; all fields if None.
+  """
   for field in dataclasses.fields(Config):
+    if fields is not None and field.name not in fields:
+      continue
     name, default, help_text = field.name, field.default, _HELP[field.name]
     if name in _ENUMS:
       flags.DEFINE_enum(name, default, _ENUMS[name], help_text, flag_values=flag_values)

@@ -463,11 +463,18 @@ def train_dataset(images: np.ndarray,
                   batch_size: int,
                   seed: int,
                   binarize_mode: str,
-                  start_step: int = 0) -> tf.data.Dataset:
+                  start_step: int = 0,
+                  num_shards: int = 1,
+                  shard_index: int = 0) -> tf.data.Dataset:
   """Returns the infinite, resumable training pipeline.
 
   See the module docstring for the determinism contract. `batch_size` may
   exceed the number of examples; batches then span several epochs.
+
+  With `num_shards` > 1 (one shard per input pipeline of a tf.distribute
+  strategy), every shard computes the same global batch and keeps its own
+  consecutive slice of it: shards never read the same examples, and together
+  they see exactly the batches of an unsharded run.
 
   Args:
     images: uint8 array [N, H, W, C].
@@ -477,10 +484,13 @@ def train_dataset(images: np.ndarray,
     start_step: Global step of the first batch; resuming at step s yields the
       same batches as a fresh pipeline from step s on, without replaying the
       first s batches.
+    num_shards: Number of slices the global batch is cut into; must divide
+      `batch_size`.
+    shard_index: Which slice this pipeline yields, in [0, num_shards).
 
   Returns:
     A dataset of `(step, images)`: an int64 scalar, the global step the batch
-    is for, and float32 images [batch_size, H, W, C].
+    is for, and float32 images [batch_size / num_shards, H, W, C].
 
   Raises:
     ValueError: If `images` is not a non-empty uint8 [N, H, W, C] array,
@@ -490,6 +500,10 @@ def train_dataset(images: np.ndarray,
   _check_pipeline_args(images, batch_size, binarize_mode)
   if start_step < 0:
     raise ValueError(f"start_step must be non-negative, got {start_step}.")
+  if num_shards < 1 or batch_size % num_shards or not 0 <= shard_index < num_shards:
+    raise ValueError(f"batch_size {batch_size} cannot be cut into {num_shards} equal "
+                     f"shards (shard_index {shard_index}).")
+  shard_size = batch_size // num_shards
   num_examples = len(images)
   all_images = tf.constant(images)
   # Python ints, so that huge steps cannot overflow.
@@ -510,7 +524,7 @@ def train_dataset(images: np.ndarray,
   def make_batch(step, indices):
     batch = binarize(tf.gather(all_images, indices), binarize_mode,
                      _derived_seed(seed, _TRAIN_BINARIZE_STREAM, step))
-    return step, batch
+    return step, batch[shard_index * shard_size:(shard_index + 1) * shard_size]
 
   return (
       tf.data.Dataset.zip((tf.data.Dataset.counter(start_step), index_batches))

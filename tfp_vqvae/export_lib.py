@@ -12,6 +12,16 @@ of every input and output:
     reconstruct  images uint8 [B, H, W, C] -> probs, codes   (also serving_default)
     neg_elbo     images uint8 [B, H, W, C] -> neg_elbo float32 [B] (nats)
 
+With a learned prior (`export_saved_model(..., prior_dir=...)`, see prior.py):
+
+    sample          seeds int64 [B]        -> codes int32 [B, h, w],
+                                              probs float32 [B, H, W, C]
+    log_prob_codes  codes int32 [B, h, w]  -> log_prob float32 [B] (nats)
+
+`sample` draws sample i by ancestral sampling at temperature 1 from seeds[i]
+alone, so a seed always gives the same image. A class-conditional prior adds a
+`labels` int32 [B] input to both.
+
 Image conversion. Clients send uint8 pixels 0..255. A model trained with
 `--binarize=threshold` only ever saw 0/1 images, so the server thresholds too
 (pixel > 127, exactly `data.binarize`); a model trained with `dynamic` or `none`
@@ -46,6 +56,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tfp_vqvae import data
+from tfp_vqvae import prior as prior_lib
 from tfp_vqvae import train_lib
 
 DEFAULT_MODEL_NAME = "vqvae"
@@ -95,10 +106,10 @@ def _check_shape(tensor, signature, name, dims):
   padding = tf.fill([len(dims) + 1], -1)
   observed = tf.concat([shape[1:], padding], axis=0)[:len(dims) + 1]
   expected = tf.constant(list(dims) + [-1], tf.int32)
-  spelled = ", ".join(str(d) for d in dims)
+  spelled = ", ".join(["batch"] + [str(d) for d in dims])
   return tf.debugging.Assert(
       tf.reduce_all(tf.equal(observed, expected)),
-      [f"{signature}: {name} must have shape [batch, {spelled}]; got shape", shape],
+      [f"{signature}: {name} must have shape [{spelled}]; got shape", shape],
       summarize=len(dims) + 8)
 
 
@@ -195,6 +206,65 @@ class ServingModule(tf.Module):
     return {"neg_elbo": terms.neg_elbo}
 
 
+class PriorServingModule(ServingModule):
+  """`ServingModule` plus `sample` and `log_prob_codes` from a learned prior."""
+
+  def __init__(self, model, prior, binarize_mode, name="serving"):
+    """Wraps `model` and `prior` (a `prior.GatedPixelCNN` over its codes).
+
+    Raises:
+      ValueError: as `ServingModule`, or if the prior's K or grid differ.
+    """
+    super().__init__(model, binarize_mode, name=name)
+    if (prior.num_embeddings != model.num_embeddings
+        or tuple(prior.latent_shape) != tuple(model.latent_shape)):
+      raise ValueError(f"The prior is over {prior.latent_shape} grids of "
+                       f"{prior.num_embeddings} codes, the model's are "
+                       f"{model.latent_shape} of {model.num_embeddings}.")
+    self.prior = prior
+
+  def input_specs(self):
+    specs = super().input_specs()
+    labels = ({"labels": tf.TensorSpec([None], tf.int32, name="labels")}
+              if self.prior.num_classes else {})
+    specs["sample"] = dict(seeds=tf.TensorSpec([None], tf.int64, name="seeds"), **labels)
+    specs["log_prob_codes"] = dict(codes=specs["decode"]["codes"], **labels)
+    return specs
+
+  def _checked_labels(self, labels, batch_size, signature):
+    """`labels` once they are known to be [batch_size] in [0, num_classes)."""
+    if labels is None:
+      return None
+    num_classes = self.prior.num_classes
+    shape_check = tf.debugging.Assert(
+        tf.reduce_all(tf.equal(tf.shape(labels), tf.reshape(batch_size, [1]))),
+        [f"{signature}: labels must have shape [batch]; got shape", tf.shape(labels),
+         "batch", batch_size])
+    with tf.control_dependencies([shape_check]):
+      range_check = tf.debugging.Assert(
+          tf.reduce_all((labels >= 0) & (labels < num_classes)),
+          [f"{signature}: labels must be in [0, {num_classes}); got min",
+           tf.reduce_min(labels), "max", tf.reduce_max(labels)])
+    with tf.control_dependencies([range_check]):
+      return tf.identity(labels)
+
+  @tf.function
+  def sample(self, seeds, labels=None):
+    """int64 seeds [B] -> {"codes": int32 [B, h, w], "probs": float32 [B, H, W, C]}."""
+    with tf.control_dependencies([_check_shape(seeds, "sample", "seeds", ())]):
+      seeds = tf.identity(seeds)
+    labels = self._checked_labels(labels, tf.shape(seeds)[0], "sample")
+    codes = self.prior.sample(seeds, 1.0, labels)
+    return {"codes": codes, "probs": self.model.decode_codes(codes).mean()}
+
+  @tf.function
+  def log_prob_codes(self, codes, labels=None):
+    """int32 codes [B, h, w] -> {"log_prob": float32 [B]}, log p(codes) in nats."""
+    codes = self._checked_codes(codes, "log_prob_codes")
+    labels = self._checked_labels(labels, tf.shape(codes)[0], "log_prob_codes")
+    return {"log_prob": self.prior.log_prob(codes, labels)}
+
+
 def integer_versions(export_base):
   """The integer version directories in `export_base`, sorted; [] if it is absent."""
   if not tf.io.gfile.isdir(export_base):
@@ -274,20 +344,28 @@ def save_module(module, export_base, version=None, model_name=DEFAULT_MODEL_NAME
 
 def export_saved_model(model_dir, export_base, version=None,
                        model_name=DEFAULT_MODEL_NAME,
-                       warmup_batch_sizes=WARMUP_BATCH_SIZES):
+                       warmup_batch_sizes=WARMUP_BATCH_SIZES, prior_dir=None):
   """Exports the latest checkpoint of `model_dir` to `export_base/<version>`.
 
   Args:
     model_dir: a directory written by `train_lib.train_and_evaluate`.
     export_base, version, model_name, warmup_batch_sizes: see `save_module`.
+    prior_dir: optional directory written by `train_prior` over model_dir's codes;
+      its best checkpoint adds the `sample` and `log_prob_codes` signatures.
 
   Returns:
     The path of the new version directory.
 
   Raises:
-    ValueError: if model_dir has no config or checkpoint, or see `save_module`.
+    ValueError: if model_dir has no config or checkpoint, prior_dir no best
+      checkpoint of a prior over model_dir's codes, or see `save_module`.
     AssertionError: if the checkpoint does not match the model's variables.
   """
   model, config, _ = train_lib.load_model(model_dir)
-  module = ServingModule(model, serving_binarize_mode(config.binarize))
+  binarize_mode = serving_binarize_mode(config.binarize)
+  if prior_dir is None:
+    module = ServingModule(model, binarize_mode)
+  else:
+    module = PriorServingModule(model, prior_lib.load_prior(prior_dir, model)[0],
+                                binarize_mode)
   return save_module(module, export_base, version, model_name, warmup_batch_sizes)

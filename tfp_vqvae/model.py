@@ -46,7 +46,7 @@ class VQVAE(tf.Module):
   def __init__(self, image_shape=(28, 28, 1), num_hiddens=128, num_residual_hiddens=32,
                num_residual_layers=2, embedding_dim=64, num_embeddings=512,
                num_downsamples=2, commitment_cost=0.25, decay=0.99, epsilon=1e-5,
-               dead_code_threshold=0.03, seed=0, dtype=tf.float32, name="vqvae"):
+               dead_code_threshold=0.5, seed=0, dtype=tf.float32, name="vqvae"):
     """Builds the networks; see `networks.Encoder` and `quantizer.VectorQuantizerEMA`.
 
     Args:

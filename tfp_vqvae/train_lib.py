@@ -23,6 +23,7 @@ import tf_keras
 
 from tfp_vqvae import config as config_lib
 from tfp_vqvae import data
+from tfp_vqvae import distribute
 from tfp_vqvae import figures
 from tfp_vqvae import model as model_lib
 from tfp_vqvae import quantizer as quantizer_lib
@@ -216,10 +217,58 @@ def _write_figures(trainer, eval_images, config, model_dir, count=16):
   return images, probs, code_maps
 
 
-def _format_duration(seconds):
+def format_duration(seconds):
+  """`seconds` as e.g. 7m05s or 1h02m, for ETAs in progress lines."""
   seconds = int(max(seconds, 0))
   hours, rest = divmod(seconds, 3600)
   return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+class _Reporter:
+  """Summaries, figures and result files: written by the chief only."""
+
+  def __init__(self, model_dir, config, strategy):
+    self.model_dir = model_dir
+    self.config = config
+    self.enabled = distribute.is_chief(strategy)
+    if self.enabled:
+      self.train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+      self.eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval"))
+    else:
+      self.train_writer = self.eval_writer = tf.summary.create_noop_writer()
+
+  def train_scalars(self, step, values):
+    with self.train_writer.as_default(step=step):
+      for name, value in values.items():
+        tf.summary.scalar(name, value)
+
+  def evaluation(self, trainer, eval_images, metrics):
+    """Eval scalars, figures and sample images for TensorBoard and model_dir."""
+    logging.info("Eval at step %d on %s: recon_nll %.2f nats, neg_elbo %.2f nats "
+                 "(%.4f bits/dim), perplexity %.1f, codebook usage %.3f.",
+                 metrics["step"], self.config.eval_split, metrics["recon_nll_nats"],
+                 metrics["neg_elbo_nats"], metrics["bits_per_dim"], metrics["perplexity"],
+                 metrics["codebook_usage"])
+    if not self.enabled:
+      return
+    with self.eval_writer.as_default(step=metrics["step"]):
+      for name, value in metrics.items():
+        if name not in ("step", "num_embeddings", "eval_examples"):
+          tf.summary.scalar(name, value)
+      images, probs, code_maps = _write_figures(trainer, eval_images, self.config,
+                                                self.model_dir)
+      tf.summary.image("originals", images, max_outputs=8)
+      tf.summary.image("reconstructions", probs, max_outputs=8)
+      tf.summary.image("code_maps", code_maps, max_outputs=8)
+
+  def final(self, metrics):
+    if self.enabled:
+      path = os.path.join(self.model_dir, METRICS_FILE)
+      with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(metrics, f, indent=2, sort_keys=True)
+      logging.info("Wrote %s.", path)
+    self.train_writer.flush()
+    self.eval_writer.flush()
 
 
 def train_and_evaluate(config, model_dir, strategy=None):
@@ -229,14 +278,16 @@ def train_and_evaluate(config, model_dir, strategy=None):
     config: a `config.Config`.
     model_dir: directory for checkpoints, summaries, metrics.json and figures;
       created if missing. If it holds a checkpoint, training resumes from it.
-    strategy: optional `tf.distribute.Strategy`; the default strategy otherwise.
+    strategy: optional `tf.distribute.Strategy`; by default the one
+      `config.strategy` names. Only the chief writes to model_dir.
 
   Returns:
     The final evaluation metrics (also written to model_dir/metrics.json).
 
   Raises:
     data.DatasetUnavailableError: if the data cannot be loaded.
-    ValueError: if model_dir holds a model of another architecture.
+    ValueError: if model_dir holds a model of another architecture, or the batch
+      does not split evenly across replicas.
   """
   train_set = data.load_images(config.dataset, config.train_split, config.dataset_dir,
                                config.data_dir)
@@ -245,44 +296,37 @@ def train_and_evaluate(config, model_dir, strategy=None):
   logging.info("Data: %s %s (%d images), eval %s (%d images).", config.dataset,
                config.train_split, len(train_set.images), config.eval_split,
                len(eval_set.images))
-  tf.io.gfile.makedirs(model_dir)
-  _check_or_write_config(config, model_dir, train_set.images.shape[1:])
+  strategy = strategy or distribute.make_strategy(config.strategy, config.tpu)
+  distribute.check_batch_size(config.batch_size, strategy)
+  image_shape = train_set.images.shape[1:]
+  if distribute.is_chief(strategy):
+    tf.io.gfile.makedirs(model_dir)
+    _check_or_write_config(config, model_dir, image_shape)
 
-  trainer = Trainer(config, train_set.images.shape[1:], strategy)
-  manager = tf.train.CheckpointManager(trainer.checkpoint, model_dir,
+  trainer = Trainer(config, image_shape, strategy)
+  manager = tf.train.CheckpointManager(trainer.checkpoint,
+                                       distribute.writer_dir(model_dir, strategy),
                                        max_to_keep=config.max_checkpoints)
-  if manager.latest_checkpoint:
-    trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    logging.info("Resumed from step %d (%s).", int(trainer.step.numpy()),
-                 manager.latest_checkpoint)
+  # Every worker restores the chief's checkpoint (model_dir), whatever the number of
+  # replicas it was written with.
+  latest = tf.train.latest_checkpoint(model_dir)
+  if latest:
+    trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+    logging.info("Resumed from step %d (%s).", int(trainer.step.numpy()), latest)
   else:
     logging.info("No checkpoint in %s: training from scratch.", model_dir)
+  logging.info("Strategy %s: %d replica(s), global batch %d.", config.strategy,
+               strategy.num_replicas_in_sync, config.batch_size)
 
-  train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-  eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval"))
+  reporter = _Reporter(model_dir, config, strategy)
   start_step = int(trainer.step.numpy())
-  batches = data.train_dataset(train_set.images, config.batch_size, config.seed,
-                               config.binarize, start_step=start_step)
-  batches = trainer.strategy.experimental_distribute_dataset(
-      batches.map(lambda step, images: images))
-  iterator = iter(batches)
+  iterator = iter(distribute.distributed_train_batches(
+      strategy, train_set.images, config.batch_size, config.seed, config.binarize,
+      start_step))
 
   def run_eval():
     metrics = evaluate(trainer, eval_set.images, config)
-    with eval_writer.as_default(step=metrics["step"]):
-      for name, value in metrics.items():
-        if name not in ("step", "num_embeddings", "eval_examples"):
-          tf.summary.scalar(name, value)
-      images, probs, code_maps = _write_figures(trainer, eval_set.images, config,
-                                                model_dir)
-      tf.summary.image("originals", images, max_outputs=8)
-      tf.summary.image("reconstructions", probs, max_outputs=8)
-      tf.summary.image("code_maps", code_maps, max_outputs=8)
-    logging.info("Eval at step %d on %s: recon_nll %.2f nats, neg_elbo %.2f nats "
-                 "(%.4f bits/dim), perplexity %.1f, codebook usage %.3f.",
-                 metrics["step"], config.eval_split, metrics["recon_nll_nats"],
-                 metrics["neg_elbo_nats"], metrics["bits_per_dim"], metrics["perplexity"],
-                 metrics["codebook_usage"])
+    reporter.evaluation(trainer, eval_set.images, metrics)
     return metrics
 
   window_start, window_step = time.perf_counter(), start_step
@@ -301,21 +345,15 @@ def train_and_evaluate(config, model_dir, strategy=None):
       logging.info("step %d/%d  loss %.2f  recon_nll %.2f  perplexity %.1f  usage %.3f  "
                    "%.1f steps/s  ETA %s", step, config.num_steps, values["loss"],
                    values["recon_nll"], values["perplexity"], values["usage"], rate,
-                   _format_duration((config.num_steps - step) / rate))
-      with train_writer.as_default(step=step):
-        for name, value in values.items():
-          tf.summary.scalar(name, value)
-        tf.summary.scalar("steps_per_second", rate)
+                   format_duration((config.num_steps - step) / rate))
+      reporter.train_scalars(step, dict(values, steps_per_second=rate))
     if step % config.checkpoint_every == 0 or step == config.num_steps:
       manager.save(checkpoint_number=step)
     if step % config.eval_every == 0 and step < config.num_steps:
       run_eval()
+  distribute.remove_scratch_dir(model_dir, strategy)
 
   metrics = run_eval()
   metrics["train_seconds"] = float(trainer.train_seconds.numpy())
-  with tf.io.gfile.GFile(os.path.join(model_dir, METRICS_FILE), "w") as f:
-    json.dump(metrics, f, indent=2, sort_keys=True)
-  logging.info("Wrote %s.", os.path.join(model_dir, METRICS_FILE))
-  train_writer.flush()
-  eval_writer.flush()
+  reporter.final(metrics)
   return metrics

@@ -1,0 +1,157 @@
+"""tf.distribute training: 2 replicas (and 2 workers) equal one device on the same batch.
+
+Each scenario runs in a fresh Python process: logical devices and TF_CONFIG must be
+set before the TensorFlow runtime starts.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_vqvae import data
+from tfp_vqvae import distribute
+from tfp_vqvae import train_lib
+import test_util
+
+# Trains the smoke model on mock data with a global batch of 16, under the strategy
+# named in argv[2], into argv[1] for argv[3] steps.
+_TRAIN_SCRIPT = textwrap.dedent("""
+    import sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import tensorflow_datasets as tfds
+    sys.path.insert(0, {tests_dir!r})
+    import test_util
+    from tfp_vqvae import distribute, train_lib
+
+    model_dir, strategy_name, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if strategy_name == "mirrored":
+      strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    else:
+      strategy = distribute.make_strategy(strategy_name)
+    config = test_util.smoke_config(
+        num_steps=steps, batch_size=16, binarize="dynamic", checkpoint_every=3,
+        eval_every=1000, dead_code_threshold=0.5, strategy=strategy_name)
+    with tfds.testing.mock_data(num_examples=48):
+      metrics = train_lib.train_and_evaluate(config, model_dir, strategy)
+    print("REPLICAS", strategy.num_replicas_in_sync, "USED", metrics["codes_used"])
+""").format(tests_dir=os.path.dirname(os.path.abspath(__file__)))
+
+
+def _train(model_dir, strategy_name, steps, env=None):
+  return subprocess.Popen(
+      [sys.executable, "-c", _TRAIN_SCRIPT, model_dir, strategy_name, str(steps)],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env=dict(os.environ, **(env or {})))
+
+
+def _finish(process):
+  stdout, stderr = process.communicate(timeout=600)
+  if process.returncode:
+    raise AssertionError(f"training failed:\n{stderr[-4000:]}")
+  return stdout
+
+
+def _free_ports(count):
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(("127.0.0.1", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+class DistributeTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp(prefix="distribute_test_")
+    cls.single = os.path.join(cls.root, "single")
+    stdout = _finish(_train(cls.single, "default", 6))
+    assert "REPLICAS 1" in stdout, stdout
+
+  def assertSameModel(self, model_dir):
+    expected, _, _ = train_lib.load_model(self.single)
+    actual, _, path = train_lib.load_model(model_dir)
+    self.assertEndsWith(path, "ckpt-6")
+    for a, b in zip(expected.variables, actual.variables):
+      self.assertAllClose(a, b, atol=1e-5, rtol=1e-5, msg=a.name)
+
+  def test_two_replicas_equal_one_device_on_the_same_global_batch(self):
+    mirrored = os.path.join(self.root, "mirrored")
+    self.assertIn("REPLICAS 2", _finish(_train(mirrored, "mirrored", 6)))
+    self.assertSameModel(mirrored)
+    with open(os.path.join(mirrored, "metrics.json")) as f, \
+        open(os.path.join(self.single, "metrics.json")) as g:
+      got, want = json.load(f), json.load(g)
+    self.assertEqual(got["codes_used"], want["codes_used"])
+    self.assertAllClose(got["recon_nll_nats"], want["recon_nll_nats"], rtol=1e-4)
+
+  def test_checkpoints_resume_across_replica_counts(self):
+    for first, second in (("mirrored", "default"), ("default", "mirrored")):
+      model_dir = os.path.join(self.root, f"{first}_then_{second}")
+      _finish(_train(model_dir, first, 3))
+      _finish(_train(model_dir, second, 6))
+      self.assertSameModel(model_dir)
+
+  def test_two_workers_equal_one_process(self):
+    model_dir = os.path.join(self.root, "workers")
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    workers = [
+        _train(model_dir, "multi_worker", 6, env={
+            "TF_CONFIG": json.dumps({"cluster": cluster,
+                                     "task": {"type": "worker", "index": index}})})
+        for index in range(2)]
+    outputs = [_finish(worker) for worker in workers]
+    for output in outputs:
+      self.assertIn("REPLICAS 2", output)
+    # Only the chief (worker 0) keeps checkpoints; worker 1's scratch dir is gone.
+    self.assertEmpty(tf.io.gfile.glob(os.path.join(model_dir, "scratch_*")))
+    self.assertSameModel(model_dir)
+    self.assertTrue(os.path.exists(os.path.join(model_dir, "metrics.json")))
+
+
+class DistributeUnitTest(tf.test.TestCase):
+
+  def test_default_strategy_is_chief_and_writes_model_dir(self):
+    strategy = distribute.make_strategy("default")
+    self.assertTrue(distribute.is_chief(strategy))
+    self.assertEqual(distribute.writer_dir("/m", strategy), "/m")
+
+  def test_errors(self):
+    with self.assertRaisesRegex(ValueError, "Unknown strategy 'gpu'"):
+      distribute.make_strategy("gpu")
+    two_replicas = mock.Mock(num_replicas_in_sync=2)
+    with self.assertRaisesRegex(ValueError, "batch_size=3 must be a multiple of the "
+                                "number of replicas \\(2\\)"):
+      distribute.check_batch_size(3, two_replicas)
+    distribute.check_batch_size(4, two_replicas)
+
+  def test_input_shards_slice_the_global_batch(self):
+    images = np.arange(20 * 4, dtype=np.uint8).reshape(20, 2, 2, 1)
+
+    def first_batch(**shard):
+      return next(iter(data.train_dataset(images, 8, 0, "dynamic", **shard)))[1]
+
+    shards = [first_batch(num_shards=2, shard_index=i) for i in range(2)]
+    self.assertEqual(shards[0].shape, (4, 2, 2, 1))
+    self.assertAllEqual(np.concatenate(shards), first_batch())
+    with self.assertRaisesRegex(ValueError, "cannot be cut into 3"):
+      first_batch(num_shards=3, shard_index=0)
+
+
+if __name__ == "__main__":
+  tf.test.main()

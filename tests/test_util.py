@@ -1,0 +1,31 @@
+"""Shared test helpers: paths, the smoke config, a tiny trained model_dir."""
+
+import dataclasses
+import os
+
+from absl import flags
+import tensorflow_datasets as tfds
+
+from tfp_vqvae import config as config_lib
+from tfp_vqvae import train_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE_FLAGS = os.path.join(ROOT, "flags", "smoke.cfg")
+# The official KMNIST test split shipped beside the repository (absent elsewhere).
+KMNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "kmnist")
+
+
+def smoke_config(**overrides):
+  """The Config that flags/smoke.cfg (which the CLI tests use too) parses to."""
+  flag_values = flags.FlagValues()
+  config_lib.define_flags(flag_values)
+  flag_values(["train", "--flagfile", SMOKE_FLAGS])
+  return dataclasses.replace(config_lib.Config.from_flags(flag_values), **overrides)
+
+
+def train_tiny_model(model_dir, **overrides):
+  """Trains flags/smoke.cfg's model for a few steps on mock KMNIST into model_dir."""
+  config = smoke_config(**dict(dict(num_steps=4, eval_every=4, checkpoint_every=4),
+                               **overrides))
+  with tfds.testing.mock_data(num_examples=32):
+    train_lib.train_and_evaluate(config, model_dir)

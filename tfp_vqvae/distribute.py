@@ -1,0 +1,102 @@
+"""tf.distribute plumbing: strategies, per-replica input, chief-only writes.
+
+`--strategy` picks one of:
+  default       one device (the GPU if there is one, else the CPU);
+  mirrored      all local GPUs (or CPUs) of one machine, synchronous;
+  multi_worker  MirroredStrategy across machines, configured by TF_CONFIG;
+  tpu           a Cloud TPU named by --tpu.
+
+The global batch (`--batch_size`) is split evenly across replicas. Each input
+pipeline (one per worker) computes the same global batch and keeps its slice; each
+replica then takes its consecutive part, so replica r holds global rows
+[r * b, (r + 1) * b) of the batch. The quantizer relies on that order to draw its
+re-seeding candidates from the global batch identically on every replica.
+"""
+
+import os
+
+import tensorflow as tf
+
+from tfp_vqvae import data
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def make_strategy(name, tpu=None):
+  """Creates the `tf.distribute.Strategy` called `name` (one of `STRATEGIES`).
+
+  Args:
+    name: strategy name.
+    tpu: TPU name or grpc:// address for `name="tpu"` ("" or "local" for a TPU VM).
+
+  Raises:
+    ValueError: for an unknown name.
+  """
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if name == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if name == "tpu":
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  raise ValueError(f"Unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}.")
+
+
+def is_chief(strategy):
+  """Whether this process writes checkpoints, summaries and results."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  if resolver.task_type == "chief":
+    return True
+  # Without a "chief" task, worker 0 is the chief (TF_CONFIG convention).
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def writer_dir(model_dir, strategy):
+  """Where this process saves checkpoints: model_dir on the chief, else a scratch dir.
+
+  Under MultiWorkerMirroredStrategy every worker must take part in a save (it may
+  run collective ops), but only the chief's copy is kept; the others write to a
+  per-task directory that `remove_scratch_dir` deletes.
+  """
+  if is_chief(strategy):
+    return model_dir
+  resolver = strategy.cluster_resolver
+  return os.path.join(model_dir, f"scratch_{resolver.task_type}_{resolver.task_id}")
+
+
+def remove_scratch_dir(model_dir, strategy):
+  if not is_chief(strategy):
+    tf.io.gfile.rmtree(writer_dir(model_dir, strategy))
+
+
+def check_batch_size(batch_size, strategy):
+  """Raises ValueError unless the global batch splits evenly across replicas."""
+  replicas = strategy.num_replicas_in_sync
+  if batch_size % replicas:
+    raise ValueError(f"batch_size={batch_size} must be a multiple of the number of "
+                     f"replicas ({replicas}).")
+
+
+def distributed_train_batches(strategy, images, batch_size, seed, binarize_mode,
+                              start_step):
+  """Per-replica training batches of the global batch stream, from `start_step` on."""
+  check_batch_size(batch_size, strategy)
+
+  def dataset_fn(context):
+    shard = data.train_dataset(images, batch_size, seed, binarize_mode,
+                               start_step=start_step,
+                               num_shards=context.num_input_pipelines,
+                               shard_index=context.input_pipeline_id)
+    # One element per local replica, in replica order.
+    return (shard.map(lambda step, batch: batch)
+            .rebatch(context.get_per_replica_batch_size(batch_size)))
+
+  options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+  return strategy.distribute_datasets_from_function(dataset_fn, options)

@@ -1,0 +1,115 @@
+r"""Generates images: codes by ancestral sampling from the prior, decoded by the VQ-VAE.
+
+    python -m tfp_vqvae.sample --vqvae_dir DIR --prior_dir PRIOR_DIR --num 64 \
+      --out samples.png [--temperature 1.0 --seed 0]
+
+Writes a PNG grid of the decoder's Bernoulli means. Sample i is drawn from its own
+seed, derived from (--seed, i), so the output depends only on the flags: the same
+command writes the same image, whatever --batch_size.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+from tfp_vqvae import figures
+from tfp_vqvae import prior as prior_lib
+from tfp_vqvae import train_lib
+
+# Salt that keeps the per-sample seeds apart from other streams of the same seed.
+_SEEDS_SALT = 0x5EED5
+
+
+def sample_seeds(seed, num):
+  """int64 [num]: the seed of each of `num` samples drawn with `seed`."""
+  return tf.random.stateless_uniform([num], [seed, _SEEDS_SALT], minval=None,
+                                     maxval=None, dtype=tf.int64)
+
+
+def sample_images(vqvae, prior, num, temperature=1.0, seed=0, batch_size=64,
+                  labels=None):
+  """Draws `num` code grids from `prior` and decodes them with `vqvae`.
+
+  Args:
+    vqvae: a `model.VQVAE`.
+    prior: a `prior.GatedPixelCNN` over its codes.
+    num: number of samples.
+    temperature: > 0, divides the prior's logits.
+    seed: integer seed of the whole draw.
+    batch_size: samples drawn at once; does not change the samples.
+    labels: int [num] class labels, iff the prior is class-conditional.
+
+  Returns:
+    (codes int32 [num, h, w], probs float32 [num, H, W, C] Bernoulli means).
+
+  Raises:
+    ValueError: if temperature is not positive.
+  """
+  if not temperature > 0:
+    raise ValueError(f"temperature must be > 0, got {temperature!r}.")
+  decode = tf.function(lambda codes: vqvae.decode_codes(codes).mean())
+  seeds = sample_seeds(seed, num)
+  codes, probs = [], []
+  for start in range(0, num, batch_size):
+    batch_labels = None if labels is None else labels[start:start + batch_size]
+    batch_codes = prior.sample(seeds[start:start + batch_size],
+                               tf.constant(temperature, tf.float32), batch_labels)
+    codes.append(batch_codes.numpy())
+    probs.append(decode(batch_codes).numpy())
+  return np.concatenate(codes), np.concatenate(probs)
+
+
+def define_flags(flag_values=flags.FLAGS):
+  flags.DEFINE_string("vqvae_dir", None, "model_dir of the trained VQ-VAE.",
+                      flag_values=flag_values)
+  flags.DEFINE_string("prior_dir", None, "model_dir of a prior trained by "
+                      "tfp_vqvae.train_prior over that VQ-VAE's codes; its best/ "
+                      "checkpoint is used.", flag_values=flag_values)
+  flags.DEFINE_string("out", None, "PNG file to write.", flag_values=flag_values)
+  flags.DEFINE_integer("num", 64, "Number of samples.", lower_bound=1,
+                       flag_values=flag_values)
+  flags.DEFINE_float("temperature", 1.0, "Divides the prior's logits; < 1 gives "
+                     "cleaner, less varied samples.", flag_values=flag_values)
+  flags.register_validator("temperature", lambda value: value > 0, message="must be > 0",
+                           flag_values=flag_values)
+  flags.DEFINE_integer("seed", 0, "Seed of the draw.", lower_bound=0,
+                       flag_values=flag_values)
+  flags.DEFINE_integer("columns", 8, "Images per row of the grid.", lower_bound=1,
+                       flag_values=flag_values)
+  flags.DEFINE_integer("batch_size", 64, "Samples drawn at once.", lower_bound=1,
+                       flag_values=flag_values)
+  flags.DEFINE_integer("label", None, "Class of every sample, for a class-conditional "
+                       "prior; default: classes 0, 1, ... in turn.", lower_bound=0,
+                       flag_values=flag_values)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  values = flags.FLAGS
+  try:
+    vqvae, _, _ = train_lib.load_model(values.vqvae_dir)
+    prior, _ = prior_lib.load_prior(values.prior_dir, vqvae)
+    labels = None
+    if prior.num_classes:
+      if values.label is not None and values.label >= prior.num_classes:
+        raise ValueError(f"--label must be < {prior.num_classes}, got {values.label}.")
+      labels = (np.full([values.num], values.label, np.int32) if values.label is not None
+                else np.arange(values.num, dtype=np.int32) % prior.num_classes)
+    elif values.label is not None:
+      raise ValueError("--label needs a class-conditional prior.")
+    _, probs = sample_images(vqvae, prior, values.num, values.temperature, values.seed,
+                             values.batch_size, labels)
+    figures.write_png(values.out, figures.image_grid(probs, values.columns))
+  except ValueError as error:
+    sys.exit(f"error: {error}")
+  print(values.out)
+
+
+if __name__ == "__main__":
+  define_flags()
+  flags.mark_flags_as_required(["vqvae_dir", "prior_dir", "out"])
+  app.run(main)
