@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
@@ -24,6 +25,9 @@ def _set_state(quantizer, codebook, ema_count):
 
 
 def _maybe_function(fn, use_function):
+  """`fn` itself, as a tf.function, or as an XLA-compiled one for "xla"."""
+  if use_function == "xla":
+    return tf.function(fn, jit_compile=True)
   return tf.function(fn) if use_function else fn
 
 
@@ -51,10 +55,27 @@ class NearestCodesTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(perplexity, np.exp(-(nonzero * np.log(nonzero)).sum()))
     self.assertAllClose(usage, 0.75)
 
+  @parameterized.parameters(False, True, "xla")
+  def test_blocks_of_rows_match_brute_force(self, use_function):
+    # 16 codes and 64-element score blocks: 4 rows per block, and N = 103 leaves a
+    # partial last block. The tf.function sees an unknown N.
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(103, 3)).astype(np.float32)
+    codebook = rng.normal(size=(16, 3)).astype(np.float32)
+    nearest = quantizer_lib.nearest_codes
+    if use_function is True:
+      nearest = tf.function(nearest, input_signature=[tf.TensorSpec([None, 3]),
+                                                      tf.TensorSpec([16, 3])])
+    else:
+      nearest = _maybe_function(nearest, use_function)
+    with mock.patch.object(quantizer_lib, "_BLOCK_ELEMENTS", 64):
+      codes = nearest(vectors, codebook)
+    self.assertAllEqual(codes, _numpy_nearest(vectors, codebook))
+
 
 class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
 
-  @parameterized.parameters(True, False)
+  @parameterized.parameters(True, False, "xla")
   def test_outputs_match_numpy(self, use_function):
     rng = np.random.default_rng(0)
     codebook = rng.normal(size=(10, 4)).astype(np.float32)
@@ -118,7 +139,7 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     expected = 0.25 * 2 * (inputs.numpy() - nearest.reshape(4, 3, 2))
     self.assertAllClose(tape.gradient(loss, inputs), expected, rtol=1e-5)
 
-  @parameterized.parameters(True, False)
+  @parameterized.parameters(True, False, "xla")
   def test_ema_and_laplace_smoothing_match_numpy_over_steps(self, use_function):
     rng = np.random.default_rng(4)
     k, d, decay, eps = 6, 3, 0.9, 1e-3
