@@ -26,7 +26,8 @@ What is timed:
               forward, loss, gradients, Adam, EMA codebook update) on the
               paper's model, `model.VQVAE` defaults; `--dtypes float32 bfloat16`
               adds mixed-precision lines, labelled peer "tfp_vqvae-bfloat16" so
-              they never stand in for the float32 figure.
+              they never stand in for the float32 figure; `--jit-compile` times
+              the XLA-compiled steps as peer "tfp_vqvae-xla".
   quantizer   `VectorQuantizerEMA` alone in training mode on standard normal
               [N, 64] inputs: forward, EMA update, commitment loss and its
               gradient to the inputs, in one `tf.function`.
@@ -169,7 +170,8 @@ def run_train_step(config):
   pool = [tf.constant(_binary_images(rng, config["batch"])) for _ in range(4)]
   trainer = train_lib.Trainer(
       config_lib.Config(batch_size=config["batch"], num_embeddings=config["num_embeddings"],
-                        seed=config["seed"], dtype=config["dtype"]),
+                        seed=config["seed"], dtype=config["dtype"],
+                        jit_compile=config["jit_compile"]),
       IMAGE_SHAPE)
   calls = iter(range(1 << 62))
 
@@ -197,7 +199,7 @@ def run_quantizer(config):
   quantizer = quantizer_lib.VectorQuantizerEMA(config["num_embeddings"], 64)
   calls = iter(range(1 << 62))
 
-  @tf.function(jit_compile=bool(config["jit_compile"]))
+  @tf.function(jit_compile=config["jit_compile"])
   def quantizer_step(x, step):
     with tf.GradientTape() as tape:
       tape.watch(x)
@@ -277,7 +279,7 @@ def build_configs(args):
   configs = []
   for what in whats:
     warmup, windows, steps = PROTOCOL[mode][what]
-    base = dict(what=what, seed=args.seed, jit_compile=False,
+    base = dict(what=what, seed=args.seed, jit_compile=args.jit_compile,
                 warmup=warmup if args.warmup is None else args.warmup,
                 windows=windows if args.windows is None else args.windows,
                 steps_per_window=steps if args.steps_per_window is None
@@ -286,13 +288,15 @@ def build_configs(args):
       for dtype in args.dtypes:
         for batch in args.batch or TRAIN_BATCHES:
           peer = PEER if dtype == "float32" else f"{PEER}-{dtype}"
+          peer += "-xla" if args.jit_compile else ""
           configs.append(dict(base, peer=peer, dtype=dtype, batch=batch,
                               n_vectors=batch * LATENT_POSITIONS,
                               num_embeddings=args.num_embeddings))
     elif what == "quantizer":
       for n in args.n or QUANTIZER_N:
         for k in args.k or QUANTIZER_K:
-          configs.append(dict(base, peer=PEER, dtype="float32", batch=None, n_vectors=n,
+          configs.append(dict(base, peer=PEER + ("-xla" if args.jit_compile else ""),
+                              dtype="float32", batch=None, n_vectors=n,
                               num_embeddings=k))
     else:
       configs.append(dict(base, peer=PEER, dtype="float32",
@@ -335,6 +339,8 @@ def parse_args(argv):
   parser.add_argument("--dtypes", nargs="+", default=["float32"],
                       choices=("float32", "bfloat16", "float16"),
                       help="train-step compute dtypes; non-float32 lines get their own peer")
+  parser.add_argument("--jit-compile", action="store_true",
+                      help="XLA-compiled steps (Config.jit_compile), peer *-xla")
   parser.add_argument("--warmup", type=int)
   parser.add_argument("--windows", type=int)
   parser.add_argument("--steps-per-window", type=int)

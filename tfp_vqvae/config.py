@@ -52,6 +52,7 @@ class Config:
   checkpoint_every: int = 500
   max_checkpoints: int = 3
   eval_batch_size: int = 500
+  jit_compile: bool = False
   # Distribution (see distribute.py).
   strategy: str = "default"
   tpu: Optional[str] = None
@@ -125,6 +126,7 @@ _RULES = {
     "checkpoint_every": _POSITIVE_INT,
     "max_checkpoints": _POSITIVE_INT,
     "eval_batch_size": _POSITIVE_INT,
+    "jit_compile": _Rule(lambda v: isinstance(v, bool), "must be true or false"),
     "strategy": _one_of(distribute.STRATEGIES),
 }
 _ENUMS = {"dataset": data.SUPPORTED_DATASETS, "binarize": data.BINARIZE_MODES,
@@ -167,6 +169,9 @@ _HELP = {
     "checkpoint_every": "Steps between checkpoints.",
     "max_checkpoints": "Checkpoints to keep.",
     "eval_batch_size": "Batch size for evaluation.",
+    "jit_compile": ("Compile the train step with XLA. Off by default: on CPU the "
+                    "XLA step measured 2x slower than TF's graph with oneDNN kernels "
+                    "(docs/performance.md); the results are the same either way."),
     "strategy": ("tf.distribute strategy: default (one device), mirrored (all local "
                  "devices), multi_worker (machines in TF_CONFIG) or tpu."),
     "tpu": "TPU name or grpc:// address for --strategy=tpu (empty on a TPU VM).",
@@ -191,6 +196,8 @@ def define_flags(flag_values=flags.FLAGS, fields=None):
       flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
     elif field.type is int:
       flags.DEFINE_integer(name, default, help_text, flag_values=flag_values)
+    elif field.type is bool:
+      flags.DEFINE_boolean(name, default, help_text, flag_values=flag_values)
     else:
       flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
     if name in _RULES:

@@ -95,8 +95,12 @@ def nearest_codes(vectors, codebook):
 
   rows = max(_BLOCK_ELEMENTS // codebook.shape[0], 1)
   num_vectors = vectors.shape[0]
-  if num_vectors is not None and num_vectors <= rows:
-    return block_codes(vectors)
+  if num_vectors is not None:
+    if num_vectors <= rows:
+      return block_codes(vectors)
+    # Equal blocks: N=12544 (batch 256) in 4 blocks of 3136 rows, not 4 of 4096
+    # with 30% zero padding.
+    rows = -(-num_vectors // -(-num_vectors // rows))
   # Zero rows pad N to a multiple of `rows`; their codes are dropped at the end.
   count = tf.shape(vectors)[0]
   padded = tf.pad(vectors, [[0, -count % rows], [0, 0]])

@@ -67,6 +67,7 @@ class Trainer(tf.Module):
     self.checkpoint = tf.train.Checkpoint(step=self.step, model=self.model,
                                           optimizer=self.optimizer,
                                           train_seconds=self.train_seconds)
+    self.train_step = tf.function(self._train_step, jit_compile=config.jit_compile)
 
   def _replica_step(self, images):
     seed = quantizer_seed(self.config.seed, self.step)
@@ -84,9 +85,11 @@ class Trainer(tf.Module):
     sums["usage"] = terms.quantizer.usage
     return sums
 
-  @tf.function
-  def train_step(self, images):
-    """One optimisation step on a (distributed) batch; returns scalar metrics."""
+  def _train_step(self, images):
+    """One optimisation step on a (distributed) batch; returns scalar metrics.
+
+    Compiled in __init__ as `train_step`, with XLA if `config.jit_compile`.
+    """
     per_replica = self.strategy.run(self._replica_step, args=(images,))
     metrics = {}
     for name, value in per_replica.items():
