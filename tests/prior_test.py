@@ -1,0 +1,321 @@
+"""Tests of the PixelCNN prior: causality, likelihood, sampling, training, CLIs, export."""
+
+import dataclasses
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from tfp_vqvae import export_lib
+from tfp_vqvae import prior as prior_lib
+from tfp_vqvae import sample as sample_lib
+from tfp_vqvae import train_lib
+from tfp_vqvae import train_prior
+import test_util
+
+_PRIOR_FLAGS = ("--num_channels=8", "--num_layers=6", "--dropout_rate=0.1",
+                "--batch_size=16", "--learning_rate=3e-3", "--log_every=5",
+                "--eval_every=5", "--checkpoint_every=5", "--eval_batch_size=64")
+_TINY_PRIOR = train_prior.TrainPriorConfig(
+    num_channels=8, dropout_rate=0.1, batch_size=16, learning_rate=3e-3, num_steps=10,
+    log_every=5, eval_every=5, checkpoint_every=5, eval_batch_size=64)
+
+
+def _prior(latent_shape=(4, 4), num_embeddings=5, num_layers=3, **kwargs):
+  """A small prior whose biases are random too (they start at 0, which ties logits)."""
+  prior = prior_lib.GatedPixelCNN(prior_lib.PriorConfig(
+      num_embeddings=num_embeddings, latent_shape=latent_shape, num_channels=8,
+      num_layers=num_layers, **kwargs))
+  rng = np.random.default_rng(len(prior.variables))
+  for variable in prior.variables:
+    if "bias" in variable.name:
+      variable.assign(rng.normal(size=variable.shape))
+  return prior
+
+
+def _run(*args):
+  return subprocess.run([sys.executable, *args], cwd=test_util.ROOT, capture_output=True,
+                        text=True, timeout=300)
+
+
+def _np_conv(x, kernel, bias, top, left):
+  """Reference of `_Conv`: out[i, j] = sum kernel[a, b] . x[i - top + a, j - left + b]."""
+  height, width, _ = x.shape
+  out = np.tile(bias, (height, width, 1)).astype(np.float64)
+  for i, j in itertools.product(range(height), range(width)):
+    for a, b in itertools.product(range(kernel.shape[0]), range(kernel.shape[1])):
+      row, column = i - top + a, j - left + b
+      if 0 <= row < height and 0 <= column < width:
+        out[i, j] += x[row, column] @ kernel[a, b]
+  return out
+
+
+def _np_log_prob(prior, codes):
+  """log p(codes) of one grid, from the prior's weights, with loops over positions."""
+  weights = lambda conv: (conv.kernel.numpy(), conv.bias.numpy())
+  sigmoid = lambda v: 1 / (1 + np.exp(-v))
+  gate = lambda v: np.tanh(v[..., :v.shape[-1] // 2]) * sigmoid(v[..., v.shape[-1] // 2:])
+  half = prior.config.kernel_size // 2
+  x = prior.embedding.numpy()[codes]
+  vertical = x
+  horizontal = np.zeros_like(x)
+  horizontal[:, 1:] = x[:, :-1]
+  for i, layer in enumerate(prior.layers):
+    vertical_pre = _np_conv(vertical, *weights(layer["vertical"]), half, half)
+    above = np.zeros_like(vertical_pre)
+    above[1:] = vertical_pre[:-1]
+    horizontal_pre = (_np_conv(horizontal, *weights(layer["horizontal"]), 0, half)
+                      + _np_conv(above, *weights(layer["vertical_to_horizontal"]), 0, 0))
+    vertical = gate(vertical_pre)
+    update = _np_conv(gate(horizontal_pre), *weights(layer["horizontal_out"]), 0, 0)
+    horizontal = update if i == 0 else horizontal + update
+  hidden = _np_conv(np.maximum(horizontal, 0), *weights(prior.hidden), 0, 0)
+  logits = _np_conv(np.maximum(hidden, 0), *weights(prior.output), 0, 0)
+  log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  rows, columns = np.indices(codes.shape)
+  return log_softmax[rows, columns, codes].sum()
+
+
+class PriorModelTest(tf.test.TestCase):
+
+  def _assert_causal_without_blind_spot(self, prior, labels=None):
+    height, width = prior.latent_shape
+    count = height * width
+    base = np.random.default_rng(0).integers(0, prior.num_embeddings, (height, width))
+    # Row 0 is the base grid; row 1 + q changes only the code at raster position q.
+    grids = np.repeat(base[None], count + 1, axis=0)
+    for q in range(count):
+      grids[1 + q].flat[q] = (base.flat[q] + 1) % prior.num_embeddings
+    batch_labels = None if labels is None else np.full([count + 1], labels, np.int32)
+    logits = prior.logits(grids, batch_labels).numpy().reshape(count + 1, count, -1)
+    for q in range(count):
+      changed = np.abs(logits[1 + q] - logits[0]).max(axis=-1) > 0
+      self.assertFalse(changed[:q + 1].any(), f"position {q} leaks into <= {q}")
+      self.assertTrue(changed[q + 1:].all(), f"a later position ignores {q}")
+
+  def test_causal_and_sees_every_earlier_position(self):
+    self._assert_causal_without_blind_spot(_prior())
+    self._assert_causal_without_blind_spot(_prior((7, 7), 16, num_layers=6))
+    self._assert_causal_without_blind_spot(_prior((3, 5), 4, num_layers=2,
+                                                  kernel_size=5, num_classes=3), 2)
+
+  def test_too_few_layers_for_the_grid_are_refused(self):
+    with self.assertRaisesRegex(ValueError, "blind spot on a 7x7 grid"):
+      _prior((7, 7), num_layers=5)
+    with self.assertRaisesRegex(ValueError, "kernel_size must be odd"):
+      _prior(kernel_size=4)
+    with self.assertRaisesRegex(ValueError, "labels exactly when num_classes > 0"):
+      _prior().log_prob(np.zeros([1, 4, 4], np.int32), labels=[0])
+
+  def test_log_prob_matches_numpy_reference(self):
+    prior = _prior((2, 3), 4, num_layers=2, seed=3)
+    codes = np.random.default_rng(1).integers(0, 4, (3, 2, 3))
+    expected = [_np_log_prob(prior, grid) for grid in codes]
+    self.assertAllClose(prior.log_prob(codes), expected, rtol=1e-5)
+
+  def test_probabilities_of_all_grids_sum_to_one(self):
+    prior = _prior((2, 2), 3, num_layers=1, num_classes=2)
+    grids = np.array(list(itertools.product(range(3), repeat=4))).reshape(-1, 2, 2)
+    for label in range(2):
+      log_probs = prior.log_prob(grids, np.full([len(grids)], label))
+      self.assertAllClose(tf.reduce_logsumexp(log_probs), 0.0, atol=1e-5)
+
+  def test_sampling_is_seeded_per_example_and_matches_the_distribution(self):
+    prior = _prior((2, 2), 3, num_layers=1)
+    seeds = tf.range(4000, dtype=tf.int64)
+    codes = prior.sample(seeds).numpy()
+    self.assertAllEqual(codes, prior.sample(seeds))
+    self.assertAllEqual(codes[7:9], prior.sample(seeds[7:9]))
+    self.assertNotAllEqual(codes, prior.sample(seeds + 4000))
+    self.assertEqual(codes.dtype, np.int32)
+    self.assertAllInRange(codes, 0, 2)
+    grids = np.array(list(itertools.product(range(3), repeat=4))).reshape(-1, 2, 2)
+    expected = np.exp(prior.log_prob(grids).numpy())
+    observed = [np.mean(np.all(codes == grid, axis=(1, 2))) for grid in grids]
+    # 4000 draws: each frequency is within ~4 standard errors of its probability.
+    self.assertAllClose(observed, expected, atol=4 * np.sqrt(expected.max() / 4000))
+
+  def test_low_temperature_samples_are_greedy_decodes(self):
+    prior = _prior()
+    greedy = np.zeros([2, 4, 4], np.int32)
+    for row, column in itertools.product(range(4), range(4)):
+      greedy[:, row, column] = np.argmax(prior.logits(greedy)[:, row, column], axis=-1)
+    self.assertAllEqual(prior.sample(tf.constant([5, 6], tf.int64), 1e-4), greedy)
+
+  def test_dropout_only_in_training_and_seeded(self):
+    prior = _prior(dropout_rate=0.5)
+    codes = np.random.default_rng(2).integers(0, 5, (2, 4, 4))
+    self.assertAllEqual(prior.logits(codes), prior.logits(codes))
+    trained = [prior.logits(codes, training=True, seed=[0, s]) for s in (1, 1, 2)]
+    self.assertAllEqual(trained[0], trained[1])
+    self.assertNotAllClose(trained[0], trained[2])
+    self.assertNotAllClose(trained[0], prior.logits(codes))
+
+  def test_trains_on_mock_codes_below_log_k(self):
+    rng = np.random.default_rng(3)
+    # Each code repeats the one to its left, or is a fresh draw at column 0.
+    first = rng.integers(0, 8, (600, 4, 1))
+    codes = np.repeat(first, 4, axis=2).astype(np.int32)
+    labels = np.zeros([600], np.int32)
+    encoded = train_prior.EncodedSplits(codes[:500], labels[:500], codes[500:],
+                                        labels[500:], np.zeros([100], np.float32))
+    config = dataclasses.replace(_TINY_PRIOR, dropout_rate=0.0, learning_rate=1e-2)
+    trainer = train_prior.PriorTrainer(
+        config.prior_config(8, (4, 4)), config, encoded)
+    before = train_prior.evaluate_prior(trainer.prior, codes[500:], labels[500:], 64)
+    for _ in range(60):
+      trainer.train_step()
+    after = train_prior.evaluate_prior(trainer.prior, codes[500:], labels[500:], 64)
+    self.assertGreater(before, 16 * np.log(8) - 2)
+    # The entropy is 4 log 8 nats (the first column); uniform is 16 log 8.
+    self.assertLess(after, 8 * np.log(8))
+
+
+class PriorPipelineTest(tf.test.TestCase):
+  """Tiny VQ-VAE -> prior CLI -> sample CLI -> export with prior."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.temp_dir = tempfile.mkdtemp(prefix="prior_test_")
+    cls.vqvae_dir = os.path.join(cls.temp_dir, "vqvae")
+    test_util.train_tiny_model(cls.vqvae_dir)
+    cls.prior_dir = os.path.join(cls.temp_dir, "prior")
+    with tfds.testing.mock_data(num_examples=32):
+      cls.first = train_prior.train_prior(
+          dataclasses.replace(_TINY_PRIOR, num_steps=5), cls.vqvae_dir, cls.prior_dir)
+      cls.metrics = train_prior.train_prior(_TINY_PRIOR, cls.vqvae_dir, cls.prior_dir)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.temp_dir)
+    super().tearDownClass()
+
+  def test_train_resumes_and_writes_metrics_of_the_best_checkpoint(self):
+    self.assertEqual(self.first["step"], 5)
+    self.assertEqual(self.metrics["step"], 10)
+    self.assertIn(self.metrics["best_step"], (5, 10))
+    with open(os.path.join(self.prior_dir, train_prior.METRICS_FILE)) as f:
+      written = json.load(f)
+    self.assertEqual(written, self.metrics)
+    log_k = np.log(16)
+    self.assertAllClose(written["uniform_bits_per_latent"], 4.0)
+    self.assertAllClose(written["prior_bits_per_latent"],
+                        written["prior_nll_nats_per_image"] / (49 * np.log(2)))
+    self.assertAllClose(written["neg_elbo_learned_prior_nats"],
+                        written["recon_nll_nats"] + written["prior_nll_nats_per_image"])
+    self.assertAllClose(written["neg_elbo_uniform_prior_nats"],
+                        written["recon_nll_nats"] + 49 * log_k)
+    # recon NLL is the VQ-VAE's own on the same (mock) eval split.
+    with open(os.path.join(self.vqvae_dir, "metrics.json")) as f:
+      self.assertAllClose(written["recon_nll_nats"], json.load(f)["recon_nll_nats"],
+                          rtol=1e-5)
+    # The best checkpoint is the one the metrics describe.
+    prior, path = prior_lib.load_prior(self.prior_dir)
+    self.assertEndsWith(path, f"ckpt-{written['best_step']}")
+    encoded = train_prior.EncodedSplits.load(
+        tf.io.gfile.glob(os.path.join(self.prior_dir, "codes-*.npz"))[0])
+    self.assertAllClose(
+        -np.mean(prior.log_prob(encoded.eval_codes)), written["prior_nll_nats_per_image"],
+        rtol=1e-5)
+    self.assertNotEmpty(tf.io.gfile.glob(os.path.join(self.prior_dir, "eval", "events.*")))
+
+  def test_other_codes_are_not_resumed(self):
+    with tfds.testing.mock_data(num_examples=32):
+      with self.assertRaisesRegex(ValueError, "codes of another VQ-VAE checkpoint"):
+        train_prior.train_prior(dataclasses.replace(_TINY_PRIOR, eval_split="test[:50%]"),
+                                self.vqvae_dir, self.prior_dir)
+      with self.assertRaisesRegex(ValueError, "holds a prior with"):
+        train_prior.train_prior(dataclasses.replace(_TINY_PRIOR, num_channels=4),
+                                self.vqvae_dir, self.prior_dir)
+
+  def test_cli_bad_flags_fail_before_any_work(self):
+    prior_dir = os.path.join(self.get_temp_dir(), "prior")
+    result = _run("-m", "tfp_vqvae.train_prior", "--vqvae_dir", self.vqvae_dir,
+                  "--model_dir", prior_dir, *_PRIOR_FLAGS, "--num_layers=2")
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn("error: num_layers=2 of kernel_size=3 leave a blind spot on a 7x7 "
+                  "grid", result.stderr)
+    self.assertNotIn("Traceback", result.stderr)
+    self.assertFalse(os.path.exists(prior_dir))
+
+  def test_cli_trains_on_real_files(self):
+    if not os.path.isdir(test_util.KMNIST_DIR):
+      self.skipTest(f"{test_util.KMNIST_DIR} is absent")
+    prior_dir = os.path.join(self.get_temp_dir(), "prior")
+    result = _run("-m", "tfp_vqvae.train_prior", "--vqvae_dir", self.vqvae_dir,
+                  "--model_dir", prior_dir, *_PRIOR_FLAGS, "--num_steps=5",
+                  "--dataset_dir", test_util.KMNIST_DIR, "--train_split=test[:200]",
+                  "--eval_split=test[200:300]")
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertRegex(result.stderr, r"step 5/5  prior NLL [\d.]+ nats .* ETA")
+    with open(os.path.join(prior_dir, train_prior.METRICS_FILE)) as f:
+      self.assertEqual(json.load(f)["eval_examples"], 100)
+
+  def test_sample_cli_writes_the_same_png_for_a_seed(self):
+    out = os.path.join(self.get_temp_dir(), "samples.png")
+    result = _run("-m", "tfp_vqvae.sample", "--vqvae_dir", self.vqvae_dir, "--prior_dir",
+                  self.prior_dir, "--num", "12", "--columns", "4", "--seed", "3",
+                  "--batch_size", "5", "--out", out)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    image = tf.io.decode_png(tf.io.read_file(out)).numpy()
+    self.assertEqual(image.shape, (3 * 30 + 2, 4 * 30 + 2, 1))
+    vqvae, _, _ = train_lib.load_model(self.vqvae_dir)
+    prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
+    codes, probs = sample_lib.sample_images(vqvae, prior, 12, seed=3)
+    self.assertAllInRange(codes, 0, 15)
+    # In-process, one batch of 12 instead of 5 + 5 + 2: the same pixels.
+    self.assertAllClose(image[2:30, 2:30, 0], np.round(probs[0, ..., 0] * 255), atol=1)
+    other, _ = sample_lib.sample_images(vqvae, prior, 12, seed=4)
+    self.assertNotAllEqual(codes, other)
+
+  def test_export_with_prior_adds_sample_and_log_prob_codes(self):
+    base = os.path.join(self.get_temp_dir(), "export")
+    export_dir = export_lib.export_saved_model(self.vqvae_dir, base,
+                                               warmup_batch_sizes=(1, 3),
+                                               prior_dir=self.prior_dir)
+    vqvae, _, _ = train_lib.load_model(self.vqvae_dir)
+    prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
+    seeds = np.array([3, 1, 4], np.int64)
+    codes = prior.sample(seeds).numpy()
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        loaded = tf.saved_model.load(sys.argv[1])
+        seeds = tf.constant([3, 1, 4], tf.int64)
+        sampled = loaded.signatures["sample"](seeds=seeds)
+        scored = loaded.signatures["log_prob_codes"](codes=sampled["codes"])
+        try:
+          loaded.signatures["log_prob_codes"](codes=sampled["codes"] + 16)
+        except tf.errors.InvalidArgumentError as error:
+          print("REFUSED", " ".join(error.message.split()))
+        np.savez(sys.argv[2], codes=sampled["codes"], probs=sampled["probs"],
+                 log_prob=scored["log_prob"])
+    """)
+    outputs = os.path.join(self.get_temp_dir(), "outputs.npz")
+    result = _run("-c", script, export_dir, outputs)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn("REFUSED", result.stdout)
+    self.assertIn("log_prob_codes: codes must be in [0, 16); got min] [16]", result.stdout)
+    got = dict(np.load(outputs))
+    self.assertAllEqual(got["codes"], codes)
+    self.assertAllClose(got["probs"], vqvae.decode_codes(codes).mean(), atol=1e-6)
+    self.assertAllClose(got["log_prob"], prior.log_prob(codes), atol=1e-5)
+    loaded = tf.saved_model.load(export_dir)
+    self.assertContainsSubset(["sample", "log_prob_codes", "decode"], loaded.signatures)
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                r"sample: seeds must have shape \[batch\]"):
+      loaded.signatures["sample"](seeds=tf.zeros([2, 2], tf.int64))
+
+
+if __name__ == "__main__":
+  tf.test.main()
