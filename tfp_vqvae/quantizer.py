@@ -118,19 +118,42 @@ def perplexity_and_usage(code_counts):
   return tf.exp(entropy), usage
 
 
-def _replica_info():
+def replica_info():
+  """(replica context, number of replicas) of a quantizer call in training."""
   context = tf.distribute.get_replica_context()
   if context is None:
     raise RuntimeError(
-        "VectorQuantizerEMA must be called in a replica context (inside "
-        "strategy.run under tf.distribute), not in a cross-replica context.")
+        "A quantizer must be called in a replica context (inside strategy.run "
+        "under tf.distribute), not in a cross-replica context.")
   return context, context.num_replicas_in_sync
 
 
-def _sum_over_replicas(context, num_replicas, values):
+def sum_over_replicas(context, num_replicas, values):
+  """`values` SUM all-reduced across replicas (unchanged with one replica)."""
   if num_replicas == 1:
     return values
   return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+
+def sample_global_rows(context, num_replicas, vectors, count, seed):
+  """`count` rows drawn from the global batch of `vectors`, identical on all replicas.
+
+  Every replica draws the same `count` global row indices (with replacement, from
+  the stateless `seed`); each fills in the rows it holds (zeros elsewhere) and a SUM
+  all-reduce assembles the [count, D] sample. With one replica this is the same draw
+  from the same global batch. Relies on replica r holding global rows
+  [r * b, (r + 1) * b) (see distribute.py).
+  """
+  local_size = tf.shape(vectors)[0]
+  global_rows = tf.random.stateless_uniform(
+      [count], seed=seed, minval=0, maxval=local_size * num_replicas, dtype=tf.int32)
+  if num_replicas == 1:
+    return tf.gather(vectors, global_rows)
+  local_rows = global_rows - context.replica_id_in_sync_group * local_size
+  mine = (local_rows >= 0) & (local_rows < local_size)
+  picked = tf.gather(vectors, tf.clip_by_value(local_rows, 0, local_size - 1))
+  picked = tf.where(mine[:, None], picked, tf.zeros_like(picked))
+  return context.all_reduce(tf.distribute.ReduceOp.SUM, picked)
 
 
 class VectorQuantizerEMA(tf.Module):
@@ -143,7 +166,8 @@ class VectorQuantizerEMA(tf.Module):
   """
 
   def __init__(self, num_embeddings, embedding_dim, commitment_cost=0.25, decay=0.99,
-               epsilon=1e-5, dead_code_threshold=0.5, name="quantizer"):
+               epsilon=1e-5, dead_code_threshold=0.5, initializer=None,
+               name="quantizer"):
     """Creates the codebook and its EMA state.
 
     Args:
@@ -155,6 +179,8 @@ class VectorQuantizerEMA(tf.Module):
       dead_code_threshold: a code whose EMA count (assignments per step, smoothed)
         falls below this is re-seeded from a current encoder output; 0 disables
         re-seeding. Must be in [0, 1) so a re-seeded code (count 1) is not dead at once.
+      initializer: a `codebook_init.Initializer` computing the first codebook from
+        rows of the first global batch (e.g. k-means); None for K rows of that batch.
 
     Raises:
       ValueError: if an argument is out of range.
@@ -178,6 +204,7 @@ class VectorQuantizerEMA(tf.Module):
     self.decay = float(decay)
     self.epsilon = float(epsilon)
     self.dead_code_threshold = float(dead_code_threshold)
+    self.initializer = initializer
     shape = [self.num_embeddings, self.embedding_dim]
     # Every replica computes the same update (the statistics are all-reduced first),
     # so a write from the first replica is the right aggregation for plain assigns.
@@ -216,9 +243,13 @@ class VectorQuantizerEMA(tf.Module):
     if training:
       if seed is None:
         raise ValueError("A stateless `seed` is required when training=True.")
-      context, num_replicas = _replica_info()
+      context, num_replicas = replica_info()
       candidates = self._candidates(context, num_replicas, vectors, seed)
-      codebook = self._initialize_once(candidates)
+      if self.initializer is None:
+        codebook = self._initialize_once(candidates)
+      else:
+        codebook = self._initialize_once(self.initializer.first_codebook(
+            self.initialized, context, num_replicas, vectors, seed, candidates))
 
     codes = nearest_codes(vectors, codebook)
     nearest = tf.gather(codebook, codes)
@@ -226,7 +257,7 @@ class VectorQuantizerEMA(tf.Module):
         tf.ones_like(codes, tf.float32), codes, self.num_embeddings)
     if training:
       code_sums = tf.math.unsorted_segment_sum(vectors, codes, self.num_embeddings)
-      code_counts, code_sums = _sum_over_replicas(context, num_replicas,
+      code_counts, code_sums = sum_over_replicas(context, num_replicas,
                                                   (code_counts, code_sums))
       self._update(code_counts, code_sums, candidates)
 
@@ -251,23 +282,8 @@ class VectorQuantizerEMA(tf.Module):
     return tf.gather(self.codebook, codes)
 
   def _candidates(self, context, num_replicas, vectors, seed):
-    """K encoder outputs sampled from the global batch, identical on all replicas.
-
-    Every replica draws the same K global row indices; each fills in the rows it
-    holds (zeros elsewhere) and a SUM all-reduce assembles the [K, D] pool. With one
-    replica this is the same draw from the same global batch.
-    """
-    local_size = tf.shape(vectors)[0]
-    global_rows = tf.random.stateless_uniform(
-        [self.num_embeddings], seed=seed, minval=0, maxval=local_size * num_replicas,
-        dtype=tf.int32)
-    if num_replicas == 1:
-      return tf.gather(vectors, global_rows)
-    local_rows = global_rows - context.replica_id_in_sync_group * local_size
-    mine = (local_rows >= 0) & (local_rows < local_size)
-    picked = tf.gather(vectors, tf.clip_by_value(local_rows, 0, local_size - 1))
-    picked = tf.where(mine[:, None], picked, tf.zeros_like(picked))
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, picked)
+    """K encoder outputs sampled from the global batch, identical on all replicas."""
+    return sample_global_rows(context, num_replicas, vectors, self.num_embeddings, seed)
 
   def _initialize_once(self, candidates):
     """On the first training call, sets the codebook to `candidates` (count 1 each)."""

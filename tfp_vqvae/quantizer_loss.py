@@ -1,0 +1,137 @@
+"""Vector quantizer whose codebook is learned by gradient (van den Oord et al. 2017, eq. 3).
+
+The codebook is a trainable variable. Besides the commitment term that pulls the
+encoder towards its codes, a codebook term pulls each used code towards the encoder
+outputs assigned to it:
+
+    codebook loss    ||sg(z_e) - e||^2     (gradient to the codebook only)
+    commitment loss  beta * ||z_e - sg(e)||^2   (gradient to the encoder only)
+
+as in Sonnet's and the PyTorch tutorial's `VectorQuantizer` and the Haiku practical.
+The two are summed over the latent positions (like the EMA quantizer's commitment
+loss; see `QuantizerOutput`) and returned together in `commitment_loss`, the whole
+quantizer term of the objective, so the model adds it to the loss unchanged.
+
+Shares with `VectorQuantizerEMA` the nearest-code search, the straight-through
+estimator, the outputs, and the replica-consistent first-batch initialisation; the
+code counts behind perplexity and usage are SUM all-reduced in training. The
+optimizer all-reduces the codebook's gradient like any other, so every replica keeps
+the same codebook.
+"""
+
+import tensorflow as tf
+
+from tfp_vqvae import quantizer as quantizer_lib
+
+
+class VectorQuantizerLoss(tf.Module):
+  """Vector quantizer with a gradient-trained codebook.
+
+  Example:
+    quantizer = VectorQuantizerLoss(num_embeddings=16, embedding_dim=32)
+    out = quantizer(z_e, training=True, seed=[0, step])
+    loss = recon_nll + out.commitment_loss  # trains encoder, decoder and codebook
+  """
+
+  def __init__(self, num_embeddings, embedding_dim, commitment_cost=0.25,
+               initializer=None, name="quantizer"):
+    """Creates the codebook (set on the first training call).
+
+    Args:
+      num_embeddings: K, the number of codes; >= 1.
+      embedding_dim: D, the size of a code vector; >= 1.
+      commitment_cost: beta >= 0, weight of the commitment loss.
+      initializer: a `codebook_init.Initializer`; None for K encoder outputs of the
+        first global batch.
+
+    Raises:
+      ValueError: if an argument is out of range.
+    """
+    super().__init__(name=name)
+    for arg, value in (("num_embeddings", num_embeddings),
+                       ("embedding_dim", embedding_dim)):
+      if int(value) != value or value < 1:
+        raise ValueError(f"{arg} must be a positive integer, got {value!r}.")
+    if commitment_cost < 0:
+      raise ValueError(f"commitment_cost must be >= 0, got {commitment_cost!r}.")
+    self.num_embeddings = int(num_embeddings)
+    self.embedding_dim = int(embedding_dim)
+    self.commitment_cost = float(commitment_cost)
+    self.initializer = initializer
+    # The first-call assign runs on every replica with the same value (see
+    # `quantizer.sample_global_rows`); the optimizer updates it like other weights.
+    first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+    with self.name_scope:
+      self.codebook = tf.Variable(tf.zeros([self.num_embeddings, self.embedding_dim]),
+                                  name="codebook", aggregation=first)
+      self.initialized = tf.Variable(False, trainable=False, name="initialized",
+                                     aggregation=first)
+
+  @tf.Module.with_name_scope
+  def __call__(self, inputs, training=False, seed=None):
+    """Quantizes `inputs` [..., D]; in training, initialises the codebook once.
+
+    Args:
+      inputs: [B, ..., D] encoder outputs, any float dtype.
+      training: if True, set the codebook on the first call and all-reduce the code
+        counts across replicas.
+      seed: shape [2] integer stateless seed, required in training.
+
+    Returns:
+      A `quantizer.QuantizerOutput` whose `commitment_loss` is the codebook loss
+      plus beta times the commitment loss, per example.
+
+    Raises:
+      ValueError: if the last dimension of `inputs` is not D, or no seed in training.
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    if inputs.shape[-1] != self.embedding_dim:
+      raise ValueError(f"inputs must have last dimension embedding_dim="
+                       f"{self.embedding_dim}, got shape {inputs.shape}.")
+    vectors = tf.reshape(tf.cast(inputs, tf.float32), [-1, self.embedding_dim])
+    codebook = self.codebook.read_value()
+    if training:
+      if seed is None:
+        raise ValueError("A stateless `seed` is required when training=True.")
+      context, num_replicas = quantizer_lib.replica_info()
+      candidates = quantizer_lib.sample_global_rows(context, num_replicas, vectors,
+                                                    self.num_embeddings, seed)
+      if self.initializer is not None:
+        candidates = self.initializer.first_codebook(
+            self.initialized, context, num_replicas, vectors, seed, candidates)
+      codebook = self._initialize_once(candidates)
+
+    codes = quantizer_lib.nearest_codes(vectors, tf.stop_gradient(codebook))
+    nearest = tf.gather(codebook, codes)
+    code_counts = tf.math.unsorted_segment_sum(
+        tf.ones_like(codes, tf.float32), codes, self.num_embeddings)
+    if training:
+      code_counts = quantizer_lib.sum_over_replicas(context, num_replicas, code_counts)
+
+    batch_size = tf.shape(inputs)[0]
+    commitment = tf.reshape(tf.square(vectors - tf.stop_gradient(nearest)),
+                            [batch_size, -1])
+    codebook_error = tf.reshape(tf.square(tf.stop_gradient(vectors) - nearest),
+                                [batch_size, -1])
+    loss = (tf.reduce_sum(codebook_error, axis=1)
+            + self.commitment_cost * tf.reduce_sum(commitment, axis=1))
+    quantized = vectors + tf.stop_gradient(nearest - vectors)
+    quantized = tf.cast(tf.reshape(quantized, tf.shape(inputs)), inputs.dtype)
+    perplexity, usage = quantizer_lib.perplexity_and_usage(code_counts)
+    return quantizer_lib.QuantizerOutput(
+        quantized=quantized,
+        codes=tf.reshape(codes, tf.shape(inputs)[:-1]),
+        commitment_loss=tf.cast(loss, inputs.dtype),
+        perplexity=perplexity,
+        usage=usage,
+        code_counts=code_counts)
+
+  def lookup(self, codes):
+    """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
+    return tf.gather(self.codebook, codes)
+
+  def _initialize_once(self, initial):
+    """On the first training call, sets the codebook to `initial`; returns it."""
+    self.codebook.assign(tf.where(self.initialized, self.codebook, initial))
+    self.initialized.assign(True)
+    return self.codebook.read_value()
