@@ -230,8 +230,8 @@ class LoadLocalTest(parameterized.TestCase, tf.test.TestCase):
 
   def test_unsupported_dataset_raises(self):
     with self.assertRaisesRegex(ValueError,
-                                "cifar10.*kmnist, mnist, fashion_mnist"):
-      data.load_images("cifar10", "test", dataset_dir=self._dir())
+                                "svhn_cropped.*kmnist, mnist, fashion_mnist"):
+      data.load_images("svhn_cropped", "test", dataset_dir=self._dir())
 
 
 class RealKmnistTest(tf.test.TestCase):

@@ -10,17 +10,23 @@ from tfp_vqvae import config as config_lib
 from tfp_vqvae import train_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMOKE_FLAGS = os.path.join(ROOT, "flags", "smoke.cfg")
+FLAGS_DIR = os.path.join(ROOT, "flags")
+SMOKE_FLAGS = os.path.join(FLAGS_DIR, "smoke.cfg")
 # The official KMNIST test split shipped beside the repository (absent elsewhere).
 KMNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "kmnist")
 
 
-def smoke_config(**overrides):
-  """The Config that flags/smoke.cfg (which the CLI tests use too) parses to."""
+def flagfile_config(path, **overrides):
+  """The Config the training CLI parses from the flagfile `path`, with `overrides`."""
   flag_values = flags.FlagValues()
   config_lib.define_flags(flag_values)
-  flag_values(["train", "--flagfile", SMOKE_FLAGS])
+  flag_values(["train", "--flagfile", path])
   return dataclasses.replace(config_lib.Config.from_flags(flag_values), **overrides)
+
+
+def smoke_config(**overrides):
+  """The Config that flags/smoke.cfg (which the CLI tests use too) parses to."""
+  return flagfile_config(SMOKE_FLAGS, **overrides)
 
 
 def train_tiny_model(model_dir, **overrides):

@@ -12,8 +12,12 @@ from typing import Callable, NamedTuple, Optional
 
 from absl import flags
 
+from tfp_vqvae import architectures
+from tfp_vqvae import codebook_init
 from tfp_vqvae import data
 from tfp_vqvae import distribute
+from tfp_vqvae import likelihoods
+from tfp_vqvae import model
 
 DTYPES = ("float32", "bfloat16", "float16")
 # The fields that say which images to read, shared by every program that reads them.
@@ -42,6 +46,14 @@ class Config:
   epsilon: float = 1e-5
   dead_code_threshold: float = 0.5
   dtype: str = "float32"
+  architecture: str = "conv"
+  num_latents: int = 1
+  quantizer: str = "ema"
+  num_quantizers: int = 1
+  codebook_init: str = "data"
+  likelihood: str = "bernoulli"
+  pixel_range: str = "unit"
+  pad_to: int = 0
   # Optimisation and bookkeeping.
   batch_size: int = 64
   learning_rate: float = 3e-4
@@ -62,6 +74,9 @@ class Config:
       message = check(field.name, getattr(self, field.name))
       if message:
         raise ValueError(f"{field.name}={getattr(self, field.name)!r}: {message}")
+    if self.likelihood != "bernoulli" and self.binarize != "none":
+      raise ValueError(f"likelihood={self.likelihood!r} models grey pixels: use "
+                       f"binarize='none', not {self.binarize!r}.")
 
   @classmethod
   def from_flags(cls, flag_values=flags.FLAGS):
@@ -71,7 +86,9 @@ class Config:
     """The `model.VQVAE` constructor arguments this config fixes (besides the image shape)."""
     names = ("num_hiddens", "num_residual_hiddens", "num_residual_layers",
              "embedding_dim", "num_embeddings", "num_downsamples", "commitment_cost",
-             "decay", "epsilon", "dead_code_threshold", "seed", "dtype")
+             "decay", "epsilon", "dead_code_threshold", "seed", "dtype", "architecture",
+             "num_latents", "quantizer", "num_quantizers", "codebook_init", "likelihood",
+             "pixel_range", "pad_to")
     return {name: getattr(self, name) for name in names}
 
 
@@ -117,6 +134,14 @@ _RULES = {
     "epsilon": _POSITIVE,
     "dead_code_threshold": _UNIT_INTERVAL,
     "dtype": _one_of(DTYPES),
+    "architecture": _one_of(architectures.ARCHITECTURES),
+    "num_latents": _POSITIVE_INT,
+    "quantizer": _one_of(model.QUANTIZERS),
+    "num_quantizers": _POSITIVE_INT,
+    "codebook_init": _one_of(codebook_init.INIT_METHODS),
+    "likelihood": _one_of(likelihoods.LIKELIHOODS),
+    "pixel_range": _one_of(tuple(model.PIXEL_RANGES)),
+    "pad_to": _NON_NEGATIVE_INT,
     "batch_size": _POSITIVE_INT,
     "learning_rate": _POSITIVE,
     "num_steps": _POSITIVE_INT,
@@ -130,7 +155,10 @@ _RULES = {
     "strategy": _one_of(distribute.STRATEGIES),
 }
 _ENUMS = {"dataset": data.SUPPORTED_DATASETS, "binarize": data.BINARIZE_MODES,
-          "dtype": DTYPES, "strategy": distribute.STRATEGIES}
+          "dtype": DTYPES, "strategy": distribute.STRATEGIES,
+          "architecture": architectures.ARCHITECTURES, "quantizer": model.QUANTIZERS,
+          "codebook_init": codebook_init.INIT_METHODS,
+          "likelihood": likelihoods.LIKELIHOODS, "pixel_range": tuple(model.PIXEL_RANGES)}
 
 
 def check(name, value):
@@ -160,6 +188,20 @@ _HELP = {
     "dead_code_threshold": ("Re-seed a code from an encoder output when its EMA count "
                             "falls below this (0 disables)."),
     "dtype": "Encoder/decoder compute dtype; the quantizer always runs in float32.",
+    "architecture": ("Encoder/decoder: conv (the paper's), mlp (two hidden layers of "
+                     "num_hiddens) or global (the TFP blog's ELU conv net); mlp and "
+                     "global code an image as num_latents vectors."),
+    "num_latents": "Latent vectors per image for --architecture=mlp|global.",
+    "quantizer": ("Codebook training: ema (moving averages) or loss (gradient of the "
+                  "codebook loss ||sg(z_e) - e||^2)."),
+    "num_quantizers": "Residual VQ stages; codes get a trailing stage axis when > 1.",
+    "codebook_init": ("First-batch codebook: data (K encoder outputs), kmeans (Lloyd "
+                      "iterations on encoder outputs) or uniform (+-1/K)."),
+    "likelihood": ("Decoder distribution: bernoulli, gaussian (fixed variance = the "
+                   "data's: normalised MSE) or logistic (discretized, 8-bit); the "
+                   "last two need --binarize=none."),
+    "pixel_range": "Pixel values the networks see: unit ([0, 1]) or symmetric ([-1, 1]).",
+    "pad_to": "Pad images with black to pad_to x pad_to for the networks (0: no padding).",
     "batch_size": "Global training batch size.",
     "learning_rate": "Adam learning rate.",
     "num_steps": "Total training steps (a resumed run continues up to this).",

@@ -1,6 +1,7 @@
 """Image data for the VQ-VAE: loading, binarization and input pipelines.
 
-Sources. `load_images` reads KMNIST, MNIST or Fashion-MNIST from one of:
+Sources. `load_images` reads KMNIST, MNIST or Fashion-MNIST (grey 28x28) from
+one of the two sources below, and CIFAR-10 (RGB 32x32) from TFDS only:
 
 * A local directory (`dataset_dir`) holding the official distribution files:
   the idx files `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
@@ -47,7 +48,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-SUPPORTED_DATASETS = ("kmnist", "mnist", "fashion_mnist")
+SUPPORTED_DATASETS = ("kmnist", "mnist", "fashion_mnist", "cifar10")
+# The datasets distributed as idx (or KMNIST npz) files that --dataset_dir can hold.
+_LOCAL_DATASETS = ("kmnist", "mnist", "fashion_mnist")
 BINARIZE_MODES = ("dynamic", "threshold", "none")
 
 # Official file name prefix of each TFDS split.
@@ -77,7 +80,7 @@ class ImageSet(NamedTuple):
   """Images with their class labels.
 
   Attributes:
-    images: uint8 array of shape [N, H, W, C] (28x28x1 for these datasets).
+    images: uint8 array of shape [N, H, W, C] (28x28x1, or 32x32x3 for CIFAR-10).
     labels: int64 array of shape [N].
   """
   images: np.ndarray
@@ -373,7 +376,7 @@ def load_images(name: str,
                 split: str,
                 dataset_dir: Optional[str] = None,
                 data_dir: Optional[str] = None) -> ImageSet:
-  """Loads one split of an MNIST-like dataset into memory.
+  """Loads one split of an MNIST-like dataset or CIFAR-10 into memory.
 
   Args:
     name: One of `SUPPORTED_DATASETS`.
@@ -381,10 +384,11 @@ def load_images(name: str,
       `test[:9000]`, `train[90%:]` or `train+test`.
     dataset_dir: Directory with the official distribution files (see the
       module docstring). If given, TFDS is not used and `data_dir` is ignored.
+      Not for CIFAR-10, which is read from TFDS.
     data_dir: TFDS data directory; None for the TFDS default.
 
   Returns:
-    The selected examples, in split order: uint8 images [N, 28, 28, 1] and
+    The selected examples, in split order: uint8 images [N, H, W, C] and
     int64 labels [N].
 
   Raises:
@@ -398,6 +402,11 @@ def load_images(name: str,
                      f"{', '.join(SUPPORTED_DATASETS)}.")
   if dataset_dir is None:
     return _load_tfds(name, split, data_dir)
+  if name not in _LOCAL_DATASETS:
+    raise DatasetUnavailableError(
+        f"--dataset_dir reads the idx files of {', '.join(_LOCAL_DATASETS)}; "
+        f"{name} is read from TFDS: drop --dataset_dir (pass --data_dir for a "
+        "prepared TFDS directory).")
   image_set = _load_local(name, split, dataset_dir)
   if not len(image_set.labels):
     raise ValueError(f"Split {split!r} of {name} selects no examples.")
@@ -435,6 +444,32 @@ def binarize(images, mode: str, seed) -> tf.Tensor:
   # uniform is in [0, 1), so pixels 0 and 255 map to exactly 0 and 1.
   noise = tf.random.stateless_uniform(tf.shape(probs), seed=seed)
   return tf.cast(noise < probs, tf.float32)
+
+
+def target_variance(images: np.ndarray, binarize_mode: str) -> float:
+  """Variance of all pixel values of `images` after `binarize` (per pixel, pooled).
+
+  The denominator of the normalised MSE the tutorials report, and the Gaussian
+  likelihood's fixed variance. Exact for every mode without sampling: a
+  dynamically binarized pixel is Bernoulli(p), so E[x^2] = E[x] = mean(p).
+
+  Args:
+    images: uint8 array of any shape.
+    binarize_mode: One of `BINARIZE_MODES`.
+
+  Returns:
+    The variance, a Python float.
+  """
+  if binarize_mode not in BINARIZE_MODES:
+    raise ValueError(f"Unknown binarize mode {binarize_mode!r}; expected one of "
+                     f"{', '.join(BINARIZE_MODES)}.")
+  if binarize_mode == "threshold":
+    return float(np.var(images > 127))
+  probs = images.astype(np.float64) / 255.0
+  if binarize_mode == "none":
+    return float(np.var(probs))
+  mean = float(np.mean(probs))
+  return mean - mean ** 2
 
 
 def _derived_seed(seed: int, stream: int, index) -> tf.Tensor:

@@ -1,4 +1,5 @@
-"""PNG figures: image grids written with `tf.io` (no plotting library needed)."""
+"""PNG figures: image grids written with `tf.io` (no plotting library needed; charts
+are drawn by plots.py)."""
 
 import numpy as np
 import tensorflow as tf
@@ -25,13 +26,17 @@ def image_grid(images, columns, padding=2):
   return np.round(grid * 255.0).astype(np.uint8)
 
 
-def code_map_images(codes, num_embeddings, image_size):
-  """Codes [N, h, w] as grey images [N, H, W, 1] (code / (K - 1)), nearest-upsampled."""
-  codes = np.asarray(codes)
-  scale = (image_size[0] // codes.shape[1], image_size[1] // codes.shape[2])
-  grey = codes.astype(np.float32) / max(num_embeddings - 1, 1)
-  grey = np.repeat(np.repeat(grey, scale[0], axis=1), scale[1], axis=2)
-  return grey[..., None]
+def upsample_nearest(grids, size):
+  """Nearest-neighbour resize of grids [N, h, w, ...] to [N, size[0], size[1], ...].
+
+  Any sizes: cell (i, j) of the output takes grid cell (i * h // H, j * w // W), so
+  a 1 x L grid of global latents becomes L vertical bands.
+  """
+  grids = np.asarray(grids)
+  rows = np.arange(size[0]) * grids.shape[1] // size[0]
+  cols = np.arange(size[1]) * grids.shape[2] // size[1]
+  return grids[:, rows][:, :, cols]
+
 
 
 def write_png(path, grid):

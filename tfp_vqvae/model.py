@@ -1,14 +1,22 @@
-"""The VQ-VAE: encoder -> EMA vector quantizer -> Bernoulli decoder, and its loss.
+"""The VQ-VAE: encoder -> vector quantizer -> decoder likelihood, and its loss.
 
 The per-image loss is
 
     -log p(x | z_q) + beta * ||z_e - sg(e)||^2 + KL(q(z | x) || p(z))
 
-where the decoder's p(x | z_q) is `tfd.Independent(tfd.Bernoulli(logits))` over the
-pixels and p(z) is a uniform categorical over the K codes at each of the h*w latent
-positions. q(z | x) puts all its mass on the nearest codes, so its entropy is 0 and
-the KL is -log p(z = codes) = h * w * log K: a constant with no gradient, carried
-explicitly so that recon NLL + KL is the negative ELBO, an upper bound on -log p(x).
+where the decoder's p(x | z_q) is by default `tfd.Independent(tfd.Bernoulli(logits))`
+over the pixels (see likelihoods.py for the others) and p(z) is a uniform
+categorical over the K codes at each of the latent positions (h * w, times N for N
+residual quantizers). q(z | x) puts all its mass on the nearest codes, so its
+entropy is 0 and the KL is -log p(z = codes) = h * w * N * log K: a constant with no
+gradient, carried explicitly so that recon NLL + KL is the negative ELBO, an upper
+bound on -log p(x). The loss-trained quantizer's codebook loss rides in the
+commitment term (see quantizer_loss.py).
+
+Images come in and go out in [0, 1], shape `image_shape`. What the networks see may
+differ: `pixel_range="symmetric"` rescales to [-1, 1] and `pad_to` pads with black
+(e.g. MNIST 28x28 to 32x32, as the Haiku practical does); the decoder's output is
+cropped back, so the likelihood scores the real pixels only.
 """
 
 import math
@@ -17,16 +25,55 @@ from typing import NamedTuple
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_vqvae import networks
+from tfp_vqvae import architectures
+from tfp_vqvae import codebook_init
+from tfp_vqvae import likelihoods
 from tfp_vqvae import quantizer as quantizer_lib
+from tfp_vqvae import quantizer_loss
+from tfp_vqvae import residual_quantizer
 
 tfd = tfp.distributions
+
+QUANTIZERS = ("ema", "loss")
+PIXEL_RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
+
+
+def make_quantizer(kind, num_quantizers, num_embeddings, embedding_dim,
+                   commitment_cost=0.25, decay=0.99, epsilon=1e-5,
+                   dead_code_threshold=0.5, codebook_init_method="data"):
+  """An EMA or loss-trained quantizer, or a residual stack of `num_quantizers` of them.
+
+  Raises:
+    ValueError: for an unknown kind or method, or sizes out of range.
+  """
+  if kind not in QUANTIZERS:
+    raise ValueError(f"Unknown quantizer {kind!r}; expected one of {', '.join(QUANTIZERS)}.")
+  if int(num_quantizers) != num_quantizers or num_quantizers < 1:
+    raise ValueError(f"num_quantizers must be a positive integer, got {num_quantizers!r}.")
+  initializer = codebook_init.Initializer(codebook_init_method, num_embeddings,
+                                          embedding_dim)
+
+  def stage(name):
+    if kind == "ema":
+      return quantizer_lib.VectorQuantizerEMA(
+          num_embeddings, embedding_dim, commitment_cost=commitment_cost, decay=decay,
+          epsilon=epsilon, dead_code_threshold=dead_code_threshold,
+          initializer=initializer, name=name)
+    return quantizer_loss.VectorQuantizerLoss(
+        num_embeddings, embedding_dim, commitment_cost=commitment_cost,
+        initializer=initializer, name=name)
+
+  if num_quantizers == 1:
+    return stage("quantizer")
+  return residual_quantizer.ResidualQuantizer(
+      [stage(f"stage_{i}") for i in range(num_quantizers)])
 
 
 class LossTerms(NamedTuple):
   """Per-example loss terms (each [B], nats) and the quantizer's batch statistics."""
   loss: tf.Tensor            # recon_nll + commitment_loss + kl: what is minimised.
   recon_nll: tf.Tensor       # -log p(x | z_q)
+  squared_error: tf.Tensor   # sum over pixels of (x - E[x | z_q])^2, [0, 1] units
   commitment_loss: tf.Tensor  # beta * sum over latents of ||z_e - sg(e)||^2
   kl: tf.Tensor              # KL(q(z|x) || p(z)) = -log p(codes) for a point-mass q
   neg_elbo: tf.Tensor        # recon_nll + kl
@@ -34,7 +81,7 @@ class LossTerms(NamedTuple):
 
 
 class VQVAE(tf.Module):
-  """A VQ-VAE whose decoder is a `tfd.Independent(tfd.Bernoulli)` distribution.
+  """A VQ-VAE whose decoder is a pixel distribution (Bernoulli by default).
 
   Example (the default KMNIST model):
     model = VQVAE(image_shape=(28, 28, 1))
@@ -46,35 +93,62 @@ class VQVAE(tf.Module):
   def __init__(self, image_shape=(28, 28, 1), num_hiddens=128, num_residual_hiddens=32,
                num_residual_layers=2, embedding_dim=64, num_embeddings=512,
                num_downsamples=2, commitment_cost=0.25, decay=0.99, epsilon=1e-5,
-               dead_code_threshold=0.5, seed=0, dtype=tf.float32, name="vqvae"):
-    """Builds the networks; see `networks.Encoder` and `quantizer.VectorQuantizerEMA`.
+               dead_code_threshold=0.5, seed=0, dtype=tf.float32, architecture="conv",
+               num_latents=1, quantizer="ema", num_quantizers=1, codebook_init="data",
+               likelihood="bernoulli", pixel_range="unit", pad_to=0, data_variance=1.0,
+               name="vqvae"):
+    """Builds the networks; see architectures.py, `make_quantizer` and likelihoods.py.
 
     Args:
-      image_shape: (H, W, C) of the images; H and W divisible by 2**num_downsamples.
+      image_shape: (H, W, C) of the images; for the conv architecture H and W (after
+        padding) divisible by 2**num_downsamples.
       dtype: dtype of the encoder/decoder computation (float32, bfloat16 or float16);
         the quantizer and the likelihood always run in float32.
+      architecture: "conv" (the paper's), "mlp" or "global" (L = `num_latents`
+        latent vectors per image, a 1 x L grid).
+      quantizer: "ema" or "loss"; `num_quantizers` > 1 stacks residual stages.
+      codebook_init: "data", "kmeans" or "uniform" (codebook_init.py).
+      likelihood: "bernoulli", "gaussian" or "logistic".
+      pixel_range: "unit" ([0, 1]) or "symmetric" ([-1, 1]): what the networks see.
+      pad_to: pad images with black to pad_to x pad_to for the networks; 0 for none.
+      data_variance: the Gaussian likelihood's fixed variance ([0, 1] images).
 
     Raises:
-      ValueError: if a size is out of range or H, W do not divide.
+      ValueError: if a size or name is out of range or H, W do not divide.
     """
     super().__init__(name=name)
     height, width, channels = (int(s) for s in image_shape)
-    factor = 2 ** int(num_downsamples)
-    if height % factor or width % factor:
-      raise ValueError(f"image height and width {height}x{width} must be divisible by "
-                       f"2**num_downsamples = {factor}.")
+    if pad_to and pad_to < max(height, width):
+      raise ValueError(f"pad_to={pad_to} is smaller than the {height}x{width} images.")
+    if pixel_range not in PIXEL_RANGES:
+      raise ValueError(f"Unknown pixel_range {pixel_range!r}; expected one of "
+                       f"{', '.join(PIXEL_RANGES)}.")
     self.image_shape = (height, width, channels)
-    self.latent_shape = (height // factor, width // factor)
+    self.pixel_range = PIXEL_RANGES[pixel_range]
+    self.network_size = (pad_to or height, pad_to or width)
+    # Padding (top, left): the image sits in the middle of the padded frame.
+    self.padding = ((self.network_size[0] - height) // 2,
+                    (self.network_size[1] - width) // 2)
     self.num_embeddings = int(num_embeddings)
-    sizes = dict(num_hiddens=num_hiddens, num_residual_hiddens=num_residual_hiddens,
-                 num_residual_layers=num_residual_layers, embedding_dim=embedding_dim,
-                 num_downsamples=num_downsamples, dtype=dtype)
     with self.name_scope:
-      self.encoder = networks.Encoder(in_channels=channels, seed=2 * seed, **sizes)
-      self.quantizer = quantizer_lib.VectorQuantizerEMA(
-          num_embeddings, embedding_dim, commitment_cost=commitment_cost, decay=decay,
-          epsilon=epsilon, dead_code_threshold=dead_code_threshold)
-      self.decoder = networks.Decoder(out_channels=channels, seed=2 * seed + 1, **sizes)
+      self.likelihood = likelihoods.make_likelihood(likelihood, self.pixel_range,
+                                                    data_variance)
+      self.encoder, self.decoder, self.latent_shape = architectures.make_networks(
+          architecture, self.network_size + (channels,),
+          channels * self.likelihood.params_per_channel, num_hiddens,
+          num_residual_hiddens, num_residual_layers, embedding_dim, num_downsamples,
+          num_latents, seed, dtype)
+      self.quantizer = make_quantizer(
+          quantizer, num_quantizers, num_embeddings, embedding_dim,
+          commitment_cost=commitment_cost, decay=decay, epsilon=epsilon,
+          dead_code_threshold=dead_code_threshold, codebook_init_method=codebook_init)
+    self.num_quantizers = int(num_quantizers)
+
+  @property
+  def code_shape(self):
+    """Shape of one image's codes: the latent grid, plus N for N > 1 quantizers."""
+    extra = (self.num_quantizers,) if self.num_quantizers > 1 else ()
+    return tuple(self.latent_shape) + extra
 
   @property
   def num_latents(self):
@@ -85,31 +159,51 @@ class VQVAE(tf.Module):
     return math.prod(self.image_shape)
 
   def prior(self):
-    """p(z): a uniform categorical over the K codes at each latent position."""
-    logits = tf.zeros(self.latent_shape + (self.num_embeddings,))
-    return tfd.Independent(tfd.Categorical(logits=logits), reinterpreted_batch_ndims=2)
+    """p(z): a uniform categorical over the K codes at each position of `code_shape`."""
+    logits = tf.zeros(self.code_shape + (self.num_embeddings,))
+    return tfd.Independent(tfd.Categorical(logits=logits),
+                           reinterpreted_batch_ndims=len(self.code_shape))
 
   def kl_divergence(self, codes):
-    """KL(q(z|x) || p(z)) [B] for the point-mass posterior at `codes` [B, h, w].
+    """KL(q(z|x) || p(z)) [B] for the point-mass posterior at `codes` [B, *code_shape].
 
     KL = E_q[log q] - E_q[log p] = -H(q) - log p(codes), and H(q) = 0.
     """
     return -self.prior().log_prob(codes)
 
+  def network_inputs(self, images):
+    """Images [B, H, W, C] in [0, 1] as the encoder sees them (range, padding)."""
+    height, width, _ = self.image_shape
+    if (height, width) != self.network_size:
+      top, left = self.padding
+      images = tf.pad(images, [[0, 0], [top, self.network_size[0] - height - top],
+                               [left, self.network_size[1] - width - left], [0, 0]])
+    low, high = self.pixel_range
+    if (low, high) != (0.0, 1.0):
+      images = images * (high - low) + low
+    return images
+
   @tf.Module.with_name_scope
   def encode(self, images, training=False, seed=None):
     """Quantizes images [B, H, W, C] (float in [0, 1]); returns a `QuantizerOutput`."""
-    return self.quantizer(self.encoder(images), training=training, seed=seed)
+    return self.quantizer(self.encoder(self.network_inputs(images)), training=training,
+                          seed=seed)
 
   @tf.Module.with_name_scope
   def decode(self, latents):
-    """p(x | z_q) for quantized latents [B, h, w, D]: Independent Bernoulli pixels."""
-    logits = tf.cast(self.decoder(latents), tf.float32)
-    return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.float32),
-                           reinterpreted_batch_ndims=3)
+    """p(x | z_q) for quantized latents [B, h, w, D]: a distribution over the pixels.
+
+    Its `log_prob` takes [B, H, W, C] images in [0, 1] and `mean()` returns them.
+    """
+    outputs = self.decoder(latents)
+    height, width, _ = self.image_shape
+    if (height, width) != self.network_size:
+      top, left = self.padding
+      outputs = outputs[:, top:top + height, left:left + width, :]
+    return self.likelihood(outputs)
 
   def decode_codes(self, codes):
-    """p(x | z_q) for int codes [B, h, w] in [0, K)."""
+    """p(x | z_q) for int codes [B, *code_shape] in [0, K)."""
     return self.decode(self.quantizer.lookup(codes))
 
   def loss_terms(self, images, training=False, seed=None):
@@ -126,11 +220,12 @@ class VQVAE(tf.Module):
     quantized = self.encode(images, training=training, seed=seed)
     likelihood = self.decode(quantized.quantized)
     recon_nll = -likelihood.log_prob(images)
+    squared_error = tf.reduce_sum(tf.square(images - likelihood.mean()), axis=[1, 2, 3])
     kl = self.kl_divergence(quantized.codes)
     commitment = tf.cast(quantized.commitment_loss, tf.float32)
     return LossTerms(loss=recon_nll + commitment + kl, recon_nll=recon_nll,
-                     commitment_loss=commitment, kl=kl, neg_elbo=recon_nll + kl,
-                     quantizer=quantized)
+                     squared_error=squared_error, commitment_loss=commitment, kl=kl,
+                     neg_elbo=recon_nll + kl, quantizer=quantized)
 
   def bits_per_dim(self, neg_elbo_nats):
     """Converts nats per image to bits per pixel (dimension)."""

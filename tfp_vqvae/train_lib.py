@@ -3,7 +3,8 @@
 One `tf.function` step (GradientTape + Adam, EMA codebook update inside the
 quantizer), `tf.train.CheckpointManager` checkpoints with automatic resume, periodic
 evaluation, TensorBoard summaries, progress lines, and at the end `metrics.json` and
-PNG figures in model_dir.
+PNG figures in model_dir: reconstructions, images from random codes, code maps, the
+training curves (recorded in metrics.json's `history` too) and a PCA of the codebook.
 
 A run is a pure function of its config: weights are initialised from `seed`, batch
 `s` and its binarisation depend only on (`seed`, `s`), and the quantizer's random
@@ -26,6 +27,7 @@ from tfp_vqvae import data
 from tfp_vqvae import distribute
 from tfp_vqvae import figures
 from tfp_vqvae import model as model_lib
+from tfp_vqvae import plots
 from tfp_vqvae import quantizer as quantizer_lib
 
 METRICS_FILE = "metrics.json"
@@ -33,14 +35,22 @@ CONFIG_FILE = "config.json"
 # Fields that change the variables a checkpoint holds: resuming with other values
 # would fail to restore or silently train a different model.
 _ARCHITECTURE_FIELDS = ("num_hiddens", "num_residual_hiddens", "num_residual_layers",
-                        "embedding_dim", "num_embeddings", "num_downsamples")
+                        "embedding_dim", "num_embeddings", "num_downsamples",
+                        "architecture", "num_latents", "quantizer", "num_quantizers",
+                        "likelihood", "pad_to")
+# Points of the training curve kept in metrics.json, each the mean of its steps.
+_HISTORY_POINTS = 300
 # Salt that keeps the quantizer's random stream apart from the data pipeline's.
 _QUANTIZER_SALT = 0x5EED
 
 
-def build_model(config, image_shape):
-  """The `model.VQVAE` a config describes, for images of `image_shape` (H, W, C)."""
-  return model_lib.VQVAE(image_shape=image_shape, **config.model_kwargs())
+def build_model(config, image_shape, data_variance=1.0):
+  """The `model.VQVAE` a config describes, for images of `image_shape` (H, W, C).
+
+  `data_variance` sets a Gaussian likelihood's variance; a checkpoint restores it.
+  """
+  return model_lib.VQVAE(image_shape=image_shape, data_variance=data_variance,
+                         **config.model_kwargs())
 
 
 def quantizer_seed(seed, step):
@@ -52,12 +62,12 @@ def quantizer_seed(seed, step):
 class Trainer(tf.Module):
   """Model, optimizer, step counter and their checkpoint, plus the compiled steps."""
 
-  def __init__(self, config, image_shape, strategy=None):
+  def __init__(self, config, image_shape, strategy=None, data_variance=1.0):
     super().__init__(name="trainer")
     self.config = config
     self.strategy = strategy or tf.distribute.get_strategy()
     with self.strategy.scope():
-      self.model = build_model(config, image_shape)
+      self.model = build_model(config, image_shape, data_variance)
       self.optimizer = tf_keras.optimizers.Adam(config.learning_rate)
       # Build the slots now so a restore fills them at once (no deferred restore).
       self.optimizer.build(self.model.trainable_variables)
@@ -79,8 +89,9 @@ class Trainer(tf.Module):
     gradients = tape.gradient(loss, variables)
     self.optimizer.apply_gradients(zip(gradients, variables))
     sums = {name: tf.reduce_sum(getattr(terms, name))
-            for name in ("loss", "recon_nll", "commitment_loss", "kl")}
-    # Under tf.distribute these two already come from the all-reduced code counts.
+            for name in ("loss", "recon_nll", "squared_error", "commitment_loss", "kl")}
+    # Under tf.distribute these two already come from the all-reduced code counts
+    # (one value per stage for residual quantizers).
     sums["perplexity"] = terms.quantizer.perplexity
     sums["usage"] = terms.quantizer.usage
     return sums
@@ -106,14 +117,15 @@ class Trainer(tf.Module):
     """Per-batch sums of the loss terms and the code histogram (no state changes)."""
     terms = self.model.loss_terms(images, training=False)
     sums = {name: tf.reduce_sum(getattr(terms, name))
-            for name in ("recon_nll", "commitment_loss", "kl", "neg_elbo")}
+            for name in ("recon_nll", "squared_error", "commitment_loss", "kl",
+                         "neg_elbo")}
     sums["examples"] = tf.cast(tf.shape(images)[0], tf.float32)
     sums["code_counts"] = terms.quantizer.code_counts
     return sums
 
   @tf.function
   def reconstruct(self, images):
-    """Bernoulli means of the reconstructions and the codes of float images."""
+    """Means of the reconstructions and the codes of float images."""
     encoded = self.model.encode(images, training=False)
     return self.model.decode(encoded.quantized).mean(), encoded.codes
 
@@ -122,30 +134,61 @@ class Trainer(tf.Module):
     return self.model.decode_codes(codes).mean()
 
 
-def evaluate(trainer, eval_images, config):
-  """Metrics over a whole split: per-image means, perplexity, codebook usage."""
+def eval_code_counts(trainer, eval_images, config):
+  """(Sums of the loss terms over a whole split, code counts [N, K] of each stage)."""
   totals = None
   for images in data.eval_dataset(eval_images, config.eval_batch_size, config.seed,
                                   config.binarize):
     sums = trainer.eval_sums(images)
     totals = sums if totals is None else {k: totals[k] + v for k, v in sums.items()}
+  counts = totals.pop("code_counts").numpy()
+  return totals, counts.reshape(-1, counts.shape[-1])
+
+
+def evaluate(trainer, eval_images, config, data_variance=1.0, totals_and_counts=None):
+  """Metrics over a whole split: per-image means, perplexity, codebook usage.
+
+  Args:
+    trainer: a `Trainer`.
+    eval_images: uint8 images [N, H, W, C].
+    config: the run's `Config`.
+    data_variance: variance of the training targets, the denominator of
+      `normalized_mse` (the tutorials' recon error).
+    totals_and_counts: `eval_code_counts(...)` if already computed.
+
+  Returns:
+    A dict of JSON-serialisable metrics. With N > 1 quantizer stages, perplexity
+    and codebook_usage are means over the stages and codes_used a sum; the
+    per-stage values are in *_per_stage lists.
+  """
+  totals, counts = totals_and_counts or eval_code_counts(trainer, eval_images, config)
   count = float(totals["examples"])
   model = trainer.model
-  perplexity, usage = quantizer_lib.perplexity_and_usage(totals["code_counts"])
+  stages = [quantizer_lib.perplexity_and_usage(c) for c in counts]
+  perplexities = [float(p) for p, _ in stages]
+  usages = [float(u) for _, u in stages]
+  codes_used = [int(np.count_nonzero(c)) for c in counts]
   neg_elbo = float(totals["neg_elbo"]) / count
-  return {
+  metrics = {
       "step": int(trainer.step.numpy()),
       "recon_nll_nats": float(totals["recon_nll"]) / count,
+      "recon_bits_per_dim": model.bits_per_dim(float(totals["recon_nll"]) / count),
+      "normalized_mse": float(totals["squared_error"]) / (count * model.num_pixels
+                                                           * data_variance),
       "kl_nats": float(totals["kl"]) / count,
       "neg_elbo_nats": neg_elbo,
       "bits_per_dim": model.bits_per_dim(neg_elbo),
       "commitment_loss": float(totals["commitment_loss"]) / count,
-      "perplexity": float(perplexity),
-      "codebook_usage": float(usage),
-      "codes_used": int(np.count_nonzero(totals["code_counts"].numpy())),
+      "perplexity": float(np.mean(perplexities)),
+      "codebook_usage": float(np.mean(usages)),
+      "codes_used": int(np.sum(codes_used)),
       "num_embeddings": model.num_embeddings,
       "eval_examples": int(count),
   }
+  if len(counts) > 1:
+    metrics.update(perplexity_per_stage=perplexities, codebook_usage_per_stage=usages,
+                   codes_used_per_stage=codes_used)
+  return metrics
 
 
 def read_config(model_dir):
@@ -198,26 +241,104 @@ def _check_or_write_config(config, model_dir, image_shape):
     json.dump(record, f, indent=2, sort_keys=True)
 
 
-def _write_figures(trainer, eval_images, config, model_dir, count=16):
-  """reconstructions.png (originals above reconstructions) and random_codes.png."""
+class History:
+  """The training curve: per-step training metrics, averaged over windows of steps.
+
+  Kept as columns (`step`, `loss`, `recon_nll`, `normalized_mse`, `perplexity`,
+  `usage`) for metrics.json. Metrics stay tensors until a window closes, so the
+  training loop does not wait for every step.
+  """
+
+  COLUMNS = ("step", "loss", "recon_nll", "normalized_mse", "perplexity", "usage")
+
+  def __init__(self, every, normalizer, previous=None):
+    """Args: steps per point; num_pixels * data variance; columns of an earlier run."""
+    self.every = every
+    self.normalizer = normalizer
+    self.columns = {name: list((previous or {}).get(name, [])) for name in self.COLUMNS}
+    self._window = []
+
+  def add(self, step, metrics):
+    self._window.append(metrics)
+    if step % self.every == 0:
+      self.close_window(step)
+
+  def close_window(self, step):
+    if not self._window:
+      return
+    means = {name: np.mean([np.mean(m[name]) for m in self._window])
+             for name in ("loss", "recon_nll", "squared_error", "perplexity", "usage")}
+    self._window = []
+    means["normalized_mse"] = means.pop("squared_error") / self.normalizer
+    self.columns["step"].append(int(step))
+    for name in self.COLUMNS[1:]:
+      self.columns[name].append(float(means[name]))
+
+
+def _previous_history(model_dir, start_step):
+  """The history of an earlier run in model_dir up to `start_step`, or None."""
+  path = os.path.join(model_dir, METRICS_FILE)
+  if not start_step or not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    history = json.load(f).get("history")
+  if not history:
+    return None
+  keep = sum(step <= start_step for step in history["step"])
+  return {name: values[:keep] for name, values in history.items()}
+
+
+def _stage_codebooks(quantizer):
+  """The [K, D] codebook of each quantizer stage, as NumPy arrays."""
+  return [stage.codebook.numpy() for stage in getattr(quantizer, "stages", [quantizer])]
+
+
+def _figures(trainer, eval_images, config, code_counts, history, count=16):
+  """{name: uint8 image} of the tutorials' figures, written as name.png.
+
+  reconstructions (originals above their reconstructions), random_codes (decoded
+  uniformly random codes), code_map (8 originals above their first-stage codes,
+  one colour per code), codebook_pca (each stage's codebook on its first two
+  principal axes, coloured by eval usage: blue rare to yellow frequent, red
+  unused), training_recon_error (normalised MSE, log scale, raw and smoothed) and
+  training_perplexity (raw and smoothed).
+  """
   images = next(iter(data.eval_dataset(eval_images[:count], count, config.seed,
                                        config.binarize)))
-  probs, codes = trainer.reconstruct(images)
+  means, codes = trainer.reconstruct(images)
   model = trainer.model
   columns = min(count, 8)
   rows = []
   for start in range(0, len(images), columns):
-    rows += [images[start:start + columns], probs[start:start + columns]]
-  figures.write_png(os.path.join(model_dir, "reconstructions.png"),
-                    figures.image_grid(np.concatenate(rows), columns))
+    rows += [images[start:start + columns], means[start:start + columns]]
+  grids = {"reconstructions": figures.image_grid(np.concatenate(rows), columns)}
   random_codes = tf.random.stateless_uniform(
-      (count,) + model.latent_shape, seed=[config.seed, 1], maxval=model.num_embeddings,
+      (count,) + model.code_shape, seed=[config.seed, 1], maxval=model.num_embeddings,
       dtype=tf.int32)
-  figures.write_png(os.path.join(model_dir, "random_codes.png"),
-                    figures.image_grid(trainer.decode_codes(random_codes), columns))
-  code_maps = figures.code_map_images(codes.numpy(), model.num_embeddings,
-                                      model.image_shape)
-  return images, probs, code_maps
+  grids["random_codes"] = figures.image_grid(trainer.decode_codes(random_codes), columns)
+  codes = codes.numpy()
+  first_stage = codes.reshape(codes.shape[:3] + (-1,))[:columns, ..., 0]
+  code_maps = plots.code_colors(figures.upsample_nearest(first_stage,
+                                                         model.image_shape[:2]))
+  originals = np.broadcast_to(images[:columns],
+                              images[:columns].shape[:3] + (3,)).astype(np.float32)
+  grids["code_map"] = figures.image_grid(np.concatenate([originals, code_maps]), columns)
+  scatters = []
+  for codebook, counts in zip(_stage_codebooks(model.quantizer), code_counts):
+    order = np.argsort(-counts, kind="stable")  # rare codes drawn on top
+    scatters.append(plots.scatter(plots.pca_2d(codebook)[order],
+                                  plots.usage_colors(counts)[order]))
+  grids["codebook_pca"] = figures.image_grid(np.stack(scatters), len(scatters))
+  steps = np.array(history.columns["step"])
+  if len(steps):
+    window = max(len(steps) // 20, 1)
+    for name, column, log_y in (("training_recon_error", "normalized_mse", True),
+                                ("training_perplexity", "perplexity", False)):
+      values = np.array(history.columns[column])
+      chart = plots.line_chart([(steps, values), (steps, plots.smooth(values, window))],
+                               log_y=log_y)
+      grids[name] = figures.image_grid(chart[None], 1)
+  return images, means, grids
 
 
 def format_duration(seconds):
@@ -241,11 +362,16 @@ class _Reporter:
       self.train_writer = self.eval_writer = tf.summary.create_noop_writer()
 
   def train_scalars(self, step, values):
+    """Scalars, and one per stage for per-stage values (residual quantizers)."""
     with self.train_writer.as_default(step=step):
       for name, value in values.items():
-        tf.summary.scalar(name, value)
+        value = np.asarray(value)
+        tf.summary.scalar(name, float(np.mean(value)))
+        if value.size > 1:
+          for stage, stage_value in enumerate(value):
+            tf.summary.scalar(f"{name}/stage_{stage}", stage_value)
 
-  def evaluation(self, trainer, eval_images, metrics):
+  def evaluation(self, trainer, eval_images, metrics, code_counts, history):
     """Eval scalars, figures and sample images for TensorBoard and model_dir."""
     logging.info("Eval at step %d on %s: recon_nll %.2f nats, neg_elbo %.2f nats "
                  "(%.4f bits/dim), perplexity %.1f, codebook usage %.3f.",
@@ -256,13 +382,18 @@ class _Reporter:
       return
     with self.eval_writer.as_default(step=metrics["step"]):
       for name, value in metrics.items():
-        if name not in ("step", "num_embeddings", "eval_examples"):
+        if name.endswith("_per_stage"):
+          for stage, stage_value in enumerate(value):
+            tf.summary.scalar(f"{name[:-len('_per_stage')]}/stage_{stage}", stage_value)
+        elif name not in ("step", "num_embeddings", "eval_examples"):
           tf.summary.scalar(name, value)
-      images, probs, code_maps = _write_figures(trainer, eval_images, self.config,
-                                                self.model_dir)
+      images, means, grids = _figures(trainer, eval_images, self.config, code_counts,
+                                      history)
       tf.summary.image("originals", images, max_outputs=8)
-      tf.summary.image("reconstructions", probs, max_outputs=8)
-      tf.summary.image("code_maps", code_maps, max_outputs=8)
+      tf.summary.image("reconstructions", means, max_outputs=8)
+      for name, grid in grids.items():
+        figures.write_png(os.path.join(self.model_dir, f"{name}.png"), grid)
+        tf.summary.image(f"figures/{name}", grid[None])
 
   def final(self, metrics):
     if self.enabled:
@@ -302,11 +433,13 @@ def train_and_evaluate(config, model_dir, strategy=None):
   strategy = strategy or distribute.make_strategy(config.strategy, config.tpu)
   distribute.check_batch_size(config.batch_size, strategy)
   image_shape = train_set.images.shape[1:]
+  # A pure function of the training split, so a resumed run recomputes the same.
+  data_variance = data.target_variance(train_set.images, config.binarize)
   if distribute.is_chief(strategy):
     tf.io.gfile.makedirs(model_dir)
     _check_or_write_config(config, model_dir, image_shape)
 
-  trainer = Trainer(config, image_shape, strategy)
+  trainer = Trainer(config, image_shape, strategy, data_variance)
   manager = tf.train.CheckpointManager(trainer.checkpoint,
                                        distribute.writer_dir(model_dir, strategy),
                                        max_to_keep=config.max_checkpoints)
@@ -323,13 +456,19 @@ def train_and_evaluate(config, model_dir, strategy=None):
 
   reporter = _Reporter(model_dir, config, strategy)
   start_step = int(trainer.step.numpy())
+  history = History(max(config.num_steps // _HISTORY_POINTS, 1),
+                    trainer.model.num_pixels * data_variance,
+                    _previous_history(model_dir, start_step))
   iterator = iter(distribute.distributed_train_batches(
       strategy, train_set.images, config.batch_size, config.seed, config.binarize,
       start_step))
 
   def run_eval():
-    metrics = evaluate(trainer, eval_set.images, config)
-    reporter.evaluation(trainer, eval_set.images, metrics)
+    totals_and_counts = eval_code_counts(trainer, eval_set.images, config)
+    metrics = evaluate(trainer, eval_set.images, config, data_variance,
+                       totals_and_counts)
+    history.close_window(int(trainer.step.numpy()))
+    reporter.evaluation(trainer, eval_set.images, metrics, totals_and_counts[1], history)
     return metrics
 
   window_start, window_step = time.perf_counter(), start_step
@@ -339,15 +478,17 @@ def train_and_evaluate(config, model_dir, strategy=None):
   while step < config.num_steps:
     metrics = trainer.train_step(next(iterator))
     step += 1
+    history.add(step, metrics)
     trainer.train_seconds.assign(seconds_before + time.perf_counter() - run_start)
     if step % config.log_every == 0 or step == config.num_steps:
       now = time.perf_counter()
       rate = (step - window_step) / max(now - window_start, 1e-9)
       window_start, window_step = now, step
-      values = {name: float(value) for name, value in metrics.items()}
+      values = {name: np.asarray(value) for name, value in metrics.items()}
       logging.info("step %d/%d  loss %.2f  recon_nll %.2f  perplexity %.1f  usage %.3f  "
                    "%.1f steps/s  ETA %s", step, config.num_steps, values["loss"],
-                   values["recon_nll"], values["perplexity"], values["usage"], rate,
+                   values["recon_nll"], np.mean(values["perplexity"]),
+                   np.mean(values["usage"]), rate,
                    format_duration((config.num_steps - step) / rate))
       reporter.train_scalars(step, dict(values, steps_per_second=rate))
     if step % config.checkpoint_every == 0 or step == config.num_steps:
@@ -358,5 +499,6 @@ def train_and_evaluate(config, model_dir, strategy=None):
 
   metrics = run_eval()
   metrics["train_seconds"] = float(trainer.train_seconds.numpy())
+  metrics["history"] = history.columns
   reporter.final(metrics)
   return metrics
