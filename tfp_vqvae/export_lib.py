@@ -12,6 +12,13 @@ of every input and output:
     reconstruct  images uint8 [B, H, W, C] -> probs, codes   (also serving_default)
     neg_elbo     images uint8 [B, H, W, C] -> neg_elbo float32 [B] (nats)
 
+Other models (see model.py): codes of N > 1 residual quantizers are [B, h, w, N];
+MLP and global-latent models have a 1 x L grid, codes [B, 1, L]. `probs` is the
+decoder's mean image in [0, 1] whatever the likelihood (Bernoulli probabilities,
+Gaussian means, the discretized logistic's clipped location); `logits` exists for
+Bernoulli models only. Padding and [-1, 1] scaling happen inside the model, so
+clients always send the unpadded uint8 images.
+
 With a learned prior (`export_saved_model(..., prior_dir=...)`, see prior.py):
 
     sample          seeds int64 [B]        -> codes int32 [B, h, w],
@@ -56,6 +63,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tfp_vqvae import data
+from tfp_vqvae import likelihoods
 from tfp_vqvae import prior as prior_lib
 from tfp_vqvae import train_lib
 
@@ -144,7 +152,7 @@ class ServingModule(tf.Module):
     """{signature method name: {input name: TensorSpec}}, the batch dimension None."""
     model = self.model
     images = tf.TensorSpec((None,) + model.image_shape, tf.uint8, name="images")
-    codes = tf.TensorSpec((None,) + model.latent_shape, tf.int32, name="codes")
+    codes = tf.TensorSpec((None,) + model.code_shape, tf.int32, name="codes")
     return {"encode": {"images": images}, "decode": {"codes": codes},
             "reconstruct": {"images": images}, "neg_elbo": {"images": images}}
 
@@ -167,10 +175,10 @@ class ServingModule(tf.Module):
       return data.binarize(images, self.binarize_mode, seed=None)
 
   def _checked_codes(self, codes, signature):
-    """`codes` once they are known to have shape [B, h, w] and lie in [0, K)."""
+    """`codes` once they are known to have shape [B, *code_shape] and lie in [0, K)."""
     num_embeddings = self.model.num_embeddings
     with tf.control_dependencies(
-        [_check_shape(codes, signature, "codes", self.model.latent_shape)]):
+        [_check_shape(codes, signature, "codes", self.model.code_shape)]):
       # Flattened so that the reductions work whatever rank was fed.
       flat = tf.reshape(codes, [-1])
       range_check = tf.debugging.Assert(
@@ -188,9 +196,12 @@ class ServingModule(tf.Module):
 
   @tf.function
   def decode(self, codes):
-    """int32 codes -> {"probs", "logits"}: float32 [B, H, W, C] Bernoulli parameters."""
+    """int32 codes -> {"probs"(, "logits" for Bernoulli)}: float32 [B, H, W, C]."""
     likelihood = self.model.decode_codes(self._checked_codes(codes, "decode"))
-    return {"probs": likelihood.mean(), "logits": likelihood.distribution.logits}
+    outputs = {"probs": likelihood.mean()}
+    if isinstance(self.model.likelihood, likelihoods.Bernoulli):
+      outputs["logits"] = likelihood.distribution.logits
+    return outputs
 
   @tf.function
   def reconstruct(self, images):
@@ -217,10 +228,10 @@ class PriorServingModule(ServingModule):
     """
     super().__init__(model, binarize_mode, name=name)
     if (prior.num_embeddings != model.num_embeddings
-        or tuple(prior.latent_shape) != tuple(model.latent_shape)):
+        or tuple(prior.latent_shape) != tuple(model.code_shape)):
       raise ValueError(f"The prior is over {prior.latent_shape} grids of "
                        f"{prior.num_embeddings} codes, the model's are "
-                       f"{model.latent_shape} of {model.num_embeddings}.")
+                       f"{model.code_shape} of {model.num_embeddings}.")
     self.prior = prior
 
   def input_specs(self):
