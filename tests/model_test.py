@@ -66,6 +66,17 @@ class VQVAETest(tf.test.TestCase, parameterized.TestCase):
     model = model_lib.VQVAE(image_shape=(28, 28, 1), num_embeddings=512)
     codes = np.random.default_rng(0).integers(0, 512, size=(3, 7, 7))
     self.assertAllClose(model.kl_divergence(codes), [49 * math.log(512)] * 3, rtol=1e-6)
+    self.assertAllClose(model.kl_divergence(codes), -model.prior().log_prob(codes))
+
+  def test_kl_reads_the_prior_table_at_each_position(self):
+    model = _tiny_model()
+    logits = np.random.default_rng(7).normal(size=(2, 2, 5)).astype(np.float32)
+    model.prior = lambda: model_lib.tfd.Independent(
+        model_lib.tfd.Categorical(logits=logits), reinterpreted_batch_ndims=2)
+    codes = np.random.default_rng(8).integers(0, 5, size=(4, 2, 2))
+    log_p = logits - special.logsumexp(logits, axis=-1, keepdims=True)
+    expected = -np.take_along_axis(log_p[None], codes[..., None], -1).sum((1, 2, 3))
+    self.assertAllClose(model.kl_divergence(codes), expected, rtol=1e-5)
 
   def test_bernoulli_log_prob_matches_numpy(self):
     model = _tiny_model()

@@ -168,8 +168,19 @@ class VQVAE(tf.Module):
     """KL(q(z|x) || p(z)) [B] for the point-mass posterior at `codes` [B, *code_shape].
 
     KL = E_q[log q] - E_q[log p] = -H(q) - log p(codes), and H(q) = 0.
+
+    log p(codes) equals `self.prior().log_prob(codes)` (tested), but is read from
+    the prior's table of log-probabilities [positions, K], normalised once per call:
+    `log_prob` itself broadcasts the logits against the batch and takes a softmax
+    over [B, positions, K], 8% of a batch-64 train step for a constant.
     """
-    return -self.prior().log_prob(codes)
+    prior = self.prior()
+    log_table = tf.reshape(tf.nn.log_softmax(prior.distribution.logits_parameter()),
+                           [-1])
+    num_positions = math.prod(self.code_shape)
+    flat_codes = tf.reshape(tf.cast(codes, tf.int32), [-1, num_positions])
+    offsets = tf.range(num_positions) * self.num_embeddings
+    return -tf.reduce_sum(tf.gather(log_table, flat_codes + offsets), axis=1)
 
   def network_inputs(self, images):
     """Images [B, H, W, C] in [0, 1] as the encoder sees them (range, padding)."""
