@@ -49,7 +49,7 @@ class MLPEncoder(tf.Module):
   def __init__(self, image_shape, num_hiddens, num_latents, embedding_dim, seed=0,
                dtype=tf.float32, name="encoder"):
     super().__init__(name=name)
-    seeds = networks._SeedSequence(seed)  # pylint: disable=protected-access
+    seeds = networks.SeedSequence(seed)
     self.num_latents, self.embedding_dim = num_latents, embedding_dim
     with self.name_scope:
       self.hidden = [Dense(math.prod(image_shape), num_hiddens, seeds, name="hidden_0"),
@@ -71,7 +71,7 @@ class MLPDecoder(tf.Module):
   def __init__(self, image_shape, out_channels, num_hiddens, num_latents, embedding_dim,
                seed=1, dtype=tf.float32, name="decoder"):
     super().__init__(name=name)
-    seeds = networks._SeedSequence(seed)  # pylint: disable=protected-access
+    seeds = networks.SeedSequence(seed)
     self.output_shape = tuple(image_shape[:2]) + (out_channels,)
     with self.name_scope:
       self.hidden = [Dense(num_latents * embedding_dim, num_hiddens, seeds,
@@ -94,7 +94,7 @@ class GlobalEncoder(tf.Module):
   def __init__(self, image_shape, num_hiddens, num_latents, embedding_dim, seed=0,
                dtype=tf.float32, name="encoder"):
     super().__init__(name=name)
-    seeds = networks._SeedSequence(seed)  # pylint: disable=protected-access
+    seeds = networks.SeedSequence(seed)
     height, width, channels = image_shape
     depth = num_hiddens
     self.num_latents, self.embedding_dim = num_latents, embedding_dim
@@ -124,7 +124,7 @@ class GlobalDecoder(tf.Module):
   def __init__(self, image_shape, out_channels, num_hiddens, num_latents, embedding_dim,
                seed=1, dtype=tf.float32, name="decoder"):
     super().__init__(name=name)
-    seeds = networks._SeedSequence(seed)  # pylint: disable=protected-access
+    seeds = networks.SeedSequence(seed)
     height, width, _ = image_shape
     depth = num_hiddens
     self.grid = (height // 4, width // 4, 2 * depth)
@@ -177,7 +177,7 @@ def make_networks(architecture, image_shape, out_channels, num_hiddens,
     return (networks.Encoder(in_channels=channels, seed=2 * seed, **sizes),
             networks.Decoder(out_channels=out_channels, seed=2 * seed + 1, **sizes),
             (height // factor, width // factor))
-  networks._check_positive(  # pylint: disable=protected-access
+  networks.check_positive(
       num_hiddens=num_hiddens, num_latents=num_latents, embedding_dim=embedding_dim)
   sizes = dict(num_hiddens=num_hiddens, num_latents=num_latents,
                embedding_dim=embedding_dim, dtype=dtype)

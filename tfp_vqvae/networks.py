@@ -21,7 +21,7 @@ import math
 import tensorflow as tf
 
 
-class _SeedSequence:
+class SeedSequence:
   """Hands out distinct stateless seeds [seed, i] for successive variables."""
 
   def __init__(self, seed):
@@ -33,33 +33,46 @@ class _SeedSequence:
     return tf.constant([self._seed, self._count], dtype=tf.int64)
 
 
-def _check_positive(**values):
+def check_positive(**values):
+  """Raises ValueError naming the first argument that is not an integer >= 1."""
   for name, value in values.items():
     if int(value) != value or value < 1:
       raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
-class Conv2D(tf.Module):
-  """A 2-D convolution, NHWC, SAME padding, weights ~ TruncNormal(0, 1/fan_in).
+class _Convolution(tf.Module):
+  """Kernel ~ TruncNormal(0, 1/fan_in) and zero bias of a (transposed) convolution.
 
   Variables are float32; the convolution runs in the dtype of its input, so a
   bfloat16/float16 model keeps float32 master weights (mixed precision).
   """
 
-  def __init__(self, in_channels, out_channels, kernel_size, stride=1, seeds=None,
-               name=None):
+  def __init__(self, in_channels, out_channels, kernel_size, stride, transposed,
+               seeds, name):
     super().__init__(name=name)
-    _check_positive(in_channels=in_channels, out_channels=out_channels,
-                    kernel_size=kernel_size, stride=stride)
-    seeds = seeds or _SeedSequence(0)
-    shape = [kernel_size, kernel_size, in_channels, out_channels]
+    check_positive(in_channels=in_channels, out_channels=out_channels,
+                   kernel_size=kernel_size, stride=stride)
+    seeds = seeds or SeedSequence(0)
+    # conv2d kernels are [h, w, in, out]; conv2d_transpose kernels [h, w, out, in].
+    channels = [out_channels, in_channels] if transposed else [in_channels, out_channels]
     stddev = 1.0 / math.sqrt(kernel_size * kernel_size * in_channels)
     with self.name_scope:
       self.kernel = tf.Variable(
-          tf.random.stateless_truncated_normal(shape, seeds.next(), stddev=stddev),
+          tf.random.stateless_truncated_normal([kernel_size, kernel_size] + channels,
+                                               seeds.next(), stddev=stddev),
           name="kernel")
       self.bias = tf.Variable(tf.zeros([out_channels]), name="bias")
     self.stride = stride
+    self.out_channels = out_channels
+
+
+class Conv2D(_Convolution):
+  """A 2-D convolution, NHWC, SAME padding."""
+
+  def __init__(self, in_channels, out_channels, kernel_size, stride=1, seeds=None,
+               name=None):
+    super().__init__(in_channels, out_channels, kernel_size, stride, transposed=False,
+                     seeds=seeds, name=name)
 
   def __call__(self, x):
     y = tf.nn.conv2d(x, tf.cast(self.kernel, x.dtype), strides=self.stride,
@@ -67,25 +80,13 @@ class Conv2D(tf.Module):
     return tf.nn.bias_add(y, tf.cast(self.bias, x.dtype))
 
 
-class Conv2DTranspose(tf.Module):
+class Conv2DTranspose(_Convolution):
   """A transposed 2-D convolution, NHWC, SAME padding: output is `stride` times larger."""
 
   def __init__(self, in_channels, out_channels, kernel_size, stride, seeds=None,
                name=None):
-    super().__init__(name=name)
-    _check_positive(in_channels=in_channels, out_channels=out_channels,
-                    kernel_size=kernel_size, stride=stride)
-    seeds = seeds or _SeedSequence(0)
-    # conv2d_transpose kernels are [h, w, out, in].
-    shape = [kernel_size, kernel_size, out_channels, in_channels]
-    stddev = 1.0 / math.sqrt(kernel_size * kernel_size * in_channels)
-    with self.name_scope:
-      self.kernel = tf.Variable(
-          tf.random.stateless_truncated_normal(shape, seeds.next(), stddev=stddev),
-          name="kernel")
-      self.bias = tf.Variable(tf.zeros([out_channels]), name="bias")
-    self.stride = stride
-    self.out_channels = out_channels
+    super().__init__(in_channels, out_channels, kernel_size, stride, transposed=True,
+                     seeds=seeds, name=name)
 
   def __call__(self, x):
     # Static spatial sizes keep the graph shape-static for XLA/TPU; only the batch
@@ -106,7 +107,7 @@ class ResidualStack(tf.Module):
     super().__init__(name=name)
     if int(num_blocks) != num_blocks or num_blocks < 0:
       raise ValueError(f"num_residual_layers must be >= 0, got {num_blocks!r}.")
-    seeds = seeds or _SeedSequence(0)
+    seeds = seeds or SeedSequence(0)
     with self.name_scope:
       self.blocks = [
           (Conv2D(num_hiddens, num_residual_hiddens, 3, seeds=seeds,
@@ -134,10 +135,10 @@ class Encoder(tf.Module):
                num_residual_layers=2, embedding_dim=64, num_downsamples=2, seed=0,
                dtype=tf.float32, name="encoder"):
     super().__init__(name=name)
-    _check_positive(in_channels=in_channels, num_hiddens=num_hiddens,
+    check_positive(in_channels=in_channels, num_hiddens=num_hiddens,
                     num_residual_hiddens=num_residual_hiddens, embedding_dim=embedding_dim,
                     num_downsamples=num_downsamples)
-    seeds = _SeedSequence(seed)
+    seeds = SeedSequence(seed)
     channels = [max(num_hiddens // 2, 1)] * (num_downsamples - 1) + [num_hiddens]
     with self.name_scope:
       self.downsample = []
@@ -175,10 +176,10 @@ class Decoder(tf.Module):
                num_residual_layers=2, embedding_dim=64, num_downsamples=2, seed=1,
                dtype=tf.float32, name="decoder"):
     super().__init__(name=name)
-    _check_positive(out_channels=out_channels, num_hiddens=num_hiddens,
+    check_positive(out_channels=out_channels, num_hiddens=num_hiddens,
                     num_residual_hiddens=num_residual_hiddens, embedding_dim=embedding_dim,
                     num_downsamples=num_downsamples)
-    seeds = _SeedSequence(seed)
+    seeds = SeedSequence(seed)
     channels = [max(num_hiddens // 2, 1)] * (num_downsamples - 1) + [out_channels]
     with self.name_scope:
       self.conv = Conv2D(embedding_dim, num_hiddens, 3, seeds=seeds,
