@@ -213,7 +213,7 @@ _HELP = {
     "eval_batch_size": "Batch size for evaluation.",
     "jit_compile": ("Compile the train step with XLA. Off by default: on CPU the "
                     "XLA step measured 2x slower than TF's graph with oneDNN kernels "
-                    "(docs/performance.md); the results are the same either way."),
+                    "(README, Performance); the results are the same either way."),
     "strategy": ("tf.distribute strategy: default (one device), mirrored (all local "
                  "devices), multi_worker (machines in TF_CONFIG) or tpu."),
     "tpu": "TPU name or grpc:// address for --strategy=tpu (empty on a TPU VM).",
