@@ -156,6 +156,16 @@ def sample_global_rows(context, num_replicas, vectors, count, seed):
   return context.all_reduce(tf.distribute.ReduceOp.SUM, picked)
 
 
+def check_codebook_args(num_embeddings, embedding_dim, commitment_cost):
+  """Raises ValueError unless K, D >= 1 are integers and beta >= 0."""
+  for arg, value in (("num_embeddings", num_embeddings),
+                     ("embedding_dim", embedding_dim)):
+    if int(value) != value or value < 1:
+      raise ValueError(f"{arg} must be a positive integer, got {value!r}.")
+  if commitment_cost < 0:
+    raise ValueError(f"commitment_cost must be >= 0, got {commitment_cost!r}.")
+
+
 class VectorQuantizerEMA(tf.Module):
   """Vector quantizer whose codebook follows EMAs of its assigned encoder outputs.
 
@@ -186,12 +196,7 @@ class VectorQuantizerEMA(tf.Module):
       ValueError: if an argument is out of range.
     """
     super().__init__(name=name)
-    for arg, value in (("num_embeddings", num_embeddings),
-                       ("embedding_dim", embedding_dim)):
-      if int(value) != value or value < 1:
-        raise ValueError(f"{arg} must be a positive integer, got {value!r}.")
-    if commitment_cost < 0:
-      raise ValueError(f"commitment_cost must be >= 0, got {commitment_cost!r}.")
+    check_codebook_args(num_embeddings, embedding_dim, commitment_cost)
     if not 0.0 <= decay < 1.0:
       raise ValueError(f"decay must be in [0, 1), got {decay!r}.")
     if epsilon <= 0:

@@ -48,12 +48,7 @@ class VectorQuantizerLoss(tf.Module):
       ValueError: if an argument is out of range.
     """
     super().__init__(name=name)
-    for arg, value in (("num_embeddings", num_embeddings),
-                       ("embedding_dim", embedding_dim)):
-      if int(value) != value or value < 1:
-        raise ValueError(f"{arg} must be a positive integer, got {value!r}.")
-    if commitment_cost < 0:
-      raise ValueError(f"commitment_cost must be >= 0, got {commitment_cost!r}.")
+    quantizer_lib.check_codebook_args(num_embeddings, embedding_dim, commitment_cost)
     self.num_embeddings = int(num_embeddings)
     self.embedding_dim = int(embedding_dim)
     self.commitment_cost = float(commitment_cost)
