@@ -124,6 +124,16 @@ class ExportTest(tf.test.TestCase):
                                 msg=f"{kind}/{key}/{name}")
     self.assertCountEqual(checked, got)  # Nothing unexpected was returned.
 
+  def test_reconstruct_equals_decode_of_encode_exactly(self):
+    images = tf.constant(self.images)
+    encoded = self.loaded.encode(images)
+    reconstructed = self.loaded.reconstruct(images)
+    self.assertAllEqual(reconstructed["codes"], encoded["codes"])
+    self.assertAllEqual(reconstructed["probs"],
+                        self.loaded.decode(encoded["codes"])["probs"])
+    self.assertAllEqual(encoded["latents"],
+                        tf.gather(self.model.quantizer.codebook, encoded["codes"]))
+
   def test_saved_model_cli_show_lists_documented_signatures(self):
     result = _run(_tool("saved_model_cli"), "show", "--all", "--dir", self.export_dir)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])

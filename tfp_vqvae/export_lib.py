@@ -191,8 +191,10 @@ class ServingModule(tf.Module):
   @tf.function
   def encode(self, images):
     """uint8 images -> {"codes": int32 [B, h, w], "latents": float32 [B, h, w, D]}."""
-    encoded = self.model.encode(self._model_images(images, "encode"))
-    return {"codes": encoded.codes, "latents": tf.cast(encoded.quantized, tf.float32)}
+    codes = self.model.encode(self._model_images(images, "encode")).codes
+    # The codebook vectors themselves, not the straight-through sum z_e + (e - z_e),
+    # which differs from them in the last bits.
+    return {"codes": codes, "latents": self.model.quantizer.lookup(codes)}
 
   @tf.function
   def decode(self, codes):
@@ -206,9 +208,10 @@ class ServingModule(tf.Module):
   @tf.function
   def reconstruct(self, images):
     """uint8 images -> {"probs": float32 [B, H, W, C], "codes": int32 [B, h, w]}."""
-    encoded = self.model.encode(self._model_images(images, "reconstruct"))
-    return {"probs": self.model.decode(encoded.quantized).mean(),
-            "codes": encoded.codes}
+    codes = self.model.encode(self._model_images(images, "reconstruct")).codes
+    # Decoded from the codes, as `decode` does, so reconstruct(x) equals
+    # decode(encode(x)) exactly.
+    return {"probs": self.model.decode_codes(codes).mean(), "codes": codes}
 
   @tf.function
   def neg_elbo(self, images):
