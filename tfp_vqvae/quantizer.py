@@ -156,6 +156,29 @@ def sample_global_rows(context, num_replicas, vectors, count, seed):
   return context.all_reduce(tf.distribute.ReduceOp.SUM, picked)
 
 
+def straight_through_output(inputs, vectors, nearest, codes, loss, code_counts):
+  """The `QuantizerOutput` of a quantizer call, with the straight-through estimator.
+
+  Args:
+    inputs: the call's [B, ..., D] inputs (for shape and dtype).
+    vectors: float32 [N, D], the flattened inputs.
+    nearest: float32 [N, D], their codebook vectors.
+    codes: int32 [N] codes.
+    loss: float32 [B] per-example quantizer loss.
+    code_counts: float32 [K] code histogram.
+  """
+  # Forward value `nearest`, gradient identity to z_e.
+  quantized = vectors + tf.stop_gradient(nearest - vectors)
+  perplexity, usage = perplexity_and_usage(code_counts)
+  return QuantizerOutput(
+      quantized=tf.cast(tf.reshape(quantized, tf.shape(inputs)), inputs.dtype),
+      codes=tf.reshape(codes, tf.shape(inputs)[:-1]),
+      commitment_loss=tf.cast(loss, inputs.dtype),
+      perplexity=perplexity,
+      usage=usage,
+      code_counts=code_counts)
+
+
 def check_codebook_args(num_embeddings, embedding_dim, commitment_cost):
   """Raises ValueError unless K, D >= 1 are integers and beta >= 0."""
   for arg, value in (("num_embeddings", num_embeddings),
@@ -270,17 +293,8 @@ class VectorQuantizerEMA(tf.Module):
     squared_error = tf.reshape(tf.square(vectors - tf.stop_gradient(nearest)),
                                [batch_size, -1])
     commitment_loss = self.commitment_cost * tf.reduce_sum(squared_error, axis=1)
-    # Straight-through estimator: forward value `nearest`, gradient identity to z_e.
-    quantized = vectors + tf.stop_gradient(nearest - vectors)
-    quantized = tf.cast(tf.reshape(quantized, tf.shape(inputs)), inputs.dtype)
-    perplexity, usage = perplexity_and_usage(code_counts)
-    return QuantizerOutput(
-        quantized=quantized,
-        codes=tf.reshape(codes, tf.shape(inputs)[:-1]),
-        commitment_loss=tf.cast(commitment_loss, inputs.dtype),
-        perplexity=perplexity,
-        usage=usage,
-        code_counts=code_counts)
+    return straight_through_output(inputs, vectors, nearest, codes, commitment_loss,
+                                   code_counts)
 
   def lookup(self, codes):
     """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""

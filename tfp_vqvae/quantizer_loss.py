@@ -110,16 +110,8 @@ class VectorQuantizerLoss(tf.Module):
                                 [batch_size, -1])
     loss = (tf.reduce_sum(codebook_error, axis=1)
             + self.commitment_cost * tf.reduce_sum(commitment, axis=1))
-    quantized = vectors + tf.stop_gradient(nearest - vectors)
-    quantized = tf.cast(tf.reshape(quantized, tf.shape(inputs)), inputs.dtype)
-    perplexity, usage = quantizer_lib.perplexity_and_usage(code_counts)
-    return quantizer_lib.QuantizerOutput(
-        quantized=quantized,
-        codes=tf.reshape(codes, tf.shape(inputs)[:-1]),
-        commitment_loss=tf.cast(loss, inputs.dtype),
-        perplexity=perplexity,
-        usage=usage,
-        code_counts=code_counts)
+    return quantizer_lib.straight_through_output(inputs, vectors, nearest, codes, loss,
+                                                 code_counts)
 
   def lookup(self, codes):
     """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
