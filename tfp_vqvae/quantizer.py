@@ -156,6 +156,15 @@ def sample_global_rows(context, num_replicas, vectors, count, seed):
   return context.all_reduce(tf.distribute.ReduceOp.SUM, picked)
 
 
+def flatten_inputs(inputs, embedding_dim):
+  """(inputs as a tensor, float32 [N, D] vectors); ValueError if the last dim is not D."""
+  inputs = tf.convert_to_tensor(inputs)
+  if inputs.shape[-1] != embedding_dim:
+    raise ValueError(f"inputs must have last dimension embedding_dim="
+                     f"{embedding_dim}, got shape {inputs.shape}.")
+  return inputs, tf.reshape(tf.cast(inputs, tf.float32), [-1, embedding_dim])
+
+
 def straight_through_output(inputs, vectors, nearest, codes, loss, code_counts):
   """The `QuantizerOutput` of a quantizer call, with the straight-through estimator.
 
@@ -262,11 +271,7 @@ class VectorQuantizerEMA(tf.Module):
     Raises:
       ValueError: if the last dimension of `inputs` is not D, or no seed in training.
     """
-    inputs = tf.convert_to_tensor(inputs)
-    if inputs.shape[-1] != self.embedding_dim:
-      raise ValueError(f"inputs must have last dimension embedding_dim="
-                       f"{self.embedding_dim}, got shape {inputs.shape}.")
-    vectors = tf.reshape(tf.cast(inputs, tf.float32), [-1, self.embedding_dim])
+    inputs, vectors = flatten_inputs(inputs, self.embedding_dim)
     codebook = self.codebook
     if training:
       if seed is None:

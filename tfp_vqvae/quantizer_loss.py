@@ -79,11 +79,7 @@ class VectorQuantizerLoss(tf.Module):
     Raises:
       ValueError: if the last dimension of `inputs` is not D, or no seed in training.
     """
-    inputs = tf.convert_to_tensor(inputs)
-    if inputs.shape[-1] != self.embedding_dim:
-      raise ValueError(f"inputs must have last dimension embedding_dim="
-                       f"{self.embedding_dim}, got shape {inputs.shape}.")
-    vectors = tf.reshape(tf.cast(inputs, tf.float32), [-1, self.embedding_dim])
+    inputs, vectors = quantizer_lib.flatten_inputs(inputs, self.embedding_dim)
     codebook = self.codebook.read_value()
     if training:
       if seed is None:
