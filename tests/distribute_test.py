@@ -4,6 +4,7 @@ Each scenario runs in a fresh Python process: logical devices and TF_CONFIG must
 set before the TensorFlow runtime starts.
 """
 
+import dataclasses
 import json
 import os
 import socket
@@ -16,13 +17,14 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
+from tfp_vqvae import config as config_lib
 from tfp_vqvae import data
 from tfp_vqvae import distribute
 from tfp_vqvae import train_lib
 import test_util
 
 # Trains the smoke model on mock data with a global batch of 16, under the strategy
-# named in argv[2], into argv[1] for argv[3] steps.
+# named in argv[2], into argv[1] for argv[3] steps, in reduction groups of argv[4].
 _TRAIN_SCRIPT = textwrap.dedent("""
     import sys
     import tensorflow as tf
@@ -35,22 +37,25 @@ _TRAIN_SCRIPT = textwrap.dedent("""
     from tfp_vqvae import distribute, train_lib
 
     model_dir, strategy_name, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    group_size = int(sys.argv[4])
     if strategy_name == "mirrored":
       strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     else:
       strategy = distribute.make_strategy(strategy_name)
     config = test_util.smoke_config(
         num_steps=steps, batch_size=16, binarize="dynamic", checkpoint_every=3,
-        eval_every=1000, dead_code_threshold=0.5, strategy=strategy_name)
+        eval_every=1000, dead_code_threshold=0.5, strategy=strategy_name,
+        reduction_group_size=group_size)
     with tfds.testing.mock_data(num_examples=48):
       metrics = train_lib.train_and_evaluate(config, model_dir, strategy)
     print("REPLICAS", strategy.num_replicas_in_sync, "USED", metrics["codes_used"])
 """).format(tests_dir=os.path.dirname(os.path.abspath(__file__)))
 
 
-def _train(model_dir, strategy_name, steps, env=None):
+def _train(model_dir, strategy_name, steps, env=None, group_size=0):
   return subprocess.Popen(
-      [sys.executable, "-c", _TRAIN_SCRIPT, model_dir, strategy_name, str(steps)],
+      [sys.executable, "-c", _TRAIN_SCRIPT, model_dir, strategy_name, str(steps),
+       str(group_size)],
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
       env=dict(os.environ, **(env or {})))
 
@@ -79,15 +84,30 @@ class DistributeTest(tf.test.TestCase):
     super().setUpClass()
     cls.root = tempfile.mkdtemp(prefix="distribute_test_")
     cls.single = os.path.join(cls.root, "single")
-    stdout = _finish(_train(cls.single, "default", 6))
-    assert "REPLICAS 1" in stdout, stdout
+    # The same run in 2 reduction groups of 8, to compare bit for bit with 2 replicas.
+    cls.grouped = os.path.join(cls.root, "single_grouped")
+    runs = [_train(cls.single, "default", 6), _train(cls.grouped, "default", 6,
+                                                      group_size=8)]
+    for run in runs:
+      stdout = _finish(run)
+      assert "REPLICAS 1" in stdout, stdout
 
-  def assertSameModel(self, model_dir):
-    expected, _, _ = train_lib.load_model(self.single)
+  def assertSameModel(self, model_dir, reference=None, exactly=False):
+    expected, _, _ = train_lib.load_model(reference or self.single)
     actual, _, path = train_lib.load_model(model_dir)
     self.assertEndsWith(path, "ckpt-6")
     for a, b in zip(expected.variables, actual.variables):
-      self.assertAllClose(a, b, atol=1e-5, rtol=1e-5, msg=a.name)
+      if exactly:
+        self.assertAllEqual(a, b, msg=a.name)
+      else:
+        self.assertAllClose(a, b, atol=1e-5, rtol=1e-5, msg=a.name)
+
+  def assertSameMetrics(self, model_dir, reference):
+    with open(os.path.join(model_dir, "metrics.json")) as f, \
+        open(os.path.join(reference, "metrics.json")) as g:
+      got, want = json.load(f), json.load(g)
+    for name in ("codes_used", "recon_nll_nats", "perplexity", "commitment_loss"):
+      self.assertEqual(got[name], want[name], msg=name)
 
   def test_two_replicas_equal_one_device_on_the_same_global_batch(self):
     mirrored = os.path.join(self.root, "mirrored")
@@ -106,12 +126,18 @@ class DistributeTest(tf.test.TestCase):
       _finish(_train(model_dir, second, 6))
       self.assertSameModel(model_dir)
 
-  def test_two_workers_equal_one_process(self):
+  def test_two_replicas_in_groups_equal_one_device_bit_for_bit(self):
+    mirrored = os.path.join(self.root, "mirrored_grouped")
+    self.assertIn("REPLICAS 2", _finish(_train(mirrored, "mirrored", 6, group_size=8)))
+    self.assertSameModel(mirrored, self.grouped, exactly=True)
+    self.assertSameMetrics(mirrored, self.grouped)
+
+  def test_two_workers_equal_one_process_bit_for_bit_in_groups(self):
     model_dir = os.path.join(self.root, "workers")
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     workers = [
-        _train(model_dir, "multi_worker", 6, env={
+        _train(model_dir, "multi_worker", 6, group_size=8, env={
             "TF_CONFIG": json.dumps({"cluster": cluster,
                                      "task": {"type": "worker", "index": index}})})
         for index in range(2)]
@@ -120,8 +146,10 @@ class DistributeTest(tf.test.TestCase):
       self.assertIn("REPLICAS 2", output)
     # Only the chief (worker 0) keeps checkpoints; worker 1's scratch dir is gone.
     self.assertEmpty(tf.io.gfile.glob(os.path.join(model_dir, "scratch_*")))
-    self.assertSameModel(model_dir)
-    self.assertTrue(os.path.exists(os.path.join(model_dir, "metrics.json")))
+    self.assertSameModel(model_dir, self.grouped, exactly=True)
+    self.assertSameMetrics(model_dir, self.grouped)
+    # Groups change only the order of float sums: close to the ungrouped run.
+    self.assertSameModel(self.grouped)
 
 
 class DistributeUnitTest(tf.test.TestCase):
@@ -139,6 +167,21 @@ class DistributeUnitTest(tf.test.TestCase):
                                 "number of replicas \\(2\\)"):
       distribute.check_batch_size(3, two_replicas)
     distribute.check_batch_size(4, two_replicas)
+    with self.assertRaisesRegex(ValueError, "per-replica batch \\(6 = batch_size / 2 "
+                                "replicas\\) must be a multiple of reduction_group_size=4"):
+      distribute.check_batch_size(12, two_replicas, group_size=4)
+    distribute.check_batch_size(16, two_replicas, group_size=4)
+    distribute.check_batch_size(16, two_replicas, group_size=32)  # One group each.
+    self.assertEqual(distribute.reduction_groups(64, 32), 2)
+    self.assertEqual(distribute.reduction_groups(16, 32), 1)
+    self.assertEqual(distribute.reduction_groups(64, 0), 1)
+
+  def test_reduction_groups_need_a_dividing_batch(self):
+    config = config_lib.Config(batch_size=64, reduction_group_size=32)
+    dataclasses.replace(config, reduction_group_size=128)  # One group.
+    with self.assertRaisesRegex(ValueError, "batch_size=64 must be a multiple of "
+                                "reduction_group_size=24"):
+      dataclasses.replace(config, reduction_group_size=24)
 
   def test_input_shards_slice_the_global_batch(self):
     images = np.arange(20 * 4, dtype=np.uint8).reshape(20, 2, 2, 1)

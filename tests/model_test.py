@@ -37,7 +37,7 @@ class NetworksTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLen(model.trainable_variables, 30)
     self.assertEqual(sum(v.shape.num_elements() for v in model.trainable_variables),
                      658625)
-    self.assertLen(model.quantizer.variables, 4)
+    self.assertLen(model.quantizer.variables, 5)  # codebook, 2 EMAs, 2 counters
 
   def test_seed_fixes_initial_weights(self):
     first, second, other = (networks.Encoder(num_hiddens=8, num_residual_hiddens=4,

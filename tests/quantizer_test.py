@@ -110,6 +110,21 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(quantizer.ema_count, one_hot.sum(0))
     self.assertAllClose(quantizer.ema_sum, one_hot.T @ inputs, rtol=1e-5, atol=1e-5)
 
+  def test_grouped_segment_sums_add_the_slices_sums_in_order(self):
+    rng = np.random.default_rng(2)
+    k, d, groups = 5, 3, 3
+    vectors = tf.constant(rng.normal(size=(12, d)).astype(np.float32))
+    codes = tf.constant(rng.integers(0, k, size=12).astype(np.int32))
+    got = quantizer_lib.grouped_segment_sum(vectors, codes, k, groups)
+    # Bit for bit what replicas holding one slice each compute, then add in order.
+    per_slice = [tf.math.unsorted_segment_sum(v, c, k)
+                 for v, c in zip(tf.split(vectors, groups), tf.split(codes, groups))]
+    self.assertAllEqual(got, (per_slice[0] + per_slice[1]) + per_slice[2])
+    one_hot = np.eye(k, dtype=np.float32)[codes.numpy()]
+    self.assertAllClose(got, one_hot.T @ vectors.numpy(), rtol=1e-6, atol=1e-6)
+    self.assertAllEqual(quantizer_lib.grouped_segment_sum(vectors, codes, k, 1),
+                        tf.math.unsorted_segment_sum(vectors, codes, k))
+
   def test_straight_through_gradients(self):
     rng = np.random.default_rng(2)
     quantizer = quantizer_lib.VectorQuantizerEMA(8, 4, commitment_cost=0.0)
@@ -139,16 +154,21 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     expected = 0.25 * 2 * (inputs.numpy() - nearest.reshape(4, 3, 2))
     self.assertAllClose(tape.gradient(loss, inputs), expected, rtol=1e-5)
 
-  @parameterized.parameters(True, False, "xla")
-  def test_ema_and_laplace_smoothing_match_numpy_over_steps(self, use_function):
+  @parameterized.named_parameters(("function", True, True), ("eager", False, True),
+                                  ("xla", "xla", True), ("no_warmup", True, False))
+  def test_ema_and_laplace_smoothing_match_numpy_over_steps(self, use_function, warmup):
     rng = np.random.default_rng(4)
     k, d, decay, eps = 6, 3, 0.9, 1e-3
     codebook = rng.normal(size=(k, d)).astype(np.float32)
     count = rng.uniform(0.5, 2.0, size=k).astype(np.float32)
     ema_sum = codebook * count[:, None]
     quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=decay, epsilon=eps,
-                                                 dead_code_threshold=0.0)
+                                                 dead_code_threshold=0.0,
+                                                 decay_warmup=warmup)
     _set_state(quantizer, codebook, count)
+    # Updates 77..81: the warmed-up decay (1 + t) / (10 + t) reaches 0.9 at t = 80.
+    first_update = 77
+    quantizer.num_updates.assign(first_update)
     step_fn = _maybe_function(lambda x, s: quantizer(x, training=True, seed=s),
                               use_function)
     for step in range(5):
@@ -159,14 +179,17 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
       counts = np.bincount(codes, minlength=k).astype(np.float32)
       sums = np.zeros((k, d), np.float32)
       np.add.at(sums, codes, inputs)
-      count = decay * count + (1 - decay) * counts
-      ema_sum = decay * ema_sum + (1 - decay) * sums
+      t = first_update + step
+      decay_t = min(decay, (1 + t) / (10 + t)) if warmup else decay
+      count = decay_t * count + (1 - decay_t) * counts
+      ema_sum = decay_t * ema_sum + (1 - decay_t) * sums
       total = count.sum()
       smoothed = (count + eps) / (total + k * eps) * total
       codebook = ema_sum / smoothed[:, None]
       self.assertAllClose(quantizer.ema_count, count, rtol=1e-5)
       self.assertAllClose(quantizer.ema_sum, ema_sum, rtol=1e-5, atol=1e-6)
       self.assertAllClose(quantizer.codebook, codebook, rtol=1e-5, atol=1e-6)
+    self.assertEqual(quantizer.num_updates.numpy(), first_update + 5)
 
   def test_first_training_batch_initialises_codebook(self):
     rng = np.random.default_rng(5)
@@ -185,6 +208,7 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     counts = np.bincount(codes, minlength=k).astype(np.float32)
     sums = np.zeros((k, d), np.float32)
     np.add.at(sums, codes, inputs)
+    decay = min(decay, 1 / 10)  # The first update's warmed-up decay.
     count = decay * 1.0 + (1 - decay) * counts
     self.assertAllClose(quantizer.ema_count, count)
     self.assertAllClose(quantizer.codebook,
@@ -202,7 +226,8 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     codebook = np.array([[0, 0], [1, 1], [-1, 1], [100, 100]], np.float32)
     ema_count = np.array([5.0, 5.0, 5.0, 0.011], np.float32)
     quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=0.9,
-                                                 dead_code_threshold=0.01)
+                                                 dead_code_threshold=0.01,
+                                                 decay_warmup=False)
     _set_state(quantizer, codebook, ema_count)
     inputs = np.random.default_rng(6).normal(scale=0.1, size=(50, d)).astype(np.float32)
     seed = tf.constant([7, 8])

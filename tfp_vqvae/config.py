@@ -43,6 +43,7 @@ class Config:
   num_downsamples: int = 2
   commitment_cost: float = 0.25
   decay: float = 0.99
+  decay_warmup: bool = True
   epsilon: float = 1e-5
   dead_code_threshold: float = 0.5
   dtype: str = "float32"
@@ -56,6 +57,7 @@ class Config:
   pad_to: int = 0
   # Optimisation and bookkeeping.
   batch_size: int = 64
+  reduction_group_size: int = 0
   learning_rate: float = 3e-4
   num_steps: int = 30000
   seed: int = 0
@@ -74,6 +76,10 @@ class Config:
       message = check(field.name, getattr(self, field.name))
       if message:
         raise ValueError(f"{field.name}={getattr(self, field.name)!r}: {message}")
+    if (self.batch_size > self.reduction_group_size > 0
+        and self.batch_size % self.reduction_group_size):
+      raise ValueError(f"batch_size={self.batch_size} must be a multiple of "
+                       f"reduction_group_size={self.reduction_group_size}.")
     if self.likelihood != "bernoulli" and self.binarize != "none":
       raise ValueError(f"likelihood={self.likelihood!r} models grey pixels: use "
                        f"binarize='none', not {self.binarize!r}.")
@@ -86,7 +92,7 @@ class Config:
     """The `model.VQVAE` constructor arguments this config fixes (besides the image shape)."""
     names = ("num_hiddens", "num_residual_hiddens", "num_residual_layers",
              "embedding_dim", "num_embeddings", "num_downsamples", "commitment_cost",
-             "decay", "epsilon", "dead_code_threshold", "seed", "dtype", "architecture",
+             "decay", "decay_warmup", "epsilon", "dead_code_threshold", "seed", "dtype", "architecture",
              "num_latents", "quantizer", "num_quantizers", "codebook_init", "likelihood",
              "pixel_range", "pad_to")
     return {name: getattr(self, name) for name in names}
@@ -107,6 +113,7 @@ _NON_NEGATIVE = _Rule(lambda v: isinstance(v, (int, float)) and v >= 0, "must be
 _POSITIVE = _Rule(lambda v: isinstance(v, (int, float)) and v > 0, "must be > 0")
 _UNIT_INTERVAL = _Rule(lambda v: isinstance(v, (int, float)) and 0 <= v < 1,
                        "must be in [0, 1)")
+_BOOL = _Rule(lambda v: isinstance(v, bool), "must be true or false")
 _SPLIT = _Rule(lambda v: isinstance(v, str) and bool(v.strip()),
                "must be a non-empty TFDS split, e.g. test[:9000]")
 _EXISTING_DIR_OR_UNSET = _Rule(lambda v: v is None or os.path.isdir(v),
@@ -131,6 +138,7 @@ _RULES = {
     "num_downsamples": _POSITIVE_INT,
     "commitment_cost": _NON_NEGATIVE,
     "decay": _UNIT_INTERVAL,
+    "decay_warmup": _BOOL,
     "epsilon": _POSITIVE,
     "dead_code_threshold": _UNIT_INTERVAL,
     "dtype": _one_of(DTYPES),
@@ -143,6 +151,7 @@ _RULES = {
     "pixel_range": _one_of(tuple(model.PIXEL_RANGES)),
     "pad_to": _NON_NEGATIVE_INT,
     "batch_size": _POSITIVE_INT,
+    "reduction_group_size": _NON_NEGATIVE_INT,
     "learning_rate": _POSITIVE,
     "num_steps": _POSITIVE_INT,
     "seed": _NON_NEGATIVE_INT,
@@ -151,7 +160,7 @@ _RULES = {
     "checkpoint_every": _POSITIVE_INT,
     "max_checkpoints": _POSITIVE_INT,
     "eval_batch_size": _POSITIVE_INT,
-    "jit_compile": _Rule(lambda v: isinstance(v, bool), "must be true or false"),
+    "jit_compile": _BOOL,
     "strategy": _one_of(distribute.STRATEGIES),
 }
 _ENUMS = {"dataset": data.SUPPORTED_DATASETS, "binarize": data.BINARIZE_MODES,
@@ -184,6 +193,8 @@ _HELP = {
     "num_downsamples": "Strided convolutions; the latent grid is image size / 2**n.",
     "commitment_cost": "beta, the weight of the commitment loss.",
     "decay": "EMA decay of the codebook statistics.",
+    "decay_warmup": ("Warm the EMA decay up as min(decay, (1 + t) / (10 + t)) at update "
+                     "t, so the codebook keeps up with the encoder early on."),
     "epsilon": "Laplace smoothing of the EMA code counts.",
     "dead_code_threshold": ("Re-seed a code from an encoder output when its EMA count "
                             "falls below this (0 disables)."),
@@ -203,6 +214,13 @@ _HELP = {
     "pixel_range": "Pixel values the networks see: unit ([0, 1]) or symmetric ([-1, 1]).",
     "pad_to": "Pad images with black to pad_to x pad_to for the networks (0: no padding).",
     "batch_size": "Global training batch size.",
+    "reduction_group_size": (
+        "Images per reduction group (0, or a per-replica batch of at most this "
+        "size: the replica's batch is one group). Each replica runs its batch "
+        "through the networks in groups of this size and sums per-group gradients "
+        "and codebook statistics, so one process with batch 2b and groups of b is "
+        "bit-identical to 2 replicas with b each (with --quantizer=ema; a "
+        "gradient-trained codebook sums its gradient over the replica's batch)."),
     "learning_rate": "Adam learning rate.",
     "num_steps": "Total training steps (a resumed run continues up to this).",
     "seed": "Seed of initialisation, data order, binarisation and code re-seeding.",

@@ -76,12 +76,23 @@ def remove_scratch_dir(model_dir, strategy):
     tf.io.gfile.rmtree(writer_dir(model_dir, strategy))
 
 
-def check_batch_size(batch_size, strategy):
-  """Raises ValueError unless the global batch splits evenly across replicas."""
+def reduction_groups(per_replica_batch, group_size):
+  """Number of reduction groups of a replica's batch (see Config.reduction_group_size)."""
+  return max(per_replica_batch // group_size, 1) if group_size else 1
+
+
+def check_batch_size(batch_size, strategy, group_size=0):
+  """Raises ValueError unless the global batch splits evenly across replicas, and
+  each replica's share, if larger than `group_size` > 0, into groups of that size."""
   replicas = strategy.num_replicas_in_sync
   if batch_size % replicas:
     raise ValueError(f"batch_size={batch_size} must be a multiple of the number of "
                      f"replicas ({replicas}).")
+  per_replica = batch_size // replicas
+  if per_replica > group_size > 0 and per_replica % group_size:
+    raise ValueError(f"The per-replica batch ({batch_size // replicas} = batch_size / "
+                     f"{replicas} replicas) must be a multiple of "
+                     f"reduction_group_size={group_size}.")
 
 
 def distributed_train_batches(strategy, images, batch_size, seed, binarize_mode,

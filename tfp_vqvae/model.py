@@ -40,7 +40,7 @@ PIXEL_RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
 
 def make_quantizer(kind, num_quantizers, num_embeddings, embedding_dim,
                    commitment_cost=0.25, decay=0.99, epsilon=1e-5,
-                   dead_code_threshold=0.5, codebook_init_method="data"):
+                   dead_code_threshold=0.5, codebook_init_method="data", decay_warmup=True):
   """An EMA or loss-trained quantizer, or a residual stack of `num_quantizers` of them.
 
   Raises:
@@ -58,7 +58,7 @@ def make_quantizer(kind, num_quantizers, num_embeddings, embedding_dim,
       return quantizer_lib.VectorQuantizerEMA(
           num_embeddings, embedding_dim, commitment_cost=commitment_cost, decay=decay,
           epsilon=epsilon, dead_code_threshold=dead_code_threshold,
-          initializer=initializer, name=name)
+          initializer=initializer, decay_warmup=decay_warmup, name=name)
     return quantizer_loss.VectorQuantizerLoss(
         num_embeddings, embedding_dim, commitment_cost=commitment_cost,
         initializer=initializer, name=name)
@@ -67,6 +67,13 @@ def make_quantizer(kind, num_quantizers, num_embeddings, embedding_dim,
     return stage("quantizer")
   return residual_quantizer.ResidualQuantizer(
       [stage(f"stage_{i}") for i in range(num_quantizers)])
+
+
+def in_groups(network, inputs, groups):
+  """`network(inputs)`, computed on `groups` equal slices of the batch and concatenated."""
+  if groups == 1:
+    return network(inputs)
+  return tf.concat([network(part) for part in tf.split(inputs, groups)], axis=0)
 
 
 class LossTerms(NamedTuple):
@@ -92,8 +99,8 @@ class VQVAE(tf.Module):
 
   def __init__(self, image_shape=(28, 28, 1), num_hiddens=128, num_residual_hiddens=32,
                num_residual_layers=2, embedding_dim=64, num_embeddings=512,
-               num_downsamples=2, commitment_cost=0.25, decay=0.99, epsilon=1e-5,
-               dead_code_threshold=0.5, seed=0, dtype=tf.float32, architecture="conv",
+               num_downsamples=2, commitment_cost=0.25, decay=0.99, decay_warmup=True,
+               epsilon=1e-5, dead_code_threshold=0.5, seed=0, dtype=tf.float32, architecture="conv",
                num_latents=1, quantizer="ema", num_quantizers=1, codebook_init="data",
                likelihood="bernoulli", pixel_range="unit", pad_to=0, data_variance=1.0,
                name="vqvae"):
@@ -141,7 +148,8 @@ class VQVAE(tf.Module):
       self.quantizer = make_quantizer(
           quantizer, num_quantizers, num_embeddings, embedding_dim,
           commitment_cost=commitment_cost, decay=decay, epsilon=epsilon,
-          dead_code_threshold=dead_code_threshold, codebook_init_method=codebook_init)
+          dead_code_threshold=dead_code_threshold, codebook_init_method=codebook_init,
+          decay_warmup=decay_warmup)
     self.num_quantizers = int(num_quantizers)
 
   @property
@@ -195,18 +203,23 @@ class VQVAE(tf.Module):
     return images
 
   @tf.Module.with_name_scope
-  def encode(self, images, training=False, seed=None):
-    """Quantizes images [B, H, W, C] (float in [0, 1]); returns a `QuantizerOutput`."""
-    return self.quantizer(self.encoder(self.network_inputs(images)), training=training,
-                          seed=seed)
+  def encode(self, images, training=False, seed=None, groups=1):
+    """Quantizes images [B, H, W, C] (float in [0, 1]); returns a `QuantizerOutput`.
+
+    `groups` > 1 runs the encoder on that many equal slices of the batch and has the
+    quantizer sum its statistics per slice (see `loss_terms`).
+    """
+    latents = in_groups(self.encoder, self.network_inputs(images), groups)
+    return self.quantizer(latents, training=training, seed=seed, groups=groups)
 
   @tf.Module.with_name_scope
-  def decode(self, latents):
+  def decode(self, latents, groups=1):
     """p(x | z_q) for quantized latents [B, h, w, D]: a distribution over the pixels.
 
     Its `log_prob` takes [B, H, W, C] images in [0, 1] and `mean()` returns them.
+    `groups` > 1 runs the decoder on that many equal slices of the batch.
     """
-    outputs = self.decoder(latents)
+    outputs = in_groups(self.decoder, latents, groups)
     height, width, _ = self.image_shape
     if (height, width) != self.network_size:
       top, left = self.padding
@@ -217,19 +230,25 @@ class VQVAE(tf.Module):
     """p(x | z_q) for int codes [B, *code_shape] in [0, K)."""
     return self.decode(self.quantizer.lookup(codes))
 
-  def loss_terms(self, images, training=False, seed=None):
+  def loss_terms(self, images, training=False, seed=None, groups=1):
     """All loss terms for float images [B, H, W, C] in [0, 1] (binary for a true NLL).
 
     Args:
       images: [B, H, W, C] float32 targets, 0/1 after binarisation.
       training: passed to the quantizer (codebook EMA update, re-seeding).
       seed: stateless seed for the quantizer, required in training.
+      groups: B is split into this many equal slices that go through the networks
+        one at a time, and the EMA quantizer sums its statistics per slice. The
+        gradients of the weights are then sums of per-slice gradients, computed the
+        way a replica holding just that slice computes them: a batch of 2b in 2
+        groups gives the same bits as 2 replicas with b each (a + b is exact in
+        either order), where one group of 2b sums in another order.
 
     Returns:
       `LossTerms`, each term per example.
     """
-    quantized = self.encode(images, training=training, seed=seed)
-    likelihood = self.decode(quantized.quantized)
+    quantized = self.encode(images, training=training, seed=seed, groups=groups)
+    likelihood = self.decode(quantized.quantized, groups=groups)
     recon_nll = -likelihood.log_prob(images)
     squared_error = tf.reduce_sum(tf.square(images - likelihood.mean()), axis=[1, 2, 3])
     kl = self.kl_divergence(quantized.codes)

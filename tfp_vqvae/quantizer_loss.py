@@ -63,7 +63,7 @@ class VectorQuantizerLoss(tf.Module):
                                      aggregation=first)
 
   @tf.Module.with_name_scope
-  def __call__(self, inputs, training=False, seed=None):
+  def __call__(self, inputs, training=False, seed=None, groups=1):
     """Quantizes `inputs` [..., D]; in training, initialises the codebook once.
 
     Args:
@@ -71,6 +71,10 @@ class VectorQuantizerLoss(tf.Module):
       training: if True, set the codebook on the first call and all-reduce the code
         counts across replicas.
       seed: shape [2] integer stateless seed, required in training.
+      groups: accepted for `model.VQVAE.loss_terms`; the codes and counts do not
+        depend on it, and the codebook's gradient is summed by the tape over the
+        whole batch (so reduction groups do not make this quantizer's training
+        bit-identical across replica counts, unlike `VectorQuantizerEMA`).
 
     Returns:
       A `quantizer.QuantizerOutput` whose `commitment_loss` is the codebook loss

@@ -48,7 +48,7 @@ class ResidualQuantizer(tf.Module):
     return len(self.stages)
 
   @tf.Module.with_name_scope
-  def __call__(self, inputs, training=False, seed=None):
+  def __call__(self, inputs, training=False, seed=None, groups=1):
     """Quantizes `inputs` [..., D] in N stages; see `VectorQuantizerEMA.__call__`.
 
     Stage i gets the seed `fold_in(seed, i)`.
@@ -64,7 +64,7 @@ class ResidualQuantizer(tf.Module):
     for i, stage in enumerate(self.stages):
       stage_seed = (None if seed is None
                     else tf.random.experimental.stateless_fold_in(seed, i))
-      out = stage(residual, training=training, seed=stage_seed)
+      out = stage(residual, training=training, seed=stage_seed, groups=groups)
       outputs.append(out)
       residual = residual - tf.stop_gradient(out.quantized)
     total = tf.add_n([out.quantized for out in outputs])

@@ -81,8 +81,9 @@ class Trainer(tf.Module):
 
   def _replica_step(self, images):
     seed = quantizer_seed(self.config.seed, self.step)
+    groups = distribute.reduction_groups(images.shape[0], self.config.reduction_group_size)
     with tf.GradientTape() as tape:
-      terms = self.model.loss_terms(images, training=True, seed=seed)
+      terms = self.model.loss_terms(images, training=True, seed=seed, groups=groups)
       loss = tf.nn.compute_average_loss(terms.loss,
                                         global_batch_size=self.config.batch_size)
     variables = self.model.trainable_variables
@@ -431,7 +432,7 @@ def train_and_evaluate(config, model_dir, strategy=None):
                config.train_split, len(train_set.images), config.eval_split,
                len(eval_set.images))
   strategy = strategy or distribute.make_strategy(config.strategy, config.tpu)
-  distribute.check_batch_size(config.batch_size, strategy)
+  distribute.check_batch_size(config.batch_size, strategy, config.reduction_group_size)
   image_shape = train_set.images.shape[1:]
   # A pure function of the training split, so a resumed run recomputes the same.
   data_variance = data.target_variance(train_set.images, config.binarize)
