@@ -106,7 +106,8 @@ class DistributeTest(tf.test.TestCase):
     with open(os.path.join(model_dir, "metrics.json")) as f, \
         open(os.path.join(reference, "metrics.json")) as g:
       got, want = json.load(f), json.load(g)
-    for name in ("codes_used", "recon_nll_nats", "perplexity", "commitment_loss"):
+    for name in ("codes_used", "recon_nll_nats", "perplexity", "commitment_loss",
+                 "history"):
       self.assertEqual(got[name], want[name], msg=name)
 
   def test_two_replicas_equal_one_device_on_the_same_global_batch(self):

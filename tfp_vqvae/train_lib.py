@@ -89,7 +89,10 @@ class Trainer(tf.Module):
     variables = self.model.trainable_variables
     gradients = tape.gradient(loss, variables)
     self.optimizer.apply_gradients(zip(gradients, variables))
-    sums = {name: tf.reduce_sum(getattr(terms, name))
+    # Summed per reduction group, then across groups (as across replicas), so the
+    # reported training curve is bit-identical too.
+    sums = {name: tf.add_n([tf.reduce_sum(part)
+                            for part in tf.split(getattr(terms, name), groups)])
             for name in ("loss", "recon_nll", "squared_error", "commitment_loss", "kl")}
     # Under tf.distribute these two already come from the all-reduced code counts
     # (one value per stage for residual quantizers).
