@@ -1,5 +1,6 @@
 """Tests of codebook initialisation: k-means against NumPy, replica consistency."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -78,6 +79,8 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, {tests_dir!r})
+    import test_util
     from tfp_vqvae import codebook_init
     from tfp_vqvae import quantizer as quantizer_lib
     from tfp_vqvae import quantizer_loss
@@ -89,24 +92,19 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
 
     def run(strategy, kind):
       initializer = codebook_init.Initializer("kmeans", K, D)
-      with strategy.scope():
+
+      def make_quantizer():
         if kind == "ema":
-          stages = [quantizer_lib.VectorQuantizerEMA(K, D, decay=0.8, name=f"s{i}",
+          stages = [quantizer_lib.VectorQuantizerEMA(K, D, decay=0.8, name=f"s{{i}}",
                                                      initializer=initializer)
                     for i in range(2)]
         else:
-          stages = [quantizer_loss.VectorQuantizerLoss(K, D, name=f"s{i}",
+          stages = [quantizer_loss.VectorQuantizerLoss(K, D, name=f"s{{i}}",
                                                        initializer=initializer)
                     for i in range(2)]
-        quantizer = residual_quantizer.ResidualQuantizer(stages)
-      @tf.function
-      def step(x, s):
-        return strategy.run(lambda v: quantizer(v, training=True, seed=[0, s]).usage,
-                            args=(x,))
-      for s, batch in enumerate(batches):
-        dataset = tf.data.Dataset.from_tensors(batch)
-        x = next(iter(strategy.experimental_distribute_dataset(dataset)))
-        step(x, tf.constant(s))
+        return residual_quantizer.ResidualQuantizer(stages)
+
+      quantizer = test_util.train_quantizer(strategy, make_quantizer, batches)
       return [stage.codebook for stage in quantizer.stages]
 
     single = run(tf.distribute.OneDeviceStrategy("/cpu:0"), sys.argv[1])
@@ -116,7 +114,7 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
       np.testing.assert_array_equal(replicas[0], replicas[1])
       np.testing.assert_allclose(replicas[0], one.numpy(), atol=1e-5)
     print("MIRRORED_OK")
-""")
+""").format(tests_dir=os.path.dirname(os.path.abspath(__file__)))
 
 
 class MirroredInitTest(tf.test.TestCase, parameterized.TestCase):

@@ -1,5 +1,6 @@
 """Tests of the EMA vector quantizer against NumPy references."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -271,11 +272,14 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
 
 
 _MIRRORED_SCRIPT = textwrap.dedent("""
+    import sys
     import numpy as np
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, {tests_dir!r})
+    import test_util
     from tfp_vqvae import quantizer as quantizer_lib
 
     K, D, STEPS, GLOBAL = 32, 4, 6, 64
@@ -283,18 +287,10 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     batches = [rng.normal(size=(GLOBAL, D)).astype(np.float32) for _ in range(STEPS)]
 
     def run(strategy):
-      with strategy.scope():
-        quantizer = quantizer_lib.VectorQuantizerEMA(K, D, decay=0.8,
-                                                     dead_code_threshold=0.3)
-      @tf.function
-      def step(x, s):
-        return strategy.run(lambda v: quantizer(v, training=True, seed=[0, s]).usage,
-                            args=(x,))
-      for s, batch in enumerate(batches):
-        dataset = tf.data.Dataset.from_tensors(batch)
-        x = next(iter(strategy.experimental_distribute_dataset(dataset)))
-        step(x, tf.constant(s))
-      return quantizer
+      return test_util.train_quantizer(
+          strategy, lambda: quantizer_lib.VectorQuantizerEMA(K, D, decay=0.8,
+                                                            dead_code_threshold=0.3),
+          batches)
 
     single = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
     mirrored = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
@@ -305,7 +301,7 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     np.testing.assert_allclose(mirrored.ema_count.values[1].numpy(),
                                single.ema_count.numpy(), atol=1e-5)
     print("MIRRORED_OK", int((single.ema_count.numpy() >= 0.999).sum()))
-""")
+""").format(tests_dir=os.path.dirname(os.path.abspath(__file__)))
 
 
 class MirroredQuantizerTest(tf.test.TestCase):
