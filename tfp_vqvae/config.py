@@ -92,9 +92,9 @@ class Config:
     """The `model.VQVAE` constructor arguments this config fixes (besides the image shape)."""
     names = ("num_hiddens", "num_residual_hiddens", "num_residual_layers",
              "embedding_dim", "num_embeddings", "num_downsamples", "commitment_cost",
-             "decay", "decay_warmup", "epsilon", "dead_code_threshold", "seed", "dtype", "architecture",
-             "num_latents", "quantizer", "num_quantizers", "codebook_init", "likelihood",
-             "pixel_range", "pad_to")
+             "decay", "decay_warmup", "epsilon", "dead_code_threshold", "seed", "dtype",
+             "architecture", "num_latents", "quantizer", "num_quantizers", "codebook_init",
+             "likelihood", "pixel_range", "pad_to")
     return {name: getattr(self, name) for name in names}
 
 

@@ -90,7 +90,7 @@ def check_batch_size(batch_size, strategy, group_size=0):
                      f"replicas ({replicas}).")
   per_replica = batch_size // replicas
   if per_replica > group_size > 0 and per_replica % group_size:
-    raise ValueError(f"The per-replica batch ({batch_size // replicas} = batch_size / "
+    raise ValueError(f"The per-replica batch ({per_replica} = batch_size / "
                      f"{replicas} replicas) must be a multiple of "
                      f"reduction_group_size={group_size}.")
 

@@ -40,7 +40,8 @@ PIXEL_RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
 
 def make_quantizer(kind, num_quantizers, num_embeddings, embedding_dim,
                    commitment_cost=0.25, decay=0.99, epsilon=1e-5,
-                   dead_code_threshold=0.5, codebook_init_method="data", decay_warmup=True):
+                   dead_code_threshold=0.5, codebook_init_method="data",
+                   decay_warmup=True):
   """An EMA or loss-trained quantizer, or a residual stack of `num_quantizers` of them.
 
   Raises:
@@ -100,10 +101,10 @@ class VQVAE(tf.Module):
   def __init__(self, image_shape=(28, 28, 1), num_hiddens=128, num_residual_hiddens=32,
                num_residual_layers=2, embedding_dim=64, num_embeddings=512,
                num_downsamples=2, commitment_cost=0.25, decay=0.99, decay_warmup=True,
-               epsilon=1e-5, dead_code_threshold=0.5, seed=0, dtype=tf.float32, architecture="conv",
-               num_latents=1, quantizer="ema", num_quantizers=1, codebook_init="data",
-               likelihood="bernoulli", pixel_range="unit", pad_to=0, data_variance=1.0,
-               name="vqvae"):
+               epsilon=1e-5, dead_code_threshold=0.5, seed=0, dtype=tf.float32,
+               architecture="conv", num_latents=1, quantizer="ema", num_quantizers=1,
+               codebook_init="data", likelihood="bernoulli", pixel_range="unit", pad_to=0,
+               data_variance=1.0, name="vqvae"):
     """Builds the networks; see architectures.py, `make_quantizer` and likelihoods.py.
 
     Args:
