@@ -48,6 +48,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfp_vqvae import seeds as seeds_lib
+
 SUPPORTED_DATASETS = ("kmnist", "mnist", "fashion_mnist", "cifar10")
 # The datasets distributed as idx (or KMNIST npz) files that --dataset_dir can hold.
 _LOCAL_DATASETS = ("kmnist", "mnist", "fashion_mnist")
@@ -55,12 +57,6 @@ BINARIZE_MODES = ("dynamic", "threshold", "none")
 
 # Official file name prefix of each TFDS split.
 _IDX_PREFIXES = {"train": "train", "test": "t10k"}
-
-# Independent random streams derived from the user's seed, so that e.g. the
-# permutation of epoch 3 and the binarization noise of step 3 are unrelated.
-_EPOCH_STREAM = 0
-_TRAIN_BINARIZE_STREAM = 1
-_EVAL_BINARIZE_STREAM = 2
 
 # Seconds to wait when checking that the TFDS download host is reachable. A
 # reachable host answers within a fraction of a second; an offline machine
@@ -472,13 +468,6 @@ def target_variance(images: np.ndarray, binarize_mode: str) -> float:
   return mean - mean ** 2
 
 
-def _derived_seed(seed: int, stream: int, index) -> tf.Tensor:
-  """Returns the stateless seed of item `index` of a random `stream`."""
-  base = tf.constant([seed, stream], tf.int64)
-  return tf.random.experimental.stateless_fold_in(
-      base, tf.cast(index, tf.int64))
-
-
 def _check_pipeline_args(images: np.ndarray, batch_size: int,
                          binarize_mode: str) -> None:
   """Validates the arguments shared by the train and eval pipelines."""
@@ -546,7 +535,7 @@ def train_dataset(images: np.ndarray,
 
   def epoch_indices(epoch):
     order = tf.argsort(tf.random.stateless_uniform(
-        [num_examples], seed=_derived_seed(seed, _EPOCH_STREAM, epoch)))
+        [num_examples], seed=seeds_lib.step_seed(seed, seeds_lib.Stream.EPOCH_ORDER, epoch)))
     # The first epoch starts where batch `start_step` begins.
     first = tf.where(epoch == start_epoch, start_offset, 0)
     return tf.data.Dataset.from_tensor_slices(order[first:])
@@ -558,7 +547,7 @@ def train_dataset(images: np.ndarray,
 
   def make_batch(step, indices):
     batch = binarize(tf.gather(all_images, indices), binarize_mode,
-                     _derived_seed(seed, _TRAIN_BINARIZE_STREAM, step))
+                     seeds_lib.step_seed(seed, seeds_lib.Stream.TRAIN_BINARIZE, step))
     return step, batch[shard_index * shard_size:(shard_index + 1) * shard_size]
 
   return (
@@ -591,7 +580,7 @@ def eval_dataset(images: np.ndarray, batch_size: int, seed: int,
 
   def make_example(index):
     return binarize(all_images[index], binarize_mode,
-                    _derived_seed(seed, _EVAL_BINARIZE_STREAM, index))
+                    seeds_lib.step_seed(seed, seeds_lib.Stream.EVAL_BINARIZE, index))
 
   return (
       tf.data.Dataset.range(len(images))
