@@ -55,6 +55,7 @@ inference converter.
 """
 
 import os
+import tempfile
 import uuid
 
 import tensorflow as tf
@@ -70,6 +71,9 @@ from tfp_vqvae import prior as prior_lib
 DEFAULT_MODEL_NAME = "vqvae"
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# assets/RECORD_ASSET: the JSON config and image shape the model was built from
+# (checkpoints.parse_record reads it).
+RECORD_ASSET = "model_record.json"
 # Batch sizes replayed at load time: 1 for unbatched traffic, the rest equal to
 # allowed_batch_sizes in export/batching_parameters.txt, the sizes the batching
 # session pads to.
@@ -375,11 +379,17 @@ def export_saved_model(model_dir, export_base, version=None,
       checkpoint of a prior over model_dir's codes, or see `save_module`.
     AssertionError: if the checkpoint does not match the model's variables.
   """
-  model, config, _ = checkpoints.load_vqvae(model_dir)
+  model, config, path = checkpoints.load_vqvae(model_dir)
   binarize_mode = serving_binarize_mode(config.binarize)
   if prior_dir is None:
     module = ServingModule(model, binarize_mode)
   else:
     module = PriorServingModule(model, prior_lib.load_prior(prior_dir, model)[0],
                                 binarize_mode)
-  return save_module(module, export_base, version, model_name, warmup_batch_sizes)
+  with tempfile.TemporaryDirectory() as scratch:
+    # The config the model was built from travels in the SavedModel's assets.
+    record_path = os.path.join(scratch, RECORD_ASSET)
+    with open(record_path, "w") as f:
+      f.write(checkpoints.read_record(path))
+    module.model_record = tf.saved_model.Asset(record_path)
+    return save_module(module, export_base, version, model_name, warmup_batch_sizes)
