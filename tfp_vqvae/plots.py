@@ -37,6 +37,17 @@ class _DecimalLogFormatter(ticker.LogFormatter):
     return f"{x:g}" if super().__call__(x, pos) else ""
 
 
+def _label_log_axis(axis):
+  """Decimal tick labels on a log axis, between the powers of ten too.
+
+  Curves and counts often span less than a decade, where only one power of ten
+  (or none) would be labelled: label all ticks within one decade, some within two.
+  """
+  axis.set_major_formatter(_DecimalLogFormatter())
+  axis.set_minor_formatter(_DecimalLogFormatter(labelOnlyBase=False,
+                                                minor_thresholds=(2, 1)))
+
+
 def render(fig: figure.Figure) -> np.ndarray:
   """Draws `fig` on an Agg canvas: uint8 RGB [height, width, 3]."""
   canvas = backend_agg.FigureCanvasAgg(fig)
@@ -90,11 +101,7 @@ def training_curve(steps, values, title: str, ylabel: str, log_y: bool = False,
                  label=reference[1])
   if log_y:
     axes.set_yscale("log")
-    # Curves often span less than a decade: label the ticks between powers of ten
-    # too (all of them within one decade, some within two).
-    axes.yaxis.set_major_formatter(_DecimalLogFormatter())
-    axes.yaxis.set_minor_formatter(_DecimalLogFormatter(labelOnlyBase=False,
-                                                        minor_thresholds=(2, 1)))
+    _label_log_axis(axes.yaxis)
   axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
   axes.set_title(title)
   axes.set_xlabel("training step")
@@ -148,8 +155,9 @@ def codebook_scatter(points: Sequence[np.ndarray], counts: Sequence[np.ndarray],
     axes.set_ylabel(axis_labels[stage][1])
     axes.grid(True, alpha=0.25)
     axes.legend(loc="best", fontsize=8)
-  fig.colorbar(cm.ScalarMappable(norm=norm, cmap="viridis"), ax=all_axes,
-               label="eval uses per code (log scale)")
+  bar = fig.colorbar(cm.ScalarMappable(norm=norm, cmap="viridis"), ax=all_axes,
+                     label="eval uses per code (log scale)")
+  _label_log_axis(bar.ax.yaxis)
   fig.suptitle(title)
   return render(fig)
 
