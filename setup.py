@@ -6,7 +6,7 @@ import re
 import setuptools
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_FIGURES_EXTRA = ["scikit-learn>=1.2", "threadpoolctl>=3"]
+_FIGURES_EXTRA = ["scikit-learn>=1.5", "threadpoolctl>=3"]
 
 
 def _version():
