@@ -19,7 +19,8 @@ def _inputs(channels=1, code_shape=(7, 7), stages=1, num_codes=16, steps=(1, 2, 
               codes=rng.integers(0, num_codes, (4,) + code_shape),
               codebooks=[rng.normal(size=(num_codes, 8)) for _ in range(stages)],
               code_counts=rng.integers(0, 5, (stages, num_codes)),
-              history={"step": list(steps), "normalized_mse": [1.0, 0.5, 0.4][:len(steps)],
+              history={"step": list(steps),
+                       "normalized_mse": [1.0, 0.5, 0.4][:len(steps)],
                        "perplexity": [3.0, 4.0, 5.0][:len(steps)]})
 
 
@@ -52,7 +53,8 @@ class FiguresTest(tf.test.TestCase):
       images = figures.run_figures(3, **inputs)
       self.assertEqual(set(images), _expected_names())
       for name, image in images.items():
-        self.assertEqual((image.dtype, image.ndim, image.shape[-1]), (np.uint8, 3, 3), name)
+        self.assertEqual((image.dtype, image.ndim, image.shape[-1]), (np.uint8, 3, 3),
+                         name)
     # Two stages: the code map gets a row per stage, the scatter a subplot per stage.
     one = figures.run_figures(3, **_inputs())
     self.assertGreater(images["code_map"].shape[0], one["code_map"].shape[0])
@@ -94,7 +96,8 @@ class FiguresTest(tf.test.TestCase):
       image = tf.io.decode_png(tf.io.read_file(os.path.join(model_dir, f"{name}.png")))
       self.assertEqual(image.shape[-1], 3, name)
     events = tf.io.gfile.glob(os.path.join(model_dir, "eval", "events.*"))
-    tags = {value.tag for path in events for event in tf.compat.v1.train.summary_iterator(path)
+    tags = {value.tag for path in events
+            for event in tf.compat.v1.train.summary_iterator(path)
             for value in event.summary.value}
     self.assertContainsSubset({f"figures/{name}" for name in written}
                               | {"originals", "reconstructions"}, tags)
