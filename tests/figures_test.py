@@ -48,22 +48,22 @@ class FiguresTest(tf.test.TestCase):
                         np.repeat(np.repeat(grids[0], 2, 0), 2, 1))
 
   def test_figures_of_rgb_images_global_and_residual_codes(self):
-    for inputs in (_inputs(channels=3, code_shape=(8, 8)), _inputs(code_shape=(1, 16)),
-                   _inputs(code_shape=(7, 7, 2), stages=2)):
-      images = figures.run_figures(3, **inputs)
-      self.assertEqual(set(images), _expected_names())
-      for name, image in images.items():
+    curves = {"training_recon_error", "training_perplexity"}
+    drawn = []
+    cases = ((_inputs(channels=3, code_shape=(8, 8)), _expected_names()),
+             # No history yet (an eval at step 0): no training curves.
+             (_inputs(code_shape=(1, 16), steps=()), _expected_names() - curves),
+             (_inputs(code_shape=(7, 7, 2), stages=2), _expected_names()))
+    for inputs, names in cases:
+      drawn.append(figures.run_figures(3, **inputs))
+      self.assertEqual(set(drawn[-1]), names)
+      for name, image in drawn[-1].items():
         self.assertEqual((image.dtype, image.ndim, image.shape[-1]), (np.uint8, 3, 3),
                          name)
     # Two stages: the code map gets a row per stage, the scatter a subplot per stage.
-    one = figures.run_figures(3, **_inputs())
-    self.assertGreater(images["code_map"].shape[0], one["code_map"].shape[0])
-    self.assertGreater(images["codebook_pca"].shape[1], one["codebook_pca"].shape[1])
-
-  def test_no_training_curves_without_history(self):
-    images = figures.run_figures(0, **_inputs(steps=()))
-    self.assertEqual(set(images),
-                     _expected_names() - {"training_recon_error", "training_perplexity"})
+    self.assertGreater(drawn[2]["code_map"].shape[0], drawn[0]["code_map"].shape[0])
+    self.assertGreater(drawn[2]["codebook_pca"].shape[1],
+                       drawn[0]["codebook_pca"].shape[1])
 
   def test_tsne_is_skipped_with_a_log_line_without_scikit_learn(self):
     with mock.patch.dict(sys.modules, {"sklearn": None}):
