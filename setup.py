@@ -6,6 +6,7 @@ import re
 import setuptools
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+_FIGURES_EXTRA = ["scikit-learn>=1.5", "threadpoolctl>=3"]
 
 
 def _version():
@@ -40,8 +41,12 @@ setuptools.setup(
         "tensorboard",
         "absl-py",
         "numpy",
+        # The run's PNG figures (figures.py, plots.py), drawn headless on Agg.
+        "matplotlib>=3.8",
     ],
     extras_require={
-        "test": ["pytest", "scipy"],
+        # codebook_tsne.png: scikit-learn's t-SNE, run on one OpenMP thread.
+        "figures": _FIGURES_EXTRA,
+        "test": ["pytest", "scipy"] + _FIGURES_EXTRA,
     },
 )
