@@ -41,9 +41,25 @@ setuptools.setup(
         "tensorboard",
         "absl-py",
         "numpy",
+        # The trainers' Adam and float16 loss scaling (tfp_vqvae/optimization.py);
+        # installed with tensorflow-probability[tf] too, declared as imported directly.
+        "tf_keras",
+        # serving_client.GrpcClient; installed with tensorflow-serving-api too.
+        "grpcio",
         # The run's PNG figures (figures.py, plots.py), drawn headless on Agg.
         "matplotlib>=3.8",
     ],
+    # The command-line programs; `python -m tfp_vqvae.<module>` runs the same.
+    entry_points={
+        "console_scripts": [
+            "tfp-vqvae-train = tfp_vqvae.train:run",
+            "tfp-vqvae-train-prior = tfp_vqvae.train_prior:run",
+            "tfp-vqvae-sample = tfp_vqvae.sample:run",
+            "tfp-vqvae-export = tfp_vqvae.export:run",
+            "tfp-vqvae-client = tfp_vqvae.client:run",
+            "tfp-vqvae-benchmark = tfp_vqvae.benchmark:main",
+        ],
+    },
     extras_require={
         # codebook_tsne.png: scikit-learn's t-SNE, run on one OpenMP thread.
         "figures": _FIGURES_EXTRA,

@@ -1,5 +1,6 @@
 """Tests of the public API: `import tfp_vqvae as tv`, what it loads, what it exposes."""
 
+from importlib import metadata
 import inspect
 import json
 import os
@@ -24,6 +25,16 @@ def _imported(modules, watched):
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+_CONSOLE_SCRIPTS = {
+    "tfp-vqvae-train": "tfp_vqvae.train:run",
+    "tfp-vqvae-train-prior": "tfp_vqvae.train_prior:run",
+    "tfp-vqvae-sample": "tfp_vqvae.sample:run",
+    "tfp-vqvae-export": "tfp_vqvae.export:run",
+    "tfp-vqvae-client": "tfp_vqvae.client:run",
+    "tfp-vqvae-benchmark": "tfp_vqvae.benchmark:main",
+}
+
+
 class PublicApiTest(tf.test.TestCase):
 
   def test_all_names_resolve_and_are_documented(self):
@@ -34,6 +45,20 @@ class PublicApiTest(tf.test.TestCase):
     self.assertIn("VectorQuantizerEMA", dir(tv))
     with self.assertRaisesRegex(AttributeError, "no attribute 'Trainer'"):
       tv.Trainer  # pylint: disable=pointless-statement
+
+  def test_console_scripts_are_installed(self):
+    installed = {entry.name: entry.value
+                 for entry in metadata.entry_points(group="console_scripts")
+                 if entry.value.startswith("tfp_vqvae.")}
+    self.assertEqual(installed, _CONSOLE_SCRIPTS)
+    # The installed script runs the program: here, to its one-line error.
+    script = os.path.join(os.path.dirname(sys.executable), "tfp-vqvae-export")
+    empty = self.get_temp_dir()
+    result = subprocess.run([script, "--model_dir", empty, "--export_base",
+                             os.path.join(empty, "base")], capture_output=True,
+                            text=True, timeout=300)
+    self.assertEqual(result.returncode, 1)
+    self.assertIn(f"error: {empty} holds no checkpoint to load", result.stderr)
 
   def test_import_is_lazy(self):
     self.assertEqual(_imported(["tfp_vqvae"], ["tensorflow"]), [])

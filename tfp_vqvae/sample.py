@@ -109,7 +109,12 @@ def main(argv):
   print(values.out)
 
 
-if __name__ == "__main__":
+def run():
+  """The console entry point, tfp-vqvae-sample."""
   define_flags()
   flags.mark_flags_as_required(["vqvae_dir", "prior_dir", "out"])
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

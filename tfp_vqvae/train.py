@@ -27,6 +27,11 @@ def main(argv):
     sys.exit(f"error: {error}")
 
 
-if __name__ == "__main__":
+def run():
+  """The console entry point, tfp-vqvae-train."""
   flags.mark_flag_as_required("model_dir")
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -372,7 +372,12 @@ def main(argv):
     sys.exit(f"error: {error}")
 
 
-if __name__ == "__main__":
+def run():
+  """The console entry point, tfp-vqvae-train-prior."""
   define_flags()
   flags.mark_flags_as_required(["vqvae_dir", "model_dir"])
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()
