@@ -307,7 +307,7 @@ class ExportTest(tf.test.TestCase):
         os.remove(os.path.join(model_dir, name))
     missing = _run(*command)
     self.assertNotEqual(missing.returncode, 0)
-    self.assertIn(f"error: {model_dir} holds no checkpoint to load.", missing.stderr)
+    self.assertIn(f"error: {model_dir} holds no checkpoint to load", missing.stderr)
     self.assertNotIn("Traceback", missing.stderr)
     self.assertEqual(export_lib.integer_versions(base), [3])
 
