@@ -5,6 +5,7 @@ class; the exported model is checked against the in-memory model, in a separate
 Python process that imports only TensorFlow, as TF Serving would load it.
 """
 
+import json
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfp_vqvae import export_lib
+from tfp_vqvae import prior as prior_lib
 from tfp_vqvae import train_lib
 import test_util
 
@@ -50,13 +52,42 @@ _LOAD_AND_RUN = textwrap.dedent("""
 """)
 
 
+# Calls every signature of an export with an empty batch, through
+# `loaded.signatures[...]` and through the gRPC stand-in, and prints the shape and
+# dtype of every output and whether oneDNN is on, as JSON.
+_EMPTY_BATCHES = textwrap.dedent("""
+    import json
+    import sys
+    sys.path.insert(0, "tests")
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.python.util import _pywrap_util_port
+    import prediction_server
+        export_dir = sys.argv[1]
+    loaded = tf.saved_model.load(export_dir)
+    results = {"onednn": _pywrap_util_port.IsMklEnabled()}
+    with prediction_server.PredictionServer(export_dir, lifetime_seconds=120) as server:
+      with serving_client.GrpcClient(server.address, timeout_seconds=60) as client:
+        for key, function in loaded.signatures.items():
+          inputs = {name: np.zeros([0] + spec.shape[1:].as_list(), spec.dtype.as_numpy_dtype)
+                    for name, spec in function.structured_input_signature[1].items()}
+          direct = function(**{name: tf.constant(v) for name, v in inputs.items()})
+          for path, outputs in (("signature", direct), ("grpc", client.predict(key, inputs))):
+            for name, value in outputs.items():
+              value = np.asarray(value)
+              results[f"{path}/{key}/{name}"] = [list(value.shape), value.dtype.name]
+    print(json.dumps(results))
+""")
+
+
 def _tool(name):
   """A console script of the running venv, e.g. saved_model_cli."""
   return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def _run(*args):
-  return subprocess.run(args, cwd=_ROOT, capture_output=True, text=True, timeout=300)
+def _run(*args, env=None):
+  return subprocess.run(args, cwd=_ROOT, capture_output=True, text=True, timeout=300,
+                        env=env)
 
 
 class ExportTest(tf.test.TestCase):
@@ -200,6 +231,33 @@ class ExportTest(tf.test.TestCase):
           ValueError, r"(?s)Could not find matching concrete function.*Expected.*"
           r"TensorSpec\(shape=\(None, 7, 7\), dtype=tf.int32, name='codes'\)"):
         self.loaded.decode(tf.constant(value))
+
+  def test_empty_batches_give_empty_outputs_with_onednn_on_and_off(self):
+    # A class-conditional prior adds sample and log_prob_codes (and labels); its
+    # weights do not matter for shapes.
+    prior = prior_lib.GatedPixelCNN(prior_lib.PriorConfig(
+        num_embeddings=self.model.num_embeddings, latent_shape=(7, 7), num_channels=4,
+        num_classes=3))
+    module = export_lib.PriorServingModule(self.model, prior, "threshold")
+    export_dir = export_lib.save_module(module, os.path.join(self.temp_dir, "empty"),
+                                        warmup_batch_sizes=(1,))
+    signatures = tf.saved_model.load(export_dir).signatures
+    self.assertContainsSubset(list(_SIGNATURES) + ["sample", "log_prob_codes"], signatures)
+    expected = {}
+    for key, function in signatures.items():
+      for name, spec in function.structured_outputs.items():
+        shape = [0] + spec.shape[1:].as_list()
+        expected[f"signature/{key}/{name}"] = [shape, spec.dtype.name]
+        expected[f"grpc/{key}/{name}"] = [shape, spec.dtype.name]
+    # TF reads TF_ENABLE_ONEDNN_OPTS when it is imported: one process per setting.
+    for onednn in ("0", "1"):
+      with self.subTest(onednn=onednn):
+        result = _run(sys.executable, "-c", _EMPTY_BATCHES, export_dir,
+                      env=dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn))
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        got = json.loads(result.stdout.strip().splitlines()[-1])
+        self.assertEqual(got.pop("onednn"), onednn == "1")
+        self.assertEqual(got, expected)
 
   def test_jit_compiled_wrappers_compile_and_match(self):
     for key in ("encode", "decode", "reconstruct", "neg_elbo"):
