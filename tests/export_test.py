@@ -25,6 +25,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tfp_vqvae import export_lib
 from tfp_vqvae import prior as prior_lib
+from tfp_vqvae import serving_client
 from tfp_vqvae import train_lib
 import test_util
 
@@ -63,7 +64,8 @@ _EMPTY_BATCHES = textwrap.dedent("""
     import tensorflow as tf
     from tensorflow.python.util import _pywrap_util_port
     import prediction_server
-        export_dir = sys.argv[1]
+    from tfp_vqvae import serving_client
+    export_dir = sys.argv[1]
     loaded = tf.saved_model.load(export_dir)
     results = {"onednn": _pywrap_util_port.IsMklEnabled()}
     with prediction_server.PredictionServer(export_dir, lifetime_seconds=120) as server:
@@ -258,6 +260,55 @@ class ExportTest(tf.test.TestCase):
         got = json.loads(result.stdout.strip().splitlines()[-1])
         self.assertEqual(got.pop("onednn"), onednn == "1")
         self.assertEqual(got, expected)
+
+  def test_python_callers_get_converted_values_unless_they_use_local_client(self):
+    signatures = self.loaded.signatures
+    encode, decode = signatures["encode"], signatures["decode"]
+    black = encode(images=tf.zeros([2, 28, 28, 1], tf.uint8))["codes"]
+    white = encode(images=tf.fill([2, 28, 28, 1], tf.constant(255, tf.uint8)))["codes"]
+    self.assertNotAllEqual(black, white)
+    code_3 = decode(codes=tf.fill([2, 7, 7], 3))["probs"]
+    self.assertNotAllClose(code_3, decode(codes=tf.fill([2, 7, 7], 4))["probs"])
+    big = 2**32 + 3
+    pixels = np.random.default_rng(3).uniform(0, 1, [2, 28, 28, 1]).astype(np.float32)
+    pixels[0, 0, 0, 0] = 1.0
+    # (signature, input, value, what TF converts the value to, its dtype as named)
+    cases = [
+        (encode, "images", np.full([2, 28, 28, 1], 256, np.int64), black, "int64"),
+        (encode, "images", np.full([2, 28, 28, 1], -1, np.int8), white, "int8"),
+        (encode, "images", pixels, black, "float32"),
+        (decode, "codes", np.full([2, 7, 7], big, np.int64), code_3, "int64"),
+        (decode, "codes", np.full([2, 7, 7], 3.7), code_3, "float64"),
+        (decode, "codes", [[[big] * 7] * 7] * 2, code_3, "list"),
+    ]
+    client = serving_client.LocalClient(self.export_dir)
+    for function, name, value, converted, got in cases:
+      with self.subTest(name=name, got=got):
+        # What the README says TF does on this path: convert before the graph runs.
+        output = "codes" if name == "images" else "probs"
+        self.assertAllClose(function(**{name: value})[output], converted)
+        signature = "encode" if name == "images" else "decode"
+        dtype = "uint8" if name == "images" else "int32"
+        with self.assertRaisesRegex(
+            serving_client.PredictionError,
+            rf"^INVALID_ARGUMENT: {signature}: input {name} must be a NumPy array or "
+            rf"tensor of dtype {dtype}, got {got}\.$"):
+          client.predict(signature, {name: value})
+    # The attribute functions refuse arrays of another dtype but convert lists.
+    self.assertAllClose(self.loaded.decode([[[big] * 7] * 7] * 2)["probs"], code_3)
+    with self.assertRaisesRegex(ValueError, "Could not find matching concrete function"):
+      self.loaded.decode(np.full([2, 7, 7], 3, np.int64))
+    # Exact dtypes pass, as arrays and tensors, and the graph still checks values.
+    self.assertAllEqual(client.encode(np.zeros([2, 28, 28, 1], np.uint8))["codes"], black)
+    self.assertAllClose(client.decode(tf.fill([2, 7, 7], 3))["probs"], code_3)
+    with self.assertRaisesRegex(serving_client.PredictionError,
+                                r"(?s)^INVALID_ARGUMENT: .*decode: codes must be in \[0, 16\)"):
+      client.decode(np.full([2, 7, 7], 16, np.int32))
+    with self.assertRaisesRegex(serving_client.PredictionError,
+                                r"input keys \['pixels'\] do not match"):
+      client.predict("encode", {"pixels": np.zeros([1, 28, 28, 1], np.uint8)})
+    with self.assertRaisesRegex(serving_client.PredictionError, "FAILED_PRECONDITION"):
+      client.predict("sample", {"seeds": np.zeros([1], np.int64)})
 
   def test_jit_compiled_wrappers_compile_and_match(self):
     for key in ("encode", "decode", "reconstruct", "neg_elbo"):

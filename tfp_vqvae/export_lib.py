@@ -46,7 +46,10 @@ So every function checks its inputs with `tf.debugging.Assert` ops, which fail
 with INVALID_ARGUMENT and a message naming the signature, the input and what is
 allowed, e.g. "decode: codes must be in [0, 512)", on every device. XLA drops
 Assert ops, so a caller that wraps these functions in `jit_compile=True` must
-validate codes itself.
+validate codes itself. Dtypes are not the graph's to check: TF casts NumPy
+arrays and Python lists passed to `loaded.signatures[...]` to the signature's
+dtype before the graph runs (int64 256 -> uint8 0); `serving_client.LocalClient`
+refuses them instead.
 
 Accelerators. No op is pinned to a device, spatial shapes are static and the
 batch is `None`. Functions are saved without `jit_compile`; the SavedModel also
