@@ -409,6 +409,33 @@ def load_images(name: str,
   return image_set
 
 
+def num_classes(name: str,
+                split: str,
+                dataset_dir: Optional[str] = None,
+                data_dir: Optional[str] = None) -> int:
+  """The number of classes of a dataset's labels, for a class-conditional model.
+
+  From TFDS's metadata (the label feature's `num_classes`) when the data come
+  from TFDS, which needs no download; else the largest label of `split` + 1, as
+  the official files carry no class list.
+
+  Args:
+    name, split, dataset_dir, data_dir: as for `load_images`; `split` is the
+      training split.
+
+  Returns:
+    A positive number of classes.
+
+  Raises:
+    ValueError, DatasetUnavailableError: as `load_images`, when it is called.
+  """
+  if dataset_dir is None and name in SUPPORTED_DATASETS:
+    label = tfds.builder(name, data_dir=data_dir).info.features["label"]
+    if getattr(label, "num_classes", None):
+      return int(label.num_classes)
+  return int(load_images(name, split, dataset_dir, data_dir).labels.max()) + 1
+
+
 def binarize(images, mode: str, seed) -> tf.Tensor:
   """Maps uint8 pixels to float32 values in [0, 1].
 

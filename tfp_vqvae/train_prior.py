@@ -46,10 +46,6 @@ from tfp_vqvae import seeds as seeds_lib
 METRICS_FILE = "prior_metrics.json"
 # Config fields shared with the VQ-VAE trainer, flags and validation included.
 _SHARED_FIELDS = config_lib.field_names(config_lib.DATA, config_lib.LOOP)
-# Classes of a class-conditional prior: every dataset in data.SUPPORTED_DATASETS
-# has 10. Fixed rather than read from the labels so the architecture is known, and
-# checked against a resumed model_dir, before any image is encoded.
-NUM_CLASSES = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,13 +75,25 @@ class TrainPriorConfig:
   def from_flags(cls, flag_values=flags.FLAGS):
     return cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})
 
-  def prior_config(self, num_embeddings, latent_shape):
+  def num_classes(self):
+    """Classes of the labels (`data.num_classes` of the training split), or 0.
+
+    0 unless --class_conditional. Read from the data's metadata or labels, not
+    from the codes, so that the architecture is known, and checked against a
+    resumed model_dir, before any image is encoded.
+    """
+    if not self.class_conditional:
+      return 0
+    return data.num_classes(self.dataset, self.train_split, self.dataset_dir,
+                            self.data_dir)
+
+  def prior_config(self, num_embeddings, latent_shape, num_classes):
     """The `prior.PriorConfig` of this run for a VQ-VAE's K and latent grid."""
     return prior_lib.PriorConfig(
         num_embeddings=num_embeddings, latent_shape=tuple(latent_shape),
         num_channels=self.num_channels, num_layers=self.num_layers,
         kernel_size=self.kernel_size, dropout_rate=self.dropout_rate,
-        num_classes=NUM_CLASSES if self.class_conditional else 0, seed=self.seed)
+        num_classes=num_classes, seed=self.seed)
 
 
 class EncodedSplits:
@@ -205,21 +213,34 @@ def evaluate_prior(prior, codes, labels, batch_size):
   return -total / len(codes)
 
 
-def _load_or_encode(vqvae, vqvae_config, config, model_dir, key):
-  """The splits encoded by the frozen VQ-VAE, from model_dir's cache if there."""
+def _check_labels(encoded, num_classes):
+  """Refuses a label outside [0, num_classes) in either split, in one line."""
+  for flag, labels in (("--train_split", encoded.train_labels),
+                       ("--eval_split", encoded.eval_labels)):
+    outside = labels[(labels < 0) | (labels >= num_classes)]
+    if outside.size:
+      raise ValueError(f"--class_conditional: {flag} has label {outside[0]}, outside "
+                       f"the data's {num_classes} classes [0, {num_classes}).")
+
+
+def _load_or_encode(vqvae, vqvae_config, config, model_dir, key, num_classes):
+  """The splits encoded by the frozen VQ-VAE, from model_dir's cache if there.
+
+  With num_classes > 0 (a class-conditional prior) every label is checked.
+  """
   path = os.path.join(model_dir, f"codes-{key}.npz")
   if tf.io.gfile.exists(path):
     logging.info("Codes from the cache %s.", path)
-    return EncodedSplits.load(path)
-  start = time.perf_counter()
-  encoded = encode_splits(vqvae, vqvae_config, config)
-  if config.class_conditional and max(encoded.train_labels.max(),
-                                      encoded.eval_labels.max()) >= NUM_CLASSES:
-    raise ValueError(f"--class_conditional expects labels in [0, {NUM_CLASSES}).")
-  encoded.save(path)
-  logging.info("Encoded %d train and %d eval images in %.1f s; cached in %s.",
-               len(encoded.train_codes), len(encoded.eval_codes),
-               time.perf_counter() - start, path)
+    encoded = EncodedSplits.load(path)
+  else:
+    start = time.perf_counter()
+    encoded = encode_splits(vqvae, vqvae_config, config)
+    encoded.save(path)
+    logging.info("Encoded %d train and %d eval images in %.1f s; cached in %s.",
+                 len(encoded.train_codes), len(encoded.eval_codes),
+                 time.perf_counter() - start, path)
+  if num_classes:
+    _check_labels(encoded, num_classes)
   return encoded
 
 
@@ -257,14 +278,16 @@ def train_prior(config, vqvae_dir, model_dir):
       its grid, or model_dir holds a prior of another architecture or codes.
   """
   vqvae, vqvae_config, vqvae_path = checkpoints.load_vqvae(vqvae_dir)
-  prior_config = config.prior_config(vqvae.num_embeddings, vqvae.latent_shape)
+  prior_config = config.prior_config(vqvae.num_embeddings, vqvae.latent_shape,
+                                     config.num_classes())
   # Built once before any work so that a bad architecture fails at once.
   prior_lib.GatedPixelCNN(prior_config)
   key = codes_key(vqvae, vqvae_config, config)
   logging.info("VQ-VAE %s; codes key %s.", vqvae_path, key)
   tf.io.gfile.makedirs(model_dir)
   _check_or_write_config(model_dir, prior_config, key, vqvae_dir)
-  encoded = _load_or_encode(vqvae, vqvae_config, config, model_dir, key)
+  encoded = _load_or_encode(vqvae, vqvae_config, config, model_dir, key,
+                            prior_config.num_classes)
 
   schedule = loop_lib.Schedule(config.num_steps, config.log_every, config.eval_every,
                                config.checkpoint_every, config.max_checkpoints)
