@@ -4,11 +4,13 @@ import os
 import subprocess
 import sys
 import textwrap
+from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+from tfp_vqvae import builder
 from tfp_vqvae import codebook_init
 from tfp_vqvae import quantizer as quantizer_lib
 
@@ -48,16 +50,16 @@ class KMeansTest(tf.test.TestCase):
     rng = np.random.default_rng(2)
     k, d = 4, 2
     inputs = rng.normal(size=(64, d)).astype(np.float32)
-    initializer = codebook_init.Initializer("kmeans", k, d, iterations=3)
+    initializer = codebook_init.KMeansInit(iterations=3)
     quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=0.5, epsilon=1e-12,
                                                  dead_code_threshold=0.0,
                                                  initializer=initializer)
     seed = tf.constant([3, 4])
     out = quantizer(inputs, training=True, seed=seed)
-    # The documented rule: the pool is initializer.pool_size rows of the global batch
-    # drawn with fold_in(seed, 1), the start the `data` candidates.
+    # The documented rule: the pool is pool_size(K) rows of the global batch drawn
+    # with fold_in(seed, 1), the start the candidates of a quantizer without one.
     pool_rows = tf.random.stateless_uniform(
-        [initializer.pool_size], seed=tf.random.experimental.stateless_fold_in(seed, 1),
+        [codebook_init.pool_size(k)], seed=tf.random.experimental.stateless_fold_in(seed, 1),
         maxval=64, dtype=tf.int32).numpy()
     start_rows = tf.random.stateless_uniform([k], seed=seed, maxval=64,
                                              dtype=tf.int32).numpy()
@@ -65,11 +67,15 @@ class KMeansTest(tf.test.TestCase):
     codes = ((inputs[:, None] - expected[None]) ** 2).sum(-1).argmin(1)
     self.assertAllClose(out.quantized, expected[codes], rtol=1e-4, atol=1e-5)
 
-  def test_pool_size_and_bad_method(self):
-    self.assertEqual(codebook_init.Initializer("kmeans", 512, 8).pool_size, 4096)
-    self.assertEqual(codebook_init.Initializer("kmeans", 4096, 8).pool_size, 16384)
-    with self.assertRaisesRegex(ValueError, "codebook_init"):
-      codebook_init.Initializer("random", 4, 2)
+  def test_pool_size_and_bad_arguments(self):
+    self.assertEqual(codebook_init.pool_size(512), 4096)
+    self.assertEqual(codebook_init.pool_size(4096), 16384)
+    self.assertEqual(codebook_init.pool_size(20000), 20000)
+    with self.assertRaisesRegex(ValueError, "iterations must be an integer >= 0"):
+      codebook_init.KMeansInit(iterations=-1)
+    with self.assertRaisesRegex(ValueError, "Unknown codebook_init 'random'; expected "
+                                "one of data, kmeans, uniform"):
+      builder.build_quantizer(mock.Mock(quantizer="ema", codebook_init="random"))
 
 
 _MIRRORED_SCRIPT = textwrap.dedent("""
@@ -91,7 +97,7 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
     batches = [rng.normal(size=(GLOBAL, D)).astype(np.float32) for _ in range(3)]
 
     def run(strategy, kind):
-      initializer = codebook_init.Initializer("kmeans", K, D)
+      initializer = codebook_init.KMeansInit()
 
       def make_quantizer():
         if kind == "ema":

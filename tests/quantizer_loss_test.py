@@ -84,7 +84,7 @@ class VectorQuantizerLossTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_uniform_initializer(self):
     quantizer = quantizer_loss.VectorQuantizerLoss(
-        16, 4, initializer=codebook_init.Initializer("uniform", 16, 4))
+        16, 4, initializer=codebook_init.UniformInit())
     quantizer(tf.ones([5, 4]) * 7.0, training=True, seed=[0, 1])
     codebook = quantizer.codebook.numpy()
     self.assertAllInRange(codebook, -1 / 16, 1 / 16)
