@@ -4,7 +4,6 @@ import dataclasses
 import os
 
 from absl import flags
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfp_vqvae import builder
@@ -16,23 +15,6 @@ FLAGS_DIR = os.path.join(ROOT, "flags")
 SMOKE_FLAGS = os.path.join(FLAGS_DIR, "smoke.cfg")
 # The official KMNIST test split shipped beside the repository (absent elsewhere).
 KMNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "kmnist")
-
-
-def train_quantizer(strategy, make_quantizer, batches):
-  """`make_quantizer()` built under `strategy`, after one training call per global
-  batch in `batches` (split across the replicas; seed [0, step])."""
-  with strategy.scope():
-    quantizer = make_quantizer()
-
-  @tf.function
-  def step(x, s):
-    return strategy.run(lambda v: quantizer(v, training=True, seed=[0, s]).usage,
-                        args=(x,))
-
-  for s, batch in enumerate(batches):
-    dataset = tf.data.Dataset.from_tensors(batch)
-    step(next(iter(strategy.experimental_distribute_dataset(dataset))), tf.constant(s))
-  return quantizer
 
 
 def tiny_vqvae(image_shape, data_variance=1.0, **overrides):
