@@ -15,11 +15,13 @@ computes the same bits as `VectorQuantizerEMA` / `VectorQuantizerLoss` with the 
 options.
 
 `call` returns the quantized tensor (straight-through gradient to its input) and
-adds the quantizer's loss with `add_loss`: the batch mean of the per-example loss
-summed over latent positions (commitment, plus the codebook term for the loss-trained
-layer), the scale of `QuantizerOutput.commitment_loss`; pair it with a
-reconstruction loss summed over pixels, or lower `commitment_cost`. `quantizer_output`
-returns the whole `QuantizerOutput` (codes, perplexity, usage, code counts).
+adds the quantizer's loss with `add_loss`, as a mean over the batch, the latent
+positions and the D channels: the scale of Keras' own losses ("mse",
+"binary_crossentropy") and of Sonnet's and the Keras VQ-VAE example's layers, so
+`commitment_cost=0.25` weighs it as they do. (`QuantizerOutput.commitment_loss`
+sums over positions and channels instead, for a likelihood summed over pixels.)
+The loss-trained layer's loss includes the codebook term that trains its codebook.
+`quantizer_output` returns the whole `QuantizerOutput` (codes, perplexity, usage).
 
 Under `tf.distribute.MirroredStrategy` (build and compile the model in
 `strategy.scope()`), code counts and sums are SUM all-reduced across replicas before
@@ -122,7 +124,9 @@ class _QuantizerLayer(keras.layers.Layer):
 
   def call(self, inputs, training=None):
     out = self.quantizer_output(inputs, training=bool(training))
-    loss = tf.reduce_mean(tf.cast(out.commitment_loss, tf.float32))
+    per_example = tf.size(inputs) // tf.shape(inputs)[0]
+    loss = (tf.reduce_mean(tf.cast(out.commitment_loss, tf.float32))
+            / tf.cast(per_example, tf.float32))
     self._thread_loss.value = loss
     self.add_loss(loss)
     return out.quantized
