@@ -4,11 +4,7 @@ Shapes, dtypes, straight-through, codes, XLA, checkpoints and replica equality o
 the layers' quantization: quantizer_contract_test.py.
 """
 
-import functools
-import json
 import os
-import subprocess
-import sys
 
 from absl.testing import parameterized
 import keras
@@ -20,8 +16,8 @@ from tfp_vqvae import keras_layers
 from tfp_vqvae import quantizer as quantizer_lib
 from tfp_vqvae import quantizer_loss
 import keras_layers_mirrored as mirrored_lib
+import test_util
 
-_TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 _KINDS = [("ema", "ema"), ("loss", "loss")]
 _MODULES = {"ema": quantizer_lib.VectorQuantizerEMA,
             "loss": quantizer_loss.VectorQuantizerLoss}
@@ -37,16 +33,6 @@ def _fitted(kind, epochs, **options):
   history = model.fit(images, images, batch_size=16, epochs=epochs, shuffle=False,
                       verbose=0).history["loss"]
   return model, history
-
-
-@functools.lru_cache(maxsize=None)
-def _mirrored_report():
-  result = subprocess.run(
-      [sys.executable, os.path.join(_TESTS_DIR, "keras_layers_mirrored.py")],
-      capture_output=True, text=True, timeout=900)
-  if result.returncode:
-    raise AssertionError(f"keras_layers_mirrored.py failed:\n{result.stderr[-4000:]}")
-  return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 class KerasLayersTest(tf.test.TestCase, parameterized.TestCase):
@@ -113,7 +99,7 @@ class KerasLayersTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(*_KINDS)
   def test_mirrored_fit_keeps_one_codebook_equal_to_one_device(self, kind):
-    report = _mirrored_report()[kind]
+    report = test_util.run_json_program("keras_layers_mirrored.py")[kind]
     self.assertEqual(report["updates"], 8)
     # Both replicas hold the same weights, codebook included.
     self.assertTrue(report["replicas_equal"], report)

@@ -7,22 +7,18 @@ one device (tests/quantizer_contract_mirrored.py, in a subprocess: logical devic
 must be configured before TensorFlow starts).
 """
 
-import functools
-import json
 import os
-import subprocess
-import sys
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
 import quantizer_family as family
+import test_util
 
-_TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 # (test name suffix, member name) for parameterized.named_parameters.
 _MEMBERS = [(name, name) for name in family.MEMBERS]
-# One training batch [B, h, w, D] and another to evaluate on.
+# The shape [B, h, w, D] of every batch of encoder outputs.
 _SHAPE = (family.GROUP, 3, 3, family.D)
 
 
@@ -36,17 +32,6 @@ def _trained(name, steps=1):
   for step in range(steps):
     family.output(quantizer, _batch(step), training=True)
   return quantizer
-
-
-@functools.lru_cache(maxsize=None)
-def _mirrored_results():
-  """The two-replica program's report, {member: {...}}, run once for all members."""
-  result = subprocess.run(
-      [sys.executable, os.path.join(_TESTS_DIR, "quantizer_contract_mirrored.py")],
-      capture_output=True, text=True, timeout=900)
-  if result.returncode:
-    raise AssertionError(f"quantizer_contract_mirrored.py failed:\n{result.stderr[-4000:]}")
-  return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 class QuantizerContractTest(tf.test.TestCase, parameterized.TestCase):
@@ -173,7 +158,7 @@ class QuantizerContractTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(*_MEMBERS)
   def test_two_replicas_equal_one_device(self, name):
-    report = _mirrored_results()[name]
+    report = test_util.run_json_program("quantizer_contract_mirrored.py")[name]
     # Every replica holds the same state ...
     self.assertTrue(report["replicas_equal"], report)
     # ... bit for bit what one device computes on the same global batches: the codes

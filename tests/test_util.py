@@ -1,7 +1,11 @@
 """Shared test helpers: paths, the smoke config, a tiny trained model_dir."""
 
 import dataclasses
+import functools
+import json
 import os
+import subprocess
+import sys
 
 from absl import flags
 import tensorflow_datasets as tfds
@@ -15,6 +19,21 @@ FLAGS_DIR = os.path.join(ROOT, "flags")
 SMOKE_FLAGS = os.path.join(FLAGS_DIR, "smoke.cfg")
 # The official KMNIST test split shipped beside the repository (absent elsewhere).
 KMNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "kmnist")
+
+
+@functools.lru_cache(maxsize=None)
+def run_json_program(name: str) -> dict:
+  """What the program tests/`name` prints as its last line (JSON), run once per
+  test process in a fresh Python (e.g. to configure logical devices first).
+
+  Raises:
+    AssertionError: with the end of its stderr, if the program fails.
+  """
+  result = subprocess.run([sys.executable, os.path.join(ROOT, "tests", name)],
+                          capture_output=True, text=True, timeout=900)
+  if result.returncode:
+    raise AssertionError(f"{name} failed:\n{result.stderr[-4000:]}")
+  return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def tiny_vqvae(image_shape, data_variance=1.0, **overrides):
