@@ -37,6 +37,8 @@ setuptools.setup(
         # declare it; without it `--dataset=kmnist` from TFDS fails on a fresh machine.
         "importlib_resources",
         "tensorflow-serving-api>=2.21,<2.22",
+        # keras_layers.py imports Keras 3 directly (TF 2.21 installs it as `keras`).
+        "keras>=3.12",
         # tf.summary writes nothing without it (TF 2.21 no longer depends on it).
         "tensorboard",
         "absl-py",
