@@ -40,6 +40,16 @@ _EXPORTS = {
     "ResidualQuantizer": "residual_quantizer",
     "QuantizerOutput": "quantizer",
     "nearest_codes": "quantizer",
+    "EMAQuantization": "quantizer",
+    "EMAVariables": "quantizer",
+    "LossQuantization": "quantizer_loss",
+    "LossVariables": "quantizer_loss",
+    "CodebookInit": "codebook_init",
+    "KMeansInit": "codebook_init",
+    "UniformInit": "codebook_init",
+    # Keras 3 layers (importing them imports keras).
+    "VectorQuantizerEMALayer": "keras_layers",
+    "VectorQuantizerLossLayer": "keras_layers",
     # Likelihoods p(x | z_q).
     "Bernoulli": "likelihoods",
     "Gaussian": "likelihoods",
@@ -83,6 +93,8 @@ if TYPE_CHECKING:  # Static analysers and IDEs see the real names.
   from tfp_vqvae.architectures import GlobalDecoder, GlobalEncoder, MLPDecoder, MLPEncoder
   from tfp_vqvae.builder import build_vqvae
   from tfp_vqvae.checkpoints import load_vqvae
+  from tfp_vqvae.codebook_init import CodebookInit, KMeansInit, UniformInit
+  from tfp_vqvae.keras_layers import VectorQuantizerEMALayer, VectorQuantizerLossLayer
   from tfp_vqvae.config import Config
   from tfp_vqvae.export_lib import (PriorServingModule, ServingModule,
                                     export_saved_model, save_module)
@@ -91,8 +103,9 @@ if TYPE_CHECKING:  # Static analysers and IDEs see the real names.
   from tfp_vqvae.model import VQVAE, LossTerms
   from tfp_vqvae.networks import Decoder, Encoder, ResidualStack
   from tfp_vqvae.prior import GatedPixelCNN, PriorConfig, load_prior
-  from tfp_vqvae.quantizer import QuantizerOutput, VectorQuantizerEMA, nearest_codes
-  from tfp_vqvae.quantizer_loss import VectorQuantizerLoss
+  from tfp_vqvae.quantizer import (EMAQuantization, EMAVariables, QuantizerOutput,
+                                   VectorQuantizerEMA, nearest_codes)
+  from tfp_vqvae.quantizer_loss import LossQuantization, LossVariables, VectorQuantizerLoss
   from tfp_vqvae.residual_quantizer import ResidualQuantizer
   from tfp_vqvae.sample import sample_images
   from tfp_vqvae.seeds import SeedSequence
