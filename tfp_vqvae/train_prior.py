@@ -29,6 +29,9 @@ import sys
 import time
 from typing import Optional
 
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae import _cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 from absl import logging
