@@ -93,7 +93,10 @@ class TrainPriorConfig:
                             self.data_dir)
 
   def prior_config(self, num_embeddings, latent_shape, num_classes):
-    """The `prior.PriorConfig` of this run for a VQ-VAE's K and latent grid."""
+    """The `prior.PriorConfig` of this run for a VQ-VAE's K and latent grid.
+
+    num_classes: 0 for an unconditional prior, else `num_classes()`.
+    """
     return prior_lib.PriorConfig(
         num_embeddings=num_embeddings, latent_shape=tuple(latent_shape),
         num_channels=self.num_channels, num_layers=self.num_layers,
@@ -284,7 +287,8 @@ def train_prior(config, vqvae_dir, model_dir):
   Raises:
     data.DatasetUnavailableError: if the data cannot be loaded.
     ValueError: if vqvae_dir is not a trained VQ-VAE, the prior flags do not fit
-      its grid, or model_dir holds a prior of another architecture or codes.
+      its grid, model_dir holds a prior of another architecture or codes, or a
+      class-conditional prior meets a label outside the data's classes.
   """
   vqvae, vqvae_config, vqvae_path = train_lib.load_model(vqvae_dir)
   prior_config = config.prior_config(vqvae.num_embeddings, vqvae.latent_shape,
