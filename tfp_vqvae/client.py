@@ -17,6 +17,9 @@ decode and reconstruct write one PNG per image into the --output directory
 import os
 import sys
 
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae import _cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 import numpy as np

@@ -14,6 +14,9 @@ tfp_vqvae/export_lib.py for the signatures.
 
 import sys
 
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae import _cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 

@@ -10,6 +10,9 @@ command writes the same image, whatever --batch_size.
 
 import sys
 
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae import _cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 import numpy as np

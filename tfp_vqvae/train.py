@@ -6,6 +6,9 @@ TensorBoard summaries, metrics.json and PNG figures to --model_dir.
 
 import sys
 
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae import _cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 

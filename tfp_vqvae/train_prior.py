@@ -29,6 +29,9 @@ import sys
 import time
 from typing import Optional
 
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae import _cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -88,7 +91,10 @@ class TrainPriorConfig:
                             self.data_dir)
 
   def prior_config(self, num_embeddings, latent_shape, num_classes):
-    """The `prior.PriorConfig` of this run for a VQ-VAE's K and latent grid."""
+    """The `prior.PriorConfig` of this run for a VQ-VAE's K and latent grid.
+
+    num_classes: 0 for an unconditional prior, else `num_classes()`.
+    """
     return prior_lib.PriorConfig(
         num_embeddings=num_embeddings, latent_shape=tuple(latent_shape),
         num_channels=self.num_channels, num_layers=self.num_layers,
@@ -275,7 +281,8 @@ def train_prior(config, vqvae_dir, model_dir):
   Raises:
     data.DatasetUnavailableError: if the data cannot be loaded.
     ValueError: if vqvae_dir is not a trained VQ-VAE, the prior flags do not fit
-      its grid, or model_dir holds a prior of another architecture or codes.
+      its grid, model_dir holds a prior of another architecture or codes, or a
+      class-conditional prior meets a label outside the data's classes.
   """
   vqvae, vqvae_config, vqvae_path = checkpoints.load_vqvae(vqvae_dir)
   prior_config = config.prior_config(vqvae.num_embeddings, vqvae.latent_shape,
