@@ -5,6 +5,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_vqvae import architectures
+from tfp_vqvae import builder
+from tfp_vqvae import config as config_lib
 
 
 def _leaky_relu(x):
@@ -26,14 +28,14 @@ class ArchitecturesTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(("mlp", (28, 28, 1), 4), ("global", (28, 28, 1), 1),
                             ("global", (32, 32, 3), 2), ("conv", (32, 32, 3), 1))
   def test_shapes(self, architecture, image_shape, num_latents):
-    encoder, decoder, latent_shape = architectures.make_networks(
-        architecture, image_shape, out_channels=2 * image_shape[-1], num_hiddens=8,
-        num_residual_hiddens=4, num_residual_layers=1, embedding_dim=6,
-        num_downsamples=2, num_latents=num_latents, seed=0, dtype=tf.float32)
+    config = config_lib.Config(architecture=architecture, num_hiddens=8,
+                               num_residual_hiddens=4, num_residual_layers=1,
+                               embedding_dim=6, num_downsamples=2, num_latents=num_latents)
+    encoder, decoder = builder.build_networks(config, image_shape, 2 * image_shape[-1])
     latents = encoder(tf.zeros((2,) + image_shape))
+    latent_shape = ((image_shape[0] // 4, image_shape[1] // 4) if architecture == "conv"
+                    else (1, num_latents))
     self.assertEqual(latents.shape, (2,) + latent_shape + (6,))
-    if architecture != "conv":
-      self.assertEqual(latent_shape, (1, num_latents))
     self.assertEqual(decoder(latents).shape, (2,) + image_shape[:2] + (2 * image_shape[-1],))
 
   def test_global_encoder_uses_elu_and_is_seeded(self):
@@ -47,15 +49,13 @@ class ArchitecturesTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLess(float(tf.reduce_min(hidden)), -0.5)
 
   def test_bad_sizes_raise(self):
-    kwargs = dict(out_channels=1, num_hiddens=8, num_residual_hiddens=4,
-                  num_residual_layers=1, embedding_dim=2, num_downsamples=2,
-                  num_latents=1, seed=0, dtype=tf.float32)
+    config = config_lib.Config(architecture="global", num_hiddens=8, embedding_dim=2)
     with self.assertRaisesRegex(ValueError, "divisible by 4"):
-      architectures.make_networks("global", (30, 30, 1), **kwargs)
-    with self.assertRaisesRegex(ValueError, "architecture"):
-      architectures.make_networks("transformer", (28, 28, 1), **kwargs)
+      builder.build_networks(config, (30, 30, 1), 1)
+    with self.assertRaisesRegex(ValueError, "architecture='transformer': must be one of"):
+      config_lib.Config(architecture="transformer")
     with self.assertRaisesRegex(ValueError, "num_latents"):
-      architectures.make_networks("mlp", (28, 28, 1), **dict(kwargs, num_latents=0))
+      config_lib.Config(architecture="mlp", num_latents=0)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import tensorflow_datasets as tfds
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from tfp_vqvae import checkpoints
 from tfp_vqvae import export_lib
 from tfp_vqvae import train_lib
 import test_util
@@ -69,7 +70,7 @@ class ExportTest(tf.test.TestCase):
     test_util.train_tiny_model(cls.model_dir)
     cls.export_base = os.path.join(cls.temp_dir, "export")
     cls.export_dir = export_lib.export_saved_model(cls.model_dir, cls.export_base)
-    cls.model, cls.config, _ = train_lib.load_model(cls.model_dir)
+    cls.model, cls.config, _ = checkpoints.load_vqvae(cls.model_dir)
     cls.loaded = tf.saved_model.load(cls.export_dir)
     rng = np.random.default_rng(0)
     cls.images = rng.integers(0, 256, (5, 28, 28, 1), dtype=np.uint8)

@@ -6,6 +6,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+from tfp_vqvae import checkpoints
 from tfp_vqvae import export_lib
 from tfp_vqvae import train_lib
 import test_util
@@ -27,7 +28,7 @@ class ExportTutorialModelsTest(tf.test.TestCase, parameterized.TestCase):
   def test_export_matches_model(self, name):
     model_dir = os.path.join(self.get_temp_dir(), name)
     test_util.train_tiny_model(model_dir, **_MODELS[name])
-    model, _, _ = train_lib.load_model(model_dir)
+    model, _, _ = checkpoints.load_vqvae(model_dir)
     version_dir = export_lib.export_saved_model(model_dir,
                                                 os.path.join(self.get_temp_dir(), "x"))
     loaded = tf.saved_model.load(version_dir)

@@ -5,6 +5,7 @@ from scipy import special
 from scipy import stats
 import tensorflow as tf
 
+from tfp_vqvae import config as config_lib
 from tfp_vqvae import likelihoods
 
 
@@ -22,7 +23,7 @@ class LikelihoodsTest(tf.test.TestCase):
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(2, 4, 4, 1)).astype(np.float32)
     images = (rng.uniform(size=logits.shape) > 0.5).astype(np.float32)
-    likelihood = likelihoods.make_likelihood("bernoulli")(logits)
+    likelihood = likelihoods.Bernoulli()(logits)
     expected = images * special.log_expit(logits) + (1 - images) * special.log_expit(-logits)
     self.assertAllClose(likelihood.log_prob(images), expected.reshape(2, -1).sum(1),
                         rtol=1e-5)
@@ -33,7 +34,7 @@ class LikelihoodsTest(tf.test.TestCase):
     outputs = rng.uniform(-1, 1, size=(3, 4, 4, 3)).astype(np.float32)
     images = rng.uniform(size=outputs.shape).astype(np.float32)
     variance = 0.07
-    likelihood = likelihoods.make_likelihood("gaussian", (-1.0, 1.0), variance)(outputs)
+    likelihood = likelihoods.Gaussian((-1.0, 1.0), variance)(outputs)
     loc = (outputs + 1) / 2  # [-1, 1] outputs scored against [0, 1] images
     expected = stats.norm.logpdf(images, loc, np.sqrt(variance)).reshape(3, -1).sum(1)
     self.assertAllClose(likelihood.log_prob(images), expected, rtol=1e-5)
@@ -57,7 +58,7 @@ class LikelihoodsTest(tf.test.TestCase):
     loc_levels = 255 * (loc + 1) / 2
     images = (levels / 255.0).astype(np.float32)
     outputs = np.concatenate([loc, log_scale], axis=-1)
-    likelihood = likelihoods.make_likelihood("logistic", (-1.0, 1.0))(outputs)
+    likelihood = likelihoods.DiscretizedLogistic((-1.0, 1.0))(outputs)
     expected = _numpy_discretized_logistic(levels, loc_levels, scale_levels)
     self.assertAllClose(likelihood.log_prob(images), expected.reshape(2, -1).sum(1),
                         rtol=1e-4)
@@ -65,17 +66,17 @@ class LikelihoodsTest(tf.test.TestCase):
 
   def test_discretized_logistic_sums_to_one_over_levels(self):
     outputs = tf.constant([[[[0.3, -3.0]]], [[[0.999, -6.0]]]])
-    likelihood = likelihoods.make_likelihood("logistic")(outputs)
+    likelihood = likelihoods.DiscretizedLogistic()(outputs)
     levels = np.arange(256, dtype=np.float32).reshape(256, 1, 1, 1, 1) / 255
     probs = np.exp([likelihood.log_prob(np.broadcast_to(level, (2, 1, 1, 1)))
                     for level in levels])
     self.assertAllClose(probs.sum(0), [1.0, 1.0], rtol=1e-4)
 
   def test_parameters_per_channel_and_unknown_name(self):
-    self.assertEqual(likelihoods.make_likelihood("logistic").params_per_channel, 2)
-    self.assertEqual(likelihoods.make_likelihood("gaussian").params_per_channel, 1)
-    with self.assertRaisesRegex(ValueError, "likelihood"):
-      likelihoods.make_likelihood("poisson")
+    self.assertEqual(likelihoods.DiscretizedLogistic().params_per_channel, 2)
+    self.assertEqual(likelihoods.Gaussian().params_per_channel, 1)
+    with self.assertRaisesRegex(ValueError, "likelihood='poisson': must be one of"):
+      config_lib.Config(likelihood="poisson", binarize="none")
 
 
 if __name__ == "__main__":

@@ -6,15 +6,11 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import model as model_lib
+import test_util
 
 
-def _tiny(**kwargs):
-  sizes = dict(image_shape=(6, 6, 1), num_hiddens=8, num_residual_hiddens=4,
-               num_residual_layers=1, embedding_dim=3, num_embeddings=5,
-               num_downsamples=2)
-  sizes.update(kwargs)
-  return model_lib.VQVAE(**sizes)
+def _tiny(image_shape=(6, 6, 1), **kwargs):
+  return test_util.tiny_vqvae(image_shape, **kwargs)
 
 
 class ModelOptionsTest(tf.test.TestCase, parameterized.TestCase):
@@ -32,7 +28,7 @@ class ModelOptionsTest(tf.test.TestCase, parameterized.TestCase):
     model = _tiny(image_shape=(8, 8, 1), num_quantizers=3, codebook_init="kmeans")
     images = tf.cast(tf.random.stateless_uniform([4, 8, 8, 1], [0, 1]) > 0.5,
                      tf.float32)
-    terms = model.loss_terms(images, training=True, seed=[0, 0])
+    terms = model.loss_terms(images, training=True)
     self.assertEqual(model.code_shape, (2, 2, 3))
     self.assertEqual(terms.quantizer.codes.shape, (4, 2, 2, 3))
     self.assertAllClose(terms.kl, [12 * math.log(5)] * 4, rtol=1e-6)
@@ -48,7 +44,7 @@ class ModelOptionsTest(tf.test.TestCase, parameterized.TestCase):
     model = _tiny(image_shape=(8, 8, 3), likelihood=likelihood, quantizer=quantizer,
                   data_variance=0.05)
     images = tf.round(tf.random.stateless_uniform([2, 8, 8, 3], [0, 2]) * 255) / 255
-    terms = model.loss_terms(images, training=True, seed=[0, 1])
+    terms = model.loss_terms(images, training=True)
     decoded = model.decode(terms.quantizer.quantized)
     self.assertAllClose(terms.recon_nll, -decoded.log_prob(images))
     squared = ((images.numpy() - decoded.mean().numpy()) ** 2).reshape(2, -1).sum(1)

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfp_vqvae import checkpoints
 from tfp_vqvae import export_lib
 from tfp_vqvae import prior as prior_lib
 from tfp_vqvae import sample as sample_lib
@@ -97,7 +98,9 @@ class PriorModelTest(tf.test.TestCase):
     batch_labels = None if labels is None else np.full([count + 1], labels, np.int32)
     logits = prior.logits(grids, batch_labels).numpy().reshape(count + 1, count, -1)
     for q in range(count):
-      changed = np.abs(logits[1 + q] - logits[0]).max(axis=-1) > 0
+      # Not > 0: oneDNN may sum one grid of the batch in another order than another
+      # (last-bit differences); a real dependence moves logits by far more.
+      changed = np.abs(logits[1 + q] - logits[0]).max(axis=-1) > 1e-4
       self.assertFalse(changed[:q + 1].any(), f"position {q} leaks into <= {q}")
       self.assertTrue(changed[q + 1:].all(), f"a later position ignores {q}")
 
@@ -268,7 +271,7 @@ class PriorPipelineTest(tf.test.TestCase):
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     image = tf.io.decode_png(tf.io.read_file(out)).numpy()
     self.assertEqual(image.shape, (3 * 30 + 2, 4 * 30 + 2, 1))
-    vqvae, _, _ = train_lib.load_model(self.vqvae_dir)
+    vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
     prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
     codes, probs = sample_lib.sample_images(vqvae, prior, 12, seed=3)
     self.assertAllInRange(codes, 0, 15)
@@ -282,7 +285,7 @@ class PriorPipelineTest(tf.test.TestCase):
     export_dir = export_lib.export_saved_model(self.vqvae_dir, base,
                                                warmup_batch_sizes=(1, 3),
                                                prior_dir=self.prior_dir)
-    vqvae, _, _ = train_lib.load_model(self.vqvae_dir)
+    vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
     prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
     seeds = np.array([3, 1, 4], np.int64)
     codes = prior.sample(seeds).numpy()

@@ -267,8 +267,27 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     quantizer = quantizer_lib.VectorQuantizerEMA(4, 3)
     with self.assertRaisesRegex(ValueError, "embedding_dim=3"):
       quantizer(tf.zeros([2, 5]))
-    with self.assertRaisesRegex(ValueError, "seed"):
-      quantizer(tf.zeros([2, 3]), training=True)
+    grouped = quantizer_lib.VectorQuantizerEMA(4, 3, reduction_group_size=4)
+    with self.assertRaisesRegex(ValueError, "batch of 6 cannot be cut into groups"):
+      grouped(tf.zeros([6, 3]), training=True)
+
+  def test_training_calls_draw_their_own_seeds(self):
+    # No seed argument: call t uses training_seed(seed, t), so a quantizer trained
+    # without seeds equals one given those seeds explicitly.
+    inputs = tf.random.stateless_normal([16, 3], [0, 1])
+    implicit = quantizer_lib.VectorQuantizerEMA(4, 3, seed=7)
+    explicit = quantizer_lib.VectorQuantizerEMA(4, 3, seed=7)
+    for t in range(3):
+      implicit(inputs * (t + 1), training=True)
+      explicit(inputs * (t + 1), training=True,
+               seed=quantizer_lib.training_seed(7, tf.constant(t, tf.int64)))
+    self.assertEqual(int(implicit.num_updates.numpy()), 3)
+    self.assertAllEqual(implicit.codebook, explicit.codebook)
+    other = quantizer_lib.VectorQuantizerEMA(4, 3, seed=8)
+    other(inputs, training=True)
+    first = quantizer_lib.VectorQuantizerEMA(4, 3, seed=7)
+    first(inputs, training=True)
+    self.assertNotAllClose(first.codebook, other.codebook)
 
 
 _MIRRORED_SCRIPT = textwrap.dedent("""

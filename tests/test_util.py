@@ -7,6 +7,7 @@ from absl import flags
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfp_vqvae import builder
 from tfp_vqvae import config as config_lib
 from tfp_vqvae import train_lib
 
@@ -32,6 +33,16 @@ def train_quantizer(strategy, make_quantizer, batches):
     dataset = tf.data.Dataset.from_tensors(batch)
     step(next(iter(strategy.experimental_distribute_dataset(dataset))), tf.constant(s))
   return quantizer
+
+
+def tiny_vqvae(image_shape, data_variance=1.0, **overrides):
+  """A tiny `VQVAE` (8 hidden channels, K=5 codes of D=3) built from a `Config`."""
+  sizes = dict(num_hiddens=8, num_residual_hiddens=4, num_residual_layers=1,
+               embedding_dim=3, num_embeddings=5, num_downsamples=2)
+  sizes.update(overrides)
+  if sizes.get("likelihood", "bernoulli") != "bernoulli":
+    sizes.setdefault("binarize", "none")
+  return builder.build_vqvae(config_lib.Config(**sizes), image_shape, data_variance)
 
 
 def flagfile_config(path, **overrides):

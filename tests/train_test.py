@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfp_vqvae import checkpoints
 from tfp_vqvae import train_lib
 import test_util
 
@@ -66,8 +67,8 @@ class TrainTest(tf.test.TestCase):
       train_lib.train_and_evaluate(config, straight)
       train_lib.train_and_evaluate(dataclasses.replace(config, num_steps=6), resumed)
       train_lib.train_and_evaluate(config, resumed)
-    model_a, _, path_a = train_lib.load_model(straight)
-    model_b, _, path_b = train_lib.load_model(resumed)
+    model_a, _, path_a = checkpoints.load_vqvae(straight)
+    model_b, _, path_b = checkpoints.load_vqvae(resumed)
     self.assertEndsWith(path_a, "ckpt-12")
     self.assertEndsWith(path_b, "ckpt-12")
     self.assertTrue(model_a.quantizer.initialized.numpy())
@@ -82,8 +83,8 @@ class TrainTest(tf.test.TestCase):
         train_lib.train_and_evaluate(test_util.smoke_config(num_embeddings=32), model_dir)
 
   def test_load_model_errors(self):
-    with self.assertRaisesRegex(ValueError, "not a tfp_vqvae model_dir"):
-      train_lib.load_model(self.get_temp_dir())
+    with self.assertRaisesRegex(ValueError, "holds no checkpoint to load"):
+      checkpoints.load_vqvae(self.get_temp_dir())
 
 
 class TrainCliTest(tf.test.TestCase):

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfp_vqvae import checkpoints
 from tfp_vqvae import train_lib
 import test_util
 
@@ -49,7 +50,7 @@ class TutorialFlagfilesTest(tf.test.TestCase, parameterized.TestCase):
                         rtol=1e-5)
     for figure in _FIGURES:
       self.assertTrue(os.path.exists(os.path.join(model_dir, f"{figure}.png")), figure)
-    model, _, _ = train_lib.load_model(model_dir)
+    model, _, _ = checkpoints.load_vqvae(model_dir)
     self.assertEqual(model.image_shape, image_shape)
     self.assertEqual(model.code_shape, code_shape)
     self.assertEqual(metrics["step"], 3)

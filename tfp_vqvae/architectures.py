@@ -12,36 +12,15 @@ code maps and exports treat them like any other grid.
           decoder mirrors it with a dense layer for the 7x7 VALID transposed conv,
           ELU 5x5 (transposed) convs and a linear 5x5 conv.
 
-Built from `tf.Variable`s like networks.py (Keras 3 layers are not tracked inside a
-`tf.Module`), with weights drawn from stateless seeds.
+Built from the layers of layers.py, with weights drawn from stateless seeds.
 """
 
 import math
 
 import tensorflow as tf
 
-from tfp_vqvae import networks
-
-ARCHITECTURES = ("conv", "mlp", "global")
-
-
-class Dense(tf.Module):
-  """x @ W + b, weights ~ TruncNormal(0, 1/fan_in); runs in the dtype of its input."""
-
-  def __init__(self, in_features, out_features, seeds, name=None):
-    super().__init__(name=name)
-    stddev = 1.0 / math.sqrt(in_features)
-    with self.name_scope:
-      self.kernel = tf.Variable(
-          tf.random.stateless_truncated_normal([in_features, out_features], seeds.next(),
-                                               stddev=stddev),
-          name="kernel")
-      self.bias = tf.Variable(tf.zeros([out_features]), name="bias")
-
-  def __call__(self, x):
-    return tf.nn.bias_add(tf.matmul(x, tf.cast(self.kernel, x.dtype)),
-                          tf.cast(self.bias, x.dtype))
-
+from tfp_vqvae import layers
+from tfp_vqvae import seeds as seeds_lib
 
 class MLPEncoder(tf.Module):
   """images [B, H, W, C] -> latents [B, 1, L, D] through two hidden layers."""
@@ -49,12 +28,13 @@ class MLPEncoder(tf.Module):
   def __init__(self, image_shape, num_hiddens, num_latents, embedding_dim, seed=0,
                dtype=tf.float32, name="encoder"):
     super().__init__(name=name)
-    seeds = networks.SeedSequence(seed)
+    seeds = seeds_lib.SeedSequence(seed)
     self.num_latents, self.embedding_dim = num_latents, embedding_dim
     with self.name_scope:
-      self.hidden = [Dense(math.prod(image_shape), num_hiddens, seeds, name="hidden_0"),
-                     Dense(num_hiddens, num_hiddens, seeds, name="hidden_1")]
-      self.out = Dense(num_hiddens, num_latents * embedding_dim, seeds, name="out")
+      self.hidden = [layers.Linear(math.prod(image_shape), num_hiddens, seeds,
+                                   name="hidden_0"),
+                     layers.Linear(num_hiddens, num_hiddens, seeds, name="hidden_1")]
+      self.out = layers.Linear(num_hiddens, num_latents * embedding_dim, seeds, name="out")
     self.dtype = tf.as_dtype(dtype)
 
   @tf.Module.with_name_scope
@@ -71,13 +51,13 @@ class MLPDecoder(tf.Module):
   def __init__(self, image_shape, out_channels, num_hiddens, num_latents, embedding_dim,
                seed=1, dtype=tf.float32, name="decoder"):
     super().__init__(name=name)
-    seeds = networks.SeedSequence(seed)
+    seeds = seeds_lib.SeedSequence(seed)
     self.output_shape = tuple(image_shape[:2]) + (out_channels,)
     with self.name_scope:
-      self.hidden = [Dense(num_latents * embedding_dim, num_hiddens, seeds,
+      self.hidden = [layers.Linear(num_latents * embedding_dim, num_hiddens, seeds,
                            name="hidden_0"),
-                     Dense(num_hiddens, num_hiddens, seeds, name="hidden_1")]
-      self.out = Dense(num_hiddens, math.prod(self.output_shape), seeds, name="out")
+                     layers.Linear(num_hiddens, num_hiddens, seeds, name="hidden_1")]
+      self.out = layers.Linear(num_hiddens, math.prod(self.output_shape), seeds, name="out")
     self.dtype = tf.as_dtype(dtype)
 
   @tf.Module.with_name_scope
@@ -94,19 +74,19 @@ class GlobalEncoder(tf.Module):
   def __init__(self, image_shape, num_hiddens, num_latents, embedding_dim, seed=0,
                dtype=tf.float32, name="encoder"):
     super().__init__(name=name)
-    seeds = networks.SeedSequence(seed)
+    seeds = seeds_lib.SeedSequence(seed)
     height, width, channels = image_shape
     depth = num_hiddens
     self.num_latents, self.embedding_dim = num_latents, embedding_dim
     with self.name_scope:
       self.convs = [
-          networks.Conv2D(channels, depth, 5, seeds=seeds, name="conv_0"),
-          networks.Conv2D(depth, depth, 5, stride=2, seeds=seeds, name="conv_1"),
-          networks.Conv2D(depth, 2 * depth, 5, seeds=seeds, name="conv_2"),
-          networks.Conv2D(2 * depth, 2 * depth, 5, stride=2, seeds=seeds, name="conv_3")]
+          layers.Conv2D(channels, depth, 5, seeds=seeds, name="conv_0"),
+          layers.Conv2D(depth, depth, 5, stride=2, seeds=seeds, name="conv_1"),
+          layers.Conv2D(depth, 2 * depth, 5, seeds=seeds, name="conv_2"),
+          layers.Conv2D(2 * depth, 2 * depth, 5, stride=2, seeds=seeds, name="conv_3")]
       features = (height // 4) * (width // 4) * 2 * depth
-      self.summary = Dense(features, 4 * num_latents, seeds, name="summary")
-      self.out = Dense(4 * num_latents, num_latents * embedding_dim, seeds, name="out")
+      self.summary = layers.Linear(features, 4 * num_latents, seeds, name="summary")
+      self.out = layers.Linear(4 * num_latents, num_latents * embedding_dim, seeds, name="out")
     self.dtype = tf.as_dtype(dtype)
 
   @tf.Module.with_name_scope
@@ -124,20 +104,20 @@ class GlobalDecoder(tf.Module):
   def __init__(self, image_shape, out_channels, num_hiddens, num_latents, embedding_dim,
                seed=1, dtype=tf.float32, name="decoder"):
     super().__init__(name=name)
-    seeds = networks.SeedSequence(seed)
+    seeds = seeds_lib.SeedSequence(seed)
     height, width, _ = image_shape
     depth = num_hiddens
     self.grid = (height // 4, width // 4, 2 * depth)
     with self.name_scope:
-      self.expand = Dense(num_latents * embedding_dim, math.prod(self.grid), seeds,
+      self.expand = layers.Linear(num_latents * embedding_dim, math.prod(self.grid), seeds,
                           name="expand")
       self.convs = [
-          networks.Conv2D(2 * depth, 2 * depth, 5, seeds=seeds, name="conv_0"),
-          networks.Conv2DTranspose(2 * depth, 2 * depth, 5, 2, seeds=seeds, name="up_0"),
-          networks.Conv2D(2 * depth, depth, 5, seeds=seeds, name="conv_1"),
-          networks.Conv2DTranspose(depth, depth, 5, 2, seeds=seeds, name="up_1"),
-          networks.Conv2D(depth, depth, 5, seeds=seeds, name="conv_2")]
-      self.out = networks.Conv2D(depth, out_channels, 5, seeds=seeds, name="out")
+          layers.Conv2D(2 * depth, 2 * depth, 5, seeds=seeds, name="conv_0"),
+          layers.Conv2DTranspose(2 * depth, 2 * depth, 5, 2, seeds=seeds, name="up_0"),
+          layers.Conv2D(2 * depth, depth, 5, seeds=seeds, name="conv_1"),
+          layers.Conv2DTranspose(depth, depth, 5, 2, seeds=seeds, name="up_1"),
+          layers.Conv2D(depth, depth, 5, seeds=seeds, name="conv_2")]
+      self.out = layers.Conv2D(depth, out_channels, 5, seeds=seeds, name="out")
     self.dtype = tf.as_dtype(dtype)
 
   @tf.Module.with_name_scope
@@ -147,50 +127,3 @@ class GlobalDecoder(tf.Module):
     for conv in self.convs:
       x = tf.nn.elu(conv(x))
     return self.out(x)
-
-
-def make_networks(architecture, image_shape, out_channels, num_hiddens,
-                  num_residual_hiddens, num_residual_layers, embedding_dim,
-                  num_downsamples, num_latents, seed, dtype):
-  """(encoder, decoder, latent grid (h, w)) of `architecture` for `image_shape`.
-
-  Args:
-    architecture: one of `ARCHITECTURES`.
-    image_shape: (H, W, C) the networks see (after any padding).
-    out_channels: decoder output channels (C times the likelihood's parameters).
-    num_downsamples, num_residual_hiddens, num_residual_layers: conv only.
-    num_latents: L, mlp and global only.
-    seed: the encoder uses 2 * seed, the decoder 2 * seed + 1.
-
-  Raises:
-    ValueError: for an unknown architecture or sizes that do not fit.
-  """
-  height, width, channels = image_shape
-  if architecture == "conv":
-    factor = 2 ** int(num_downsamples)
-    if height % factor or width % factor:
-      raise ValueError(f"image height and width {height}x{width} must be divisible by "
-                       f"2**num_downsamples = {factor}.")
-    sizes = dict(num_hiddens=num_hiddens, num_residual_hiddens=num_residual_hiddens,
-                 num_residual_layers=num_residual_layers, embedding_dim=embedding_dim,
-                 num_downsamples=num_downsamples, dtype=dtype)
-    return (networks.Encoder(in_channels=channels, seed=2 * seed, **sizes),
-            networks.Decoder(out_channels=out_channels, seed=2 * seed + 1, **sizes),
-            (height // factor, width // factor))
-  networks.check_positive(
-      num_hiddens=num_hiddens, num_latents=num_latents, embedding_dim=embedding_dim)
-  sizes = dict(num_hiddens=num_hiddens, num_latents=num_latents,
-               embedding_dim=embedding_dim, dtype=dtype)
-  if architecture == "mlp":
-    encoder_cls, decoder_cls = MLPEncoder, MLPDecoder
-  elif architecture == "global":
-    if height % 4 or width % 4:
-      raise ValueError(f"The global architecture halves {height}x{width} twice: height "
-                       "and width must be divisible by 4.")
-    encoder_cls, decoder_cls = GlobalEncoder, GlobalDecoder
-  else:
-    raise ValueError(f"Unknown architecture {architecture!r}; expected one of "
-                     f"{', '.join(ARCHITECTURES)}.")
-  return (encoder_cls(image_shape, seed=2 * seed, **sizes),
-          decoder_cls(image_shape, out_channels, seed=2 * seed + 1, **sizes),
-          (1, int(num_latents)))

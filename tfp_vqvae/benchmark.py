@@ -196,20 +196,19 @@ def run_quantizer(config):
 
   rng = np.random.default_rng(config["seed"])
   inputs = tf.constant(rng.standard_normal((config["n_vectors"], 64)).astype(np.float32))
-  quantizer = quantizer_lib.VectorQuantizerEMA(config["num_embeddings"], 64)
-  calls = iter(range(1 << 62))
+  quantizer = quantizer_lib.VectorQuantizerEMA(config["num_embeddings"], 64,
+                                               seed=config["seed"])
 
   @tf.function(jit_compile=config["jit_compile"])
-  def quantizer_step(x, step):
+  def quantizer_step(x):
     with tf.GradientTape() as tape:
       tape.watch(x)
-      loss = tf.reduce_mean(quantizer(x, training=True, seed=[config["seed"], step])
-                            .commitment_loss)
+      loss = tf.reduce_mean(quantizer(x, training=True).commitment_loss)
     # Fetching a scalar of the gradient too forces the backward pass.
     return loss + 0.0 * tf.reduce_sum(tape.gradient(loss, x))
 
   def step():
-    return float(quantizer_step(inputs, tf.constant(next(calls), tf.int64)))
+    return float(quantizer_step(inputs))
 
   rss_baseline = current_rss_mb()
   samples, _ = time_windows(step, config["warmup"], config["windows"],
@@ -222,11 +221,13 @@ def run_serving(config):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfp_vqvae import export_lib  # pylint: disable=g-import-not-at-top
-  from tfp_vqvae import model as model_lib  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae import builder  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae import config as config_lib  # pylint: disable=g-import-not-at-top
 
   rng = np.random.default_rng(config["seed"])
-  model = model_lib.VQVAE(image_shape=IMAGE_SHAPE, num_embeddings=config["num_embeddings"],
-                          seed=config["seed"])
+  model = builder.build_vqvae(
+      config_lib.Config(num_embeddings=config["num_embeddings"], seed=config["seed"]),
+      IMAGE_SHAPE)
   module = export_lib.ServingModule(model, "threshold")
   with tempfile.TemporaryDirectory() as export_base:
     path = export_lib.save_module(module, export_base, warmup_batch_sizes=(1,))

@@ -1,106 +1,40 @@
 """Training configuration: the `Config` dataclass and the command-line flags behind it.
 
-Every field of `Config` is a flag of the same name, defined here and nowhere else.
-Each value is checked by one rule, used both by the flag validators (so a bad flag
-ends in one error line before any work) and by `Config.__post_init__` (so library
-users get the same `ValueError`). No flag is required at import time.
+Every field of `Config` is a flag of the same name. A field is declared once, with
+its default, its group, the rule its values obey and its help text; the flags,
+their validators, `Config.__post_init__` (so library users get the same
+`ValueError` a bad flag gives) and the lists of fields other programs share all
+follow from that one declaration. No flag is required at import time.
+
+Groups: `DATA` (which images; shared with the prior trainer), `ARCHITECTURE` (what
+a checkpoint's variables mean: a run resumes only with the same values),
+`TRAINING` (how the VQ-VAE is trained), `LOOP` (steps, cadence, batch, optimiser;
+shared with the prior trainer) and `DISTRIBUTION`.
 """
 
 import dataclasses
+import json
 import os
-from typing import Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from absl import flags
 
-from tfp_vqvae import architectures
-from tfp_vqvae import codebook_init
+from tfp_vqvae import builder
 from tfp_vqvae import data
 from tfp_vqvae import distribute
-from tfp_vqvae import likelihoods
-from tfp_vqvae import model
 
 DTYPES = ("float32", "bfloat16", "float16")
-# The fields that say which images to read, shared by every program that reads them.
-DATA_FIELDS = ("dataset", "dataset_dir", "data_dir", "train_split", "eval_split")
-
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-  """Everything a training run needs besides its model_dir."""
-  # Data.
-  dataset: str = "kmnist"
-  dataset_dir: Optional[str] = None
-  data_dir: Optional[str] = None
-  train_split: str = "train"
-  eval_split: str = "test"
-  binarize: str = "dynamic"
-  # Model.
-  num_hiddens: int = 128
-  num_residual_hiddens: int = 32
-  num_residual_layers: int = 2
-  embedding_dim: int = 64
-  num_embeddings: int = 512
-  num_downsamples: int = 2
-  commitment_cost: float = 0.25
-  decay: float = 0.99
-  decay_warmup: bool = True
-  epsilon: float = 1e-5
-  dead_code_threshold: float = 0.5
-  dtype: str = "float32"
-  architecture: str = "conv"
-  num_latents: int = 1
-  quantizer: str = "ema"
-  num_quantizers: int = 1
-  codebook_init: str = "data"
-  likelihood: str = "bernoulli"
-  pixel_range: str = "unit"
-  pad_to: int = 0
-  # Optimisation and bookkeeping.
-  batch_size: int = 64
-  reduction_group_size: int = 0
-  learning_rate: float = 3e-4
-  num_steps: int = 30000
-  seed: int = 0
-  log_every: int = 100
-  eval_every: int = 2000
-  checkpoint_every: int = 500
-  max_checkpoints: int = 3
-  eval_batch_size: int = 500
-  jit_compile: bool = False
-  # Distribution (see distribute.py).
-  strategy: str = "default"
-  tpu: Optional[str] = None
-
-  def __post_init__(self):
-    for field in dataclasses.fields(self):
-      message = check(field.name, getattr(self, field.name))
-      if message:
-        raise ValueError(f"{field.name}={getattr(self, field.name)!r}: {message}")
-    if (self.batch_size > self.reduction_group_size > 0
-        and self.batch_size % self.reduction_group_size):
-      raise ValueError(f"batch_size={self.batch_size} must be a multiple of "
-                       f"reduction_group_size={self.reduction_group_size}.")
-    if self.likelihood != "bernoulli" and self.binarize != "none":
-      raise ValueError(f"likelihood={self.likelihood!r} models grey pixels: use "
-                       f"binarize='none', not {self.binarize!r}.")
-
-  @classmethod
-  def from_flags(cls, flag_values=flags.FLAGS):
-    return cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})
-
-  def model_kwargs(self):
-    """The `model.VQVAE` constructor arguments this config fixes (besides the image shape)."""
-    names = ("num_hiddens", "num_residual_hiddens", "num_residual_layers",
-             "embedding_dim", "num_embeddings", "num_downsamples", "commitment_cost",
-             "decay", "decay_warmup", "epsilon", "dead_code_threshold", "seed", "dtype",
-             "architecture", "num_latents", "quantizer", "num_quantizers", "codebook_init",
-             "likelihood", "pixel_range", "pad_to")
-    return {name: getattr(self, name) for name in names}
+DATA = "data"
+ARCHITECTURE = "architecture"
+TRAINING = "training"
+LOOP = "loop"
+DISTRIBUTION = "distribution"
 
 
 class _Rule(NamedTuple):
   accepts: Callable[[object], bool]
   message: str
+  choices: Optional[tuple] = None  # set for enums, which become DEFINE_enum flags
 
 
 def _is_int(value):
@@ -121,121 +55,202 @@ _EXISTING_DIR_OR_UNSET = _Rule(lambda v: v is None or os.path.isdir(v),
 
 
 def _one_of(choices):
-  return _Rule(lambda v: v in choices, f"must be one of {', '.join(choices)}")
+  choices = tuple(choices)
+  return _Rule(lambda v: v in choices, f"must be one of {', '.join(choices)}", choices)
 
 
-_RULES = {
-    "dataset": _one_of(data.SUPPORTED_DATASETS),
-    "dataset_dir": _EXISTING_DIR_OR_UNSET,
-    "train_split": _SPLIT,
-    "eval_split": _SPLIT,
-    "binarize": _one_of(data.BINARIZE_MODES),
-    "num_hiddens": _POSITIVE_INT,
-    "num_residual_hiddens": _POSITIVE_INT,
-    "num_residual_layers": _NON_NEGATIVE_INT,
-    "embedding_dim": _POSITIVE_INT,
-    "num_embeddings": _POSITIVE_INT,
-    "num_downsamples": _POSITIVE_INT,
-    "commitment_cost": _NON_NEGATIVE,
-    "decay": _UNIT_INTERVAL,
-    "decay_warmup": _BOOL,
-    "epsilon": _POSITIVE,
-    "dead_code_threshold": _UNIT_INTERVAL,
-    "dtype": _one_of(DTYPES),
-    "architecture": _one_of(architectures.ARCHITECTURES),
-    "num_latents": _POSITIVE_INT,
-    "quantizer": _one_of(model.QUANTIZERS),
-    "num_quantizers": _POSITIVE_INT,
-    "codebook_init": _one_of(codebook_init.INIT_METHODS),
-    "likelihood": _one_of(likelihoods.LIKELIHOODS),
-    "pixel_range": _one_of(tuple(model.PIXEL_RANGES)),
-    "pad_to": _NON_NEGATIVE_INT,
-    "batch_size": _POSITIVE_INT,
-    "reduction_group_size": _NON_NEGATIVE_INT,
-    "learning_rate": _POSITIVE,
-    "num_steps": _POSITIVE_INT,
-    "seed": _NON_NEGATIVE_INT,
-    "log_every": _POSITIVE_INT,
-    "eval_every": _POSITIVE_INT,
-    "checkpoint_every": _POSITIVE_INT,
-    "max_checkpoints": _POSITIVE_INT,
-    "eval_batch_size": _POSITIVE_INT,
-    "jit_compile": _BOOL,
-    "strategy": _one_of(distribute.STRATEGIES),
-}
-_ENUMS = {"dataset": data.SUPPORTED_DATASETS, "binarize": data.BINARIZE_MODES,
-          "dtype": DTYPES, "strategy": distribute.STRATEGIES,
-          "architecture": architectures.ARCHITECTURES, "quantizer": model.QUANTIZERS,
-          "codebook_init": codebook_init.INIT_METHODS,
-          "likelihood": likelihoods.LIKELIHOODS, "pixel_range": tuple(model.PIXEL_RANGES)}
+def _field(default: Any, group: str, rule: Optional[_Rule], help_text: str):
+  """A `Config` field: its default, and in its metadata its group, rule and help."""
+  return dataclasses.field(default=default,
+                           metadata=dict(group=group, rule=rule, help=help_text))
 
 
-def check(name, value):
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Everything a training run needs besides its model_dir."""
+  dataset: str = _field(
+      "kmnist", DATA, _one_of(data.SUPPORTED_DATASETS),
+      "Dataset name: TFDS name, or the kind of official files in --dataset_dir.")
+  dataset_dir: Optional[str] = _field(
+      None, DATA, _EXISTING_DIR_OR_UNSET,
+      "Directory with the official dataset files (idx/idx.gz, or the KMNIST npz). "
+      "If unset, the data comes from TFDS.")
+  data_dir: Optional[str] = _field(
+      None, DATA, None,
+      "TFDS data directory (where TFDS downloads and prepares datasets).")
+  train_split: str = _field(
+      "train", DATA, _SPLIT,
+      "Training split, TFDS slicing syntax, e.g. train or test[:9000].")
+  eval_split: str = _field(
+      "test", DATA, _SPLIT,
+      "Evaluation split, TFDS slicing syntax, e.g. test or test[9000:].")
+  binarize: str = _field(
+      "dynamic", TRAINING, _one_of(data.BINARIZE_MODES),
+      "How grey pixels become Bernoulli targets: dynamic (resampled each time), "
+      "threshold (> 0.5) or none (grey values as soft targets).")
+  num_hiddens: int = _field(
+      128, ARCHITECTURE, _POSITIVE_INT,
+      "Channels of the encoder/decoder convolutions.")
+  num_residual_hiddens: int = _field(
+      32, ARCHITECTURE, _POSITIVE_INT,
+      "Channels inside each residual block.")
+  num_residual_layers: int = _field(
+      2, ARCHITECTURE, _NON_NEGATIVE_INT,
+      "Number of residual blocks in encoder and decoder.")
+  embedding_dim: int = _field(
+      64, ARCHITECTURE, _POSITIVE_INT,
+      "D, the size of a codebook vector.")
+  num_embeddings: int = _field(
+      512, ARCHITECTURE, _POSITIVE_INT,
+      "K, the number of codebook vectors.")
+  num_downsamples: int = _field(
+      2, ARCHITECTURE, _POSITIVE_INT,
+      "Strided convolutions; the latent grid is image size / 2**n.")
+  commitment_cost: float = _field(
+      0.25, TRAINING, _NON_NEGATIVE,
+      "beta, the weight of the commitment loss.")
+  decay: float = _field(
+      0.99, TRAINING, _UNIT_INTERVAL,
+      "EMA decay of the codebook statistics.")
+  decay_warmup: bool = _field(
+      True, TRAINING, _BOOL,
+      "Warm the EMA decay up as min(decay, (1 + t) / (10 + t)) at update t, so the "
+      "codebook keeps up with the encoder early on.")
+  epsilon: float = _field(
+      1e-5, TRAINING, _POSITIVE,
+      "Laplace smoothing of the EMA code counts.")
+  dead_code_threshold: float = _field(
+      0.5, TRAINING, _UNIT_INTERVAL,
+      "Re-seed a code from an encoder output when its EMA count falls below this (0 "
+      "disables).")
+  dtype: str = _field(
+      "float32", TRAINING, _one_of(DTYPES),
+      "Encoder/decoder compute dtype; the quantizer always runs in float32.")
+  architecture: str = _field(
+      "conv", ARCHITECTURE, _one_of(builder.ARCHITECTURES),
+      "Encoder/decoder: conv (the paper's), mlp (two hidden layers of num_hiddens) "
+      "or global (the TFP blog's ELU conv net); mlp and global code an image as "
+      "num_latents vectors.")
+  num_latents: int = _field(
+      1, ARCHITECTURE, _POSITIVE_INT,
+      "Latent vectors per image for --architecture=mlp|global.")
+  quantizer: str = _field(
+      "ema", ARCHITECTURE, _one_of(builder.QUANTIZERS),
+      "Codebook training: ema (moving averages) or loss (gradient of the codebook "
+      "loss ||sg(z_e) - e||^2).")
+  num_quantizers: int = _field(
+      1, ARCHITECTURE, _POSITIVE_INT,
+      "Residual VQ stages; codes get a trailing stage axis when > 1.")
+  codebook_init: str = _field(
+      "data", TRAINING, _one_of(builder.CODEBOOK_INITS),
+      "First-batch codebook: data (K encoder outputs), kmeans (Lloyd iterations on "
+      "encoder outputs) or uniform (+-1/K).")
+  likelihood: str = _field(
+      "bernoulli", ARCHITECTURE, _one_of(builder.LIKELIHOODS),
+      "Decoder distribution: bernoulli, gaussian (fixed variance = the data's: "
+      "normalised MSE) or logistic (discretized, 8-bit); the last two need "
+      "--binarize=none.")
+  pixel_range: str = _field(
+      "unit", ARCHITECTURE, _one_of(tuple(builder.PIXEL_RANGES)),
+      "Pixel values the networks see: unit ([0, 1]) or symmetric ([-1, 1]).")
+  pad_to: int = _field(
+      0, ARCHITECTURE, _NON_NEGATIVE_INT,
+      "Pad images with black to pad_to x pad_to for the networks (0: no padding).")
+  batch_size: int = _field(
+      64, LOOP, _POSITIVE_INT,
+      "Global training batch size.")
+  reduction_group_size: int = _field(
+      0, TRAINING, _NON_NEGATIVE_INT,
+      "Images per reduction group (0, or a per-replica batch of at most this size: "
+      "the replica's batch is one group). Each replica runs its batch through the "
+      "networks in groups of this size and sums per-group gradients and codebook "
+      "statistics, so one process with batch 2b and groups of b is bit-identical to "
+      "2 replicas with b each (with --quantizer=ema; a gradient-trained codebook "
+      "sums its gradient over the replica's batch).")
+  learning_rate: float = _field(
+      3e-4, LOOP, _POSITIVE,
+      "Adam learning rate.")
+  num_steps: int = _field(
+      30000, LOOP, _POSITIVE_INT,
+      "Total training steps (a resumed run continues up to this).")
+  seed: int = _field(
+      0, LOOP, _NON_NEGATIVE_INT,
+      "Seed of initialisation, data order, binarisation and code re-seeding.")
+  log_every: int = _field(
+      100, LOOP, _POSITIVE_INT,
+      "Steps between progress lines and training summaries.")
+  eval_every: int = _field(
+      2000, LOOP, _POSITIVE_INT,
+      "Steps between evaluations on --eval_split.")
+  checkpoint_every: int = _field(
+      500, LOOP, _POSITIVE_INT,
+      "Steps between checkpoints.")
+  max_checkpoints: int = _field(
+      3, LOOP, _POSITIVE_INT,
+      "Checkpoints to keep.")
+  eval_batch_size: int = _field(
+      500, LOOP, _POSITIVE_INT,
+      "Batch size for evaluation.")
+  jit_compile: bool = _field(
+      False, TRAINING, _BOOL,
+      "Compile the train step with XLA. Off by default: on CPU the XLA step "
+      "measured 2x slower than TF's graph with oneDNN kernels (README, "
+      "Performance); the results are the same either way.")
+  strategy: str = _field(
+      "default", DISTRIBUTION, _one_of(distribute.STRATEGIES),
+      "tf.distribute strategy: default (one device), mirrored (all local devices), "
+      "multi_worker (machines in TF_CONFIG) or tpu.")
+  tpu: Optional[str] = _field(
+      None, DISTRIBUTION, None,
+      "TPU name or grpc:// address for --strategy=tpu (empty on a TPU VM).")
+
+  def __post_init__(self):
+    for field in dataclasses.fields(self):
+      message = check(field.name, getattr(self, field.name))
+      if message:
+        raise ValueError(f"{field.name}={getattr(self, field.name)!r}: {message}")
+    if (self.batch_size > self.reduction_group_size > 0
+        and self.batch_size % self.reduction_group_size):
+      raise ValueError(f"batch_size={self.batch_size} must be a multiple of "
+                       f"reduction_group_size={self.reduction_group_size}.")
+    if self.likelihood != "bernoulli" and self.binarize != "none":
+      raise ValueError(f"likelihood={self.likelihood!r} models grey pixels: use "
+                       f"binarize='none', not {self.binarize!r}.")
+
+  @classmethod
+  def from_flags(cls, flag_values=flags.FLAGS):
+    return cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})
+
+  def to_json(self) -> str:
+    """The config as a JSON object (what checkpoints and SavedModels carry)."""
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_json(cls, text: str) -> "Config":
+    """The config `to_json` wrote; fields it lacks take their defaults.
+
+    Raises:
+      ValueError: for unknown fields or values out of range.
+    """
+    record = json.loads(text)
+    unknown = sorted(set(record) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+      raise ValueError(f"Unknown config fields {', '.join(unknown)}: written by "
+                       "another version of tfp_vqvae?")
+    return cls(**record)
+
+
+def field_names(*groups: str) -> tuple[str, ...]:
+  """Names of the `Config` fields in `groups`, in declaration order."""
+  return tuple(f.name for f in dataclasses.fields(Config)
+               if f.metadata["group"] in groups)
+
+
+def check(name: str, value: Any) -> Optional[str]:
   """The problem with `value` for field `name` as a sentence, or None if it is fine."""
-  rule = _RULES.get(name)
+  field = Config.__dataclass_fields__.get(name)
+  rule = field.metadata["rule"] if field is not None else None
   return None if rule is None or rule.accepts(value) else rule.message
-
-
-_HELP = {
-    "dataset": "Dataset name: TFDS name, or the kind of official files in --dataset_dir.",
-    "dataset_dir": ("Directory with the official dataset files (idx/idx.gz, or the "
-                    "KMNIST npz). If unset, the data comes from TFDS."),
-    "data_dir": "TFDS data directory (where TFDS downloads and prepares datasets).",
-    "train_split": "Training split, TFDS slicing syntax, e.g. train or test[:9000].",
-    "eval_split": "Evaluation split, TFDS slicing syntax, e.g. test or test[9000:].",
-    "binarize": ("How grey pixels become Bernoulli targets: dynamic (resampled each "
-                 "time), threshold (> 0.5) or none (grey values as soft targets)."),
-    "num_hiddens": "Channels of the encoder/decoder convolutions.",
-    "num_residual_hiddens": "Channels inside each residual block.",
-    "num_residual_layers": "Number of residual blocks in encoder and decoder.",
-    "embedding_dim": "D, the size of a codebook vector.",
-    "num_embeddings": "K, the number of codebook vectors.",
-    "num_downsamples": "Strided convolutions; the latent grid is image size / 2**n.",
-    "commitment_cost": "beta, the weight of the commitment loss.",
-    "decay": "EMA decay of the codebook statistics.",
-    "decay_warmup": ("Warm the EMA decay up as min(decay, (1 + t) / (10 + t)) at update "
-                     "t, so the codebook keeps up with the encoder early on."),
-    "epsilon": "Laplace smoothing of the EMA code counts.",
-    "dead_code_threshold": ("Re-seed a code from an encoder output when its EMA count "
-                            "falls below this (0 disables)."),
-    "dtype": "Encoder/decoder compute dtype; the quantizer always runs in float32.",
-    "architecture": ("Encoder/decoder: conv (the paper's), mlp (two hidden layers of "
-                     "num_hiddens) or global (the TFP blog's ELU conv net); mlp and "
-                     "global code an image as num_latents vectors."),
-    "num_latents": "Latent vectors per image for --architecture=mlp|global.",
-    "quantizer": ("Codebook training: ema (moving averages) or loss (gradient of the "
-                  "codebook loss ||sg(z_e) - e||^2)."),
-    "num_quantizers": "Residual VQ stages; codes get a trailing stage axis when > 1.",
-    "codebook_init": ("First-batch codebook: data (K encoder outputs), kmeans (Lloyd "
-                      "iterations on encoder outputs) or uniform (+-1/K)."),
-    "likelihood": ("Decoder distribution: bernoulli, gaussian (fixed variance = the "
-                   "data's: normalised MSE) or logistic (discretized, 8-bit); the "
-                   "last two need --binarize=none."),
-    "pixel_range": "Pixel values the networks see: unit ([0, 1]) or symmetric ([-1, 1]).",
-    "pad_to": "Pad images with black to pad_to x pad_to for the networks (0: no padding).",
-    "batch_size": "Global training batch size.",
-    "reduction_group_size": (
-        "Images per reduction group (0, or a per-replica batch of at most this "
-        "size: the replica's batch is one group). Each replica runs its batch "
-        "through the networks in groups of this size and sums per-group gradients "
-        "and codebook statistics, so one process with batch 2b and groups of b is "
-        "bit-identical to 2 replicas with b each (with --quantizer=ema; a "
-        "gradient-trained codebook sums its gradient over the replica's batch)."),
-    "learning_rate": "Adam learning rate.",
-    "num_steps": "Total training steps (a resumed run continues up to this).",
-    "seed": "Seed of initialisation, data order, binarisation and code re-seeding.",
-    "log_every": "Steps between progress lines and training summaries.",
-    "eval_every": "Steps between evaluations on --eval_split.",
-    "checkpoint_every": "Steps between checkpoints.",
-    "max_checkpoints": "Checkpoints to keep.",
-    "eval_batch_size": "Batch size for evaluation.",
-    "jit_compile": ("Compile the train step with XLA. Off by default: on CPU the "
-                    "XLA step measured 2x slower than TF's graph with oneDNN kernels "
-                    "(README, Performance); the results are the same either way."),
-    "strategy": ("tf.distribute strategy: default (one device), mirrored (all local "
-                 "devices), multi_worker (machines in TF_CONFIG) or tpu."),
-    "tpu": "TPU name or grpc:// address for --strategy=tpu (empty on a TPU VM).",
-}
 
 
 def define_flags(flag_values=flags.FLAGS, fields=None):
@@ -243,15 +258,16 @@ def define_flags(flag_values=flags.FLAGS, fields=None):
 
   Args:
     flag_values: the `flags.FlagValues` to define them in.
-    fields: names of the fields to define, e.g. `DATA_FIELDS` for another
+    fields: names of the fields to define, e.g. `field_names(DATA)` for another
       program that reads the same data; all fields if None.
   """
   for field in dataclasses.fields(Config):
     if fields is not None and field.name not in fields:
       continue
-    name, default, help_text = field.name, field.default, _HELP[field.name]
-    if name in _ENUMS:
-      flags.DEFINE_enum(name, default, _ENUMS[name], help_text, flag_values=flag_values)
+    name, default = field.name, field.default
+    rule, help_text = field.metadata["rule"], field.metadata["help"]
+    if rule is not None and rule.choices:
+      flags.DEFINE_enum(name, default, rule.choices, help_text, flag_values=flag_values)
     elif field.type in (str, Optional[str]):
       flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
     elif field.type is int:
@@ -260,6 +276,6 @@ def define_flags(flag_values=flags.FLAGS, fields=None):
       flags.DEFINE_boolean(name, default, help_text, flag_values=flag_values)
     else:
       flags.DEFINE_float(name, default, help_text, flag_values=flag_values)
-    if name in _RULES:
+    if rule is not None:
       flags.register_validator(name, lambda value, name=name: check(name, value) is None,
-                               message=_RULES[name].message, flag_values=flag_values)
+                               message=rule.message, flag_values=flag_values)

@@ -63,6 +63,7 @@ import tensorflow as tf
 from tfp_vqvae import image_readers
 from tfp_vqvae import image_sources
 from tfp_vqvae import preprocessing
+from tfp_vqvae import seeds
 from tfp_vqvae.image_readers import DatasetUnavailableError
 from tfp_vqvae.image_readers import first_line
 
@@ -75,13 +76,6 @@ EVAL = "eval"
 VARIANCE_EXAMPLES = 65536
 # Unreadable files named one by one in the log before a summary line.
 _LOGGED_BAD_FILES = 20
-
-# Independent random streams derived from the user's seed, so that e.g. the
-# permutation of epoch 3 and the binarization noise of step 3 are unrelated.
-_EPOCH_STREAM = 0
-_TRAIN_BINARIZE_STREAM = 1
-_EVAL_BINARIZE_STREAM = 2
-_AUGMENT_STREAM = 3
 
 
 def _check_binarize_mode(binarize_mode: str) -> None:
@@ -155,17 +149,10 @@ def pixel_variance(histogram: np.ndarray, binarize_mode: str) -> float:
   return float(np.sum(counts * (values - mean) ** 2) / np.sum(counts))
 
 
-def _derived_seed(seed: int, stream: int, index) -> tf.Tensor:
-  """Returns the stateless seed of item `index` of a random `stream`."""
-  base = tf.constant([seed, stream], tf.int64)
-  return tf.random.experimental.stateless_fold_in(
-      base, tf.cast(index, tf.int64))
-
-
 def _epoch_order(seed: int, epoch, num_examples: int) -> tf.Tensor:
   """The permutation of example indices that is epoch `epoch`."""
   return tf.argsort(tf.random.stateless_uniform(
-      [num_examples], seed=_derived_seed(seed, _EPOCH_STREAM, epoch)))
+      [num_examples], seed=seeds.step_seed(seed, seeds.Stream.EPOCH_ORDER, epoch)))
 
 
 def _check_batch_size(batch_size: int) -> None:
@@ -281,7 +268,7 @@ class ImageData:
 
     def load(step, row, index):
       augment_seed = tf.random.experimental.stateless_fold_in(
-          _derived_seed(seed, _AUGMENT_STREAM, step), row)
+          seeds.step_seed(seed, seeds.Stream.AUGMENT, step), row)
       crop_seed = (tf.random.experimental.stateless_fold_in(augment_seed, 0)
                    if random_crop else None)
       flip_seed = (tf.random.experimental.stateless_fold_in(augment_seed, 1)
@@ -291,7 +278,7 @@ class ImageData:
     def binarize_shard(steps, images):
       step = steps[0]
       return step, binarize(images, binarize_mode,
-                            _derived_seed(seed, _TRAIN_BINARIZE_STREAM, step),
+                            seeds.step_seed(seed, seeds.Stream.TRAIN_BINARIZE, step),
                             batch_rows=(first_row, batch_size))
 
     index_batches = (
@@ -360,7 +347,7 @@ class ImageData:
       image, label = self._load(examples, index)
       if binarize_mode is not None:
         image = binarize(image, binarize_mode,
-                         _derived_seed(seed, _EVAL_BINARIZE_STREAM, index))
+                         seeds.step_seed(seed, seeds.Stream.EVAL_BINARIZE, index))
       return (image, label) if with_labels else image
 
     dataset = (tf.data.Dataset.from_tensor_slices(indices)

@@ -1,4 +1,4 @@
-"""tf.distribute plumbing: strategies, per-replica input, chief-only writes.
+"""tf.distribute plumbing: strategies and per-replica input (loop.py: chief-only writes).
 
 `--strategy` picks one of:
   default       one device (the GPU if there is one, else the CPU);
@@ -12,8 +12,6 @@ replica then takes its consecutive part, so replica r holds global rows
 [r * b, (r + 1) * b) of the batch. The quantizer relies on that order to draw its
 re-seeding candidates from the global batch identically on every replica.
 """
-
-import os
 
 import tensorflow as tf
 
@@ -44,41 +42,6 @@ def make_strategy(name, tpu=None):
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
   raise ValueError(f"Unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}.")
-
-
-def is_chief(strategy):
-  """Whether this process writes checkpoints, summaries and results."""
-  resolver = getattr(strategy, "cluster_resolver", None)
-  if resolver is None or not resolver.task_type:
-    return True
-  if resolver.task_type == "chief":
-    return True
-  # Without a "chief" task, worker 0 is the chief (TF_CONFIG convention).
-  has_chief = "chief" in resolver.cluster_spec().as_dict()
-  return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
-def writer_dir(model_dir, strategy):
-  """Where this process saves checkpoints: model_dir on the chief, else a scratch dir.
-
-  Under MultiWorkerMirroredStrategy every worker must take part in a save (it may
-  run collective ops), but only the chief's copy is kept; the others write to a
-  per-task directory that `remove_scratch_dir` deletes.
-  """
-  if is_chief(strategy):
-    return model_dir
-  resolver = strategy.cluster_resolver
-  return os.path.join(model_dir, f"scratch_{resolver.task_type}_{resolver.task_id}")
-
-
-def remove_scratch_dir(model_dir, strategy):
-  if not is_chief(strategy):
-    tf.io.gfile.rmtree(writer_dir(model_dir, strategy))
-
-
-def reduction_groups(per_replica_batch, group_size):
-  """Number of reduction groups of a replica's batch (see Config.reduction_group_size)."""
-  return max(per_replica_batch // group_size, 1) if group_size else 1
 
 
 def check_batch_size(batch_size, strategy, group_size=0):

@@ -62,10 +62,10 @@ from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
+from tfp_vqvae import checkpoints
 from tfp_vqvae import data
 from tfp_vqvae import likelihoods
 from tfp_vqvae import prior as prior_lib
-from tfp_vqvae import train_lib
 
 DEFAULT_MODEL_NAME = "vqvae"
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
@@ -375,7 +375,7 @@ def export_saved_model(model_dir, export_base, version=None,
       checkpoint of a prior over model_dir's codes, or see `save_module`.
     AssertionError: if the checkpoint does not match the model's variables.
   """
-  model, config, _ = train_lib.load_model(model_dir)
+  model, config, _ = checkpoints.load_vqvae(model_dir)
   binarize_mode = serving_binarize_mode(config.binarize)
   if prior_dir is None:
     module = ServingModule(model, binarize_mode)

@@ -25,7 +25,6 @@ import tensorflow_probability as tfp
 
 tfd = tfp.distributions
 
-LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
 # The levels of an 8-bit pixel, 0..255.
 _MAX_LEVEL = 255.0
 # Floor of the logistic's log-scale, in the networks' pixel units (PixelCNN++).
@@ -108,18 +107,3 @@ class DiscretizedLogistic(tf.Module):
     width = self.high - self.low
     scale = tf.exp(tf.maximum(log_scale, _MIN_LOG_SCALE)) / width
     return DiscretizedLogisticImages((loc - self.low) / width, scale)
-
-
-def make_likelihood(name, pixel_range=(0.0, 1.0), data_variance=1.0):
-  """The likelihood module called `name` (one of `LIKELIHOODS`).
-
-  Raises:
-    ValueError: for an unknown name.
-  """
-  if name == "bernoulli":
-    return Bernoulli(name="bernoulli")
-  if name == "gaussian":
-    return Gaussian(pixel_range, data_variance)
-  if name == "logistic":
-    return DiscretizedLogistic(pixel_range)
-  raise ValueError(f"Unknown likelihood {name!r}; expected one of {', '.join(LIKELIHOODS)}.")

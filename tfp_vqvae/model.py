@@ -14,60 +14,20 @@ bound on -log p(x). The loss-trained quantizer's codebook loss rides in the
 commitment term (see quantizer_loss.py).
 
 Images come in and go out in [0, 1], shape `image_shape`. What the networks see may
-differ: `pixel_range="symmetric"` rescales to [-1, 1] and `pad_to` pads with black
+differ: `pixel_range=(-1, 1)` rescales to [-1, 1] and `pad_to` pads with black
 (e.g. MNIST 28x28 to 32x32, as the Haiku practical does); the decoder's output is
 cropped back, so the likelihood scores the real pixels only.
 """
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_vqvae import architectures
-from tfp_vqvae import codebook_init
-from tfp_vqvae import likelihoods
 from tfp_vqvae import quantizer as quantizer_lib
-from tfp_vqvae import quantizer_loss
-from tfp_vqvae import residual_quantizer
 
 tfd = tfp.distributions
-
-QUANTIZERS = ("ema", "loss")
-PIXEL_RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
-
-
-def make_quantizer(kind, num_quantizers, num_embeddings, embedding_dim,
-                   commitment_cost=0.25, decay=0.99, epsilon=1e-5,
-                   dead_code_threshold=0.5, codebook_init_method="data",
-                   decay_warmup=True):
-  """An EMA or loss-trained quantizer, or a residual stack of `num_quantizers` of them.
-
-  Raises:
-    ValueError: for an unknown kind or method, or sizes out of range.
-  """
-  if kind not in QUANTIZERS:
-    raise ValueError(f"Unknown quantizer {kind!r}; expected one of {', '.join(QUANTIZERS)}.")
-  if int(num_quantizers) != num_quantizers or num_quantizers < 1:
-    raise ValueError(f"num_quantizers must be a positive integer, got {num_quantizers!r}.")
-  initializer = codebook_init.Initializer(codebook_init_method, num_embeddings,
-                                          embedding_dim)
-
-  def stage(name):
-    if kind == "ema":
-      return quantizer_lib.VectorQuantizerEMA(
-          num_embeddings, embedding_dim, commitment_cost=commitment_cost, decay=decay,
-          epsilon=epsilon, dead_code_threshold=dead_code_threshold,
-          initializer=initializer, decay_warmup=decay_warmup, name=name)
-    return quantizer_loss.VectorQuantizerLoss(
-        num_embeddings, embedding_dim, commitment_cost=commitment_cost,
-        initializer=initializer, name=name)
-
-  if num_quantizers == 1:
-    return stage("quantizer")
-  return residual_quantizer.ResidualQuantizer(
-      [stage(f"stage_{i}") for i in range(num_quantizers)])
 
 
 def in_groups(network, inputs, groups):
@@ -75,6 +35,17 @@ def in_groups(network, inputs, groups):
   if groups == 1:
     return network(inputs)
   return tf.concat([network(part) for part in tf.split(inputs, groups)], axis=0)
+
+
+def output_shape(network, input_shape):
+  """The shape network(x) has for x of shape [batch, *input_shape], batch excluded.
+
+  Traced, not computed: no weights are applied and no memory is used for the
+  activations.
+  """
+  spec = tf.TensorSpec((None,) + tuple(input_shape), tf.float32)
+  traced = tf.function(network).get_concrete_function(spec)
+  return tuple(int(d) for d in traced.structured_outputs.shape[1:])
 
 
 class LossTerms(NamedTuple):
@@ -89,75 +60,77 @@ class LossTerms(NamedTuple):
 
 
 class VQVAE(tf.Module):
-  """A VQ-VAE whose decoder is a pixel distribution (Bernoulli by default).
+  """A VQ-VAE composed of an encoder, a quantizer, a decoder and a likelihood.
 
-  Example (the default KMNIST model):
-    model = VQVAE(image_shape=(28, 28, 1))
-    terms = model.loss_terms(images, training=True, seed=[0, step])
+  Example (the default KMNIST model; `builder.build_vqvae(config, image_shape)`
+  makes it from a `Config`):
+    model = VQVAE(networks.Encoder(), VectorQuantizerEMA(512, 64),
+                  networks.Decoder(), likelihoods.Bernoulli(), image_shape=(28, 28, 1))
+    terms = model.loss_terms(images, training=True)
     tf.reduce_mean(terms.loss)    # minimise this
     model.decode_codes(codes)     # -> tfd.Independent over [B, 28, 28, 1] pixels
   """
 
-  def __init__(self, image_shape=(28, 28, 1), num_hiddens=128, num_residual_hiddens=32,
-               num_residual_layers=2, embedding_dim=64, num_embeddings=512,
-               num_downsamples=2, commitment_cost=0.25, decay=0.99, decay_warmup=True,
-               epsilon=1e-5, dead_code_threshold=0.5, seed=0, dtype=tf.float32,
-               architecture="conv", num_latents=1, quantizer="ema", num_quantizers=1,
-               codebook_init="data", likelihood="bernoulli", pixel_range="unit", pad_to=0,
-               data_variance=1.0, name="vqvae"):
-    """Builds the networks; see architectures.py, `make_quantizer` and likelihoods.py.
+  def __init__(self, encoder: tf.Module, quantizer: tf.Module, decoder: tf.Module,
+               likelihood: tf.Module, image_shape: Sequence[int],
+               pixel_range: tuple[float, float] = (0.0, 1.0),
+               pad_to: Optional[int] = None, reduction_group_size: int = 0,
+               name: str = "vqvae"):
+    """Composes the parts.
 
     Args:
-      image_shape: (H, W, C) of the images; for the conv architecture H and W (after
-        padding) divisible by 2**num_downsamples.
-      dtype: dtype of the encoder/decoder computation (float32, bfloat16 or float16);
-        the quantizer and the likelihood always run in float32.
-      architecture: "conv" (the paper's), "mlp" or "global" (L = `num_latents`
-        latent vectors per image, a 1 x L grid).
-      quantizer: "ema" or "loss"; `num_quantizers` > 1 stacks residual stages.
-      codebook_init: "data", "kmeans" or "uniform" (codebook_init.py).
-      likelihood: "bernoulli", "gaussian" or "logistic".
-      pixel_range: "unit" ([0, 1]) or "symmetric" ([-1, 1]): what the networks see.
-      pad_to: pad images with black to pad_to x pad_to for the networks; 0 for none.
-      data_variance: the Gaussian likelihood's fixed variance ([0, 1] images).
+      encoder: maps network inputs [B, H', W', C] to latents [B, h, w, D].
+      quantizer: a quantizer over D-vectors (`VectorQuantizerEMA`,
+        `VectorQuantizerLoss`, `ResidualQuantizer`, ...).
+      decoder: maps quantized latents [B, h, w, D] to [B, H', W', C * P], the
+        likelihood's P parameters per channel.
+      likelihood: turns the decoder's (cropped) outputs into a distribution over
+        [B, H, W, C] images in [0, 1] (likelihoods.py).
+      image_shape: (H, W, C) of the images.
+      pixel_range: (low, high), the pixel values the networks see: images in
+        [0, 1] are mapped linearly onto it (the likelihood maps back).
+      pad_to: pad images with black to pad_to x pad_to for the networks (the
+        decoder's output is cropped back); None for no padding.
+      reduction_group_size: 0, or the images per reduction group: a batch larger
+        than this goes through the networks in equal groups of it (see
+        `loss_terms`); give the quantizer the same value.
+      name: module name.
 
     Raises:
-      ValueError: if a size or name is out of range or H, W do not divide.
+      ValueError: if pad_to is smaller than the images or the networks do not
+        fit the images.
     """
     super().__init__(name=name)
     height, width, channels = (int(s) for s in image_shape)
     if pad_to and pad_to < max(height, width):
       raise ValueError(f"pad_to={pad_to} is smaller than the {height}x{width} images.")
-    if pixel_range not in PIXEL_RANGES:
-      raise ValueError(f"Unknown pixel_range {pixel_range!r}; expected one of "
-                       f"{', '.join(PIXEL_RANGES)}.")
     self.image_shape = (height, width, channels)
-    self.pixel_range = PIXEL_RANGES[pixel_range]
+    self.pixel_range = tuple(float(v) for v in pixel_range)
     self.network_size = (pad_to or height, pad_to or width)
     # Padding (top, left): the image sits in the middle of the padded frame.
     self.padding = ((self.network_size[0] - height) // 2,
                     (self.network_size[1] - width) // 2)
-    self.num_embeddings = int(num_embeddings)
-    with self.name_scope:
-      self.likelihood = likelihoods.make_likelihood(likelihood, self.pixel_range,
-                                                    data_variance)
-      self.encoder, self.decoder, self.latent_shape = architectures.make_networks(
-          architecture, self.network_size + (channels,),
-          channels * self.likelihood.params_per_channel, num_hiddens,
-          num_residual_hiddens, num_residual_layers, embedding_dim, num_downsamples,
-          num_latents, seed, dtype)
-      self.quantizer = make_quantizer(
-          quantizer, num_quantizers, num_embeddings, embedding_dim,
-          commitment_cost=commitment_cost, decay=decay, epsilon=epsilon,
-          dead_code_threshold=dead_code_threshold, codebook_init_method=codebook_init,
-          decay_warmup=decay_warmup)
-    self.num_quantizers = int(num_quantizers)
+    self.reduction_group_size = int(reduction_group_size)
+    self.encoder = encoder
+    self.quantizer = quantizer
+    self.decoder = decoder
+    self.likelihood = likelihood
+    self.num_embeddings = int(quantizer.num_embeddings)
+    latents = output_shape(encoder, self.network_size + (channels,))
+    self.latent_shape = latents[:2]
+    outputs = output_shape(decoder, latents)
+    expected = self.network_size + (channels * likelihood.params_per_channel,)
+    if latents[2] != quantizer.embedding_dim or outputs != expected:
+      raise ValueError(
+          f"The encoder maps {self.network_size + (channels,)} inputs to {latents} "
+          f"latents (the quantizer expects D={quantizer.embedding_dim}), and the "
+          f"decoder those to {outputs} outputs ({expected} expected).")
 
   @property
   def code_shape(self):
-    """Shape of one image's codes: the latent grid, plus N for N > 1 quantizers."""
-    extra = (self.num_quantizers,) if self.num_quantizers > 1 else ()
-    return tuple(self.latent_shape) + extra
+    """Shape of one image's codes: the latent grid, plus N for N residual stages."""
+    stages = getattr(self.quantizer, "num_quantizers", 1)
+    return tuple(self.latent_shape) + ((stages,) if stages > 1 else ())
 
   @property
   def num_latents(self):
@@ -166,6 +139,10 @@ class VQVAE(tf.Module):
   @property
   def num_pixels(self):
     return math.prod(self.image_shape)
+
+  def reduction_groups(self, batch_size):
+    """Number of reduction groups of a batch of `batch_size` (see `loss_terms`)."""
+    return quantizer_lib.reduction_groups(batch_size, self.reduction_group_size)
 
   def prior(self):
     """p(z): a uniform categorical over the K codes at each position of `code_shape`."""
@@ -204,14 +181,15 @@ class VQVAE(tf.Module):
     return images
 
   @tf.Module.with_name_scope
-  def encode(self, images, training=False, seed=None, groups=1):
+  def encode(self, images, training=False):
     """Quantizes images [B, H, W, C] (float in [0, 1]); returns a `QuantizerOutput`.
 
-    `groups` > 1 runs the encoder on that many equal slices of the batch and has the
-    quantizer sum its statistics per slice (see `loss_terms`).
+    In training, a batch of more than `reduction_group_size` images goes through
+    the encoder in groups (see `loss_terms`).
     """
+    groups = self.reduction_groups(images.shape[0]) if training else 1
     latents = in_groups(self.encoder, self.network_inputs(images), groups)
-    return self.quantizer(latents, training=training, seed=seed, groups=groups)
+    return self.quantizer(latents, training=training)
 
   @tf.Module.with_name_scope
   def decode(self, latents, groups=1):
@@ -231,24 +209,26 @@ class VQVAE(tf.Module):
     """p(x | z_q) for int codes [B, *code_shape] in [0, K)."""
     return self.decode(self.quantizer.lookup(codes))
 
-  def loss_terms(self, images, training=False, seed=None, groups=1):
+  def loss_terms(self, images, training=False):
     """All loss terms for float images [B, H, W, C] in [0, 1] (binary for a true NLL).
 
     Args:
       images: [B, H, W, C] float32 targets, 0/1 after binarisation.
       training: passed to the quantizer (codebook EMA update, re-seeding).
-      seed: stateless seed for the quantizer, required in training.
-      groups: B is split into this many equal slices that go through the networks
-        one at a time, and the EMA quantizer sums its statistics per slice. The
-        gradients of the weights are then sums of per-slice gradients, computed the
-        way a replica holding just that slice computes them: a batch of 2b in 2
-        groups gives the same bits as 2 replicas with b each (a + b is exact in
-        either order), where one group of 2b sums in another order.
+
+    In training, a batch of more than `reduction_group_size` images is split into
+    equal groups that go through the networks one at a time, and the EMA quantizer
+    sums its statistics per group. The gradients of the weights are then sums of
+    per-group gradients, computed the way a replica holding just that group
+    computes them: a batch of 2b in 2 groups gives the same bits as 2 replicas with
+    b each (a + b is exact in either order), where one group of 2b sums in another
+    order.
 
     Returns:
       `LossTerms`, each term per example.
     """
-    quantized = self.encode(images, training=training, seed=seed, groups=groups)
+    quantized = self.encode(images, training=training)
+    groups = self.reduction_groups(images.shape[0]) if training else 1
     likelihood = self.decode(quantized.quantized, groups=groups)
     recon_nll = -likelihood.log_prob(images)
     squared_error = tf.reduce_sum(tf.square(images - likelihood.mean()), axis=[1, 2, 3])

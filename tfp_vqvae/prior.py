@@ -21,26 +21,25 @@ gated, tanh(a) * sigmoid(b), with an optional per-layer class bias. Causality co
 from padding and cropping rather than from masked kernels, so no multiply is spent
 on weights that are zero.
 
-Like `networks`, everything is `tf.Variable`s and `tf.nn` ops (Keras 3 layers are
-not tracked inside a `tf.Module` on TF 2.21) initialised from stateless seeds.
+Like `networks`, it is built from the layers of layers.py, initialised from
+stateless seeds.
 """
 
 import dataclasses
 import json
-import math
 import os
 from typing import Optional
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_vqvae import layers
+from tfp_vqvae import seeds as seeds_lib
+
 tfd = tfp.distributions
 
 PRIOR_CONFIG_FILE = "prior_config.json"
 BEST_DIR = "best"
-# Salts that keep the dropout and sampling random streams apart.
-_DROPOUT_SALT = 0xD50
-_SAMPLE_SALT = 0x5A3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,34 +74,6 @@ def receptive_field_covers(latent_shape, num_layers, kernel_size):
   reach = num_layers * (kernel_size // 2)
   height, width = latent_shape
   return reach + 1 >= height - 1 and reach >= width - 1
-
-
-class _Conv(tf.Module):
-  """A VALID convolution of [kh, kw] after zero padding (top, left, right).
-
-  With SAME-style weights, TruncNormal(0, 1/fan_in), as `networks.Conv2D`. Padding
-  only above and to the sides is what makes a stack causal.
-  """
-
-  def __init__(self, in_channels, out_channels, kernel_shape, padding, seed,
-               name=None):
-    super().__init__(name=name)
-    kernel_height, kernel_width = kernel_shape
-    shape = [kernel_height, kernel_width, in_channels, out_channels]
-    stddev = 1.0 / math.sqrt(kernel_height * kernel_width * in_channels)
-    with self.name_scope:
-      self.kernel = tf.Variable(
-          tf.random.stateless_truncated_normal(shape, seed, stddev=stddev),
-          name="kernel")
-      self.bias = tf.Variable(tf.zeros([out_channels]), name="bias")
-    top, left, right = padding
-    self.paddings = [[0, 0], [top, 0], [left, right], [0, 0]]
-
-  def __call__(self, x):
-    if any(any(p) for p in self.paddings):
-      x = tf.pad(x, self.paddings)
-    y = tf.nn.conv2d(x, self.kernel, strides=1, padding="VALID")
-    return tf.nn.bias_add(y, self.bias)
 
 
 def _shift_down(x):
@@ -162,36 +133,39 @@ class GatedPixelCNN(tf.Module):
     self.latent_shape = (height, width)
     self.num_classes = int(config.num_classes)
     channels, half = int(config.num_channels), int(config.kernel_size) // 2
-    seed_count = iter(range(1, 10**6))
+    seeds = seeds_lib.SeedSequence(config.seed)
 
-    def seed():
-      return tf.constant([config.seed, next(seed_count)], tf.int64)
+    def conv(in_channels, out_channels, kernel_shape, padding, name):
+      """A causal conv: zero padding (top, left, right), nothing below."""
+      top, left, right = padding
+      return layers.Conv2D(in_channels, out_channels, kernel_shape,
+                           padding=((top, 0), (left, right)), seeds=seeds, name=name)
 
     with self.name_scope:
       self.embedding = tf.Variable(
-          tf.random.stateless_normal([self.num_embeddings, channels], seed()),
+          tf.random.stateless_normal([self.num_embeddings, channels], seeds.next()),
           name="embedding")
       self.layers = []
       for i in range(config.num_layers):
         layer = {
             # Rows i - c .. i, columns j - c .. j + c.
-            "vertical": _Conv(channels, 2 * channels, (half + 1, 2 * half + 1),
-                              (half, half, half), seed(), name=f"vertical_{i}"),
-            "vertical_to_horizontal": _Conv(2 * channels, 2 * channels, (1, 1),
-                                            (0, 0, 0), seed(), name=f"v_to_h_{i}"),
+            "vertical": conv(channels, 2 * channels, (half + 1, 2 * half + 1),
+                             (half, half, half), name=f"vertical_{i}"),
+            "vertical_to_horizontal": conv(2 * channels, 2 * channels, (1, 1),
+                                           (0, 0, 0), name=f"v_to_h_{i}"),
             # Columns j - c .. j of the horizontal input.
-            "horizontal": _Conv(channels, 2 * channels, (1, half + 1), (0, half, 0),
-                                seed(), name=f"horizontal_{i}"),
-            "horizontal_out": _Conv(channels, channels, (1, 1), (0, 0, 0), seed(),
-                                    name=f"horizontal_out_{i}"),
+            "horizontal": conv(channels, 2 * channels, (1, half + 1), (0, half, 0),
+                               name=f"horizontal_{i}"),
+            "horizontal_out": conv(channels, channels, (1, 1), (0, 0, 0),
+                                   name=f"horizontal_out_{i}"),
         }
         if self.num_classes:
           layer["class_bias"] = tf.Variable(
               tf.zeros([self.num_classes, 2, 2 * channels]), name=f"class_bias_{i}")
         self.layers.append(layer)
-      self.hidden = _Conv(channels, channels, (1, 1), (0, 0, 0), seed(), name="hidden")
-      self.output = _Conv(channels, self.num_embeddings, (1, 1), (0, 0, 0), seed(),
-                          name="output")
+      self.hidden = conv(channels, channels, (1, 1), (0, 0, 0), name="hidden")
+      self.output = conv(channels, self.num_embeddings, (1, 1), (0, 0, 0),
+                         name="output")
 
   def _check_labels(self, labels):
     if bool(self.num_classes) != (labels is not None):
@@ -232,7 +206,7 @@ class GatedPixelCNN(tf.Module):
       vertical, gated = _gate(vertical_pre), _gate(horizontal_pre)
       if rate:
         layer_seed = tf.random.experimental.stateless_fold_in(
-            tf.cast(seed, tf.int64), _DROPOUT_SALT + i)
+            tf.cast(seed, tf.int64), seeds_lib.Stream.PRIOR_DROPOUT + i)
         vertical = tf.nn.experimental.stateless_dropout(
             vertical, rate, seed=layer_seed)
         gated = tf.nn.experimental.stateless_dropout(
@@ -278,7 +252,7 @@ class GatedPixelCNN(tf.Module):
     tiny = tf.experimental.numpy.finfo(tf.float32).tiny
     uniform = tf.map_fn(
         lambda s: tf.random.stateless_uniform(
-            [height, width, self.num_embeddings], tf.stack([s, _SAMPLE_SALT]),
+            [height, width, self.num_embeddings], seeds_lib.stream_seed(s, seeds_lib.Stream.PRIOR_SAMPLE),
             minval=tiny, maxval=1.0),
         seeds, fn_output_signature=tf.float32)
     gumbel = -tf.math.log(-tf.math.log(uniform))

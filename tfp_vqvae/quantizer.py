@@ -41,6 +41,8 @@ import tensorflow as tf
 # before updating the (mirrored) variable, which is why we SUM all-reduce first.
 from tensorflow.python.training import moving_averages
 
+from tfp_vqvae import seeds as seeds_lib
+
 
 class QuantizerOutput(NamedTuple):
   """What `VectorQuantizerEMA.__call__` returns.
@@ -164,6 +166,33 @@ def sample_global_rows(context, num_replicas, vectors, count, seed):
   return context.all_reduce(tf.distribute.ReduceOp.SUM, picked)
 
 
+def training_seed(seed, num_updates):
+  """The stateless seed of a quantizer's training call number `num_updates`.
+
+  Derived from the quantizer's `seed` and the count of its earlier training calls
+  (a checkpointed variable), so each step draws fresh noise, identical on every
+  replica, and a restored quantizer continues the same stream.
+  """
+  return seeds_lib.step_seed(seed, seeds_lib.Stream.QUANTIZER, num_updates)
+
+
+def reduction_groups(batch_size, group_size):
+  """Number of reduction groups of a batch of `batch_size` (<= group_size: one).
+
+  Raises:
+    ValueError: if the batch is larger than `group_size` > 0 but not a multiple of
+      it, or unknown (None) while `group_size` > 0.
+  """
+  if not group_size:
+    return 1
+  if batch_size is None:
+    raise ValueError("reduction_group_size > 0 needs a static batch size.")
+  if batch_size > group_size and batch_size % group_size:
+    raise ValueError(f"A batch of {batch_size} cannot be cut into groups of "
+                     f"reduction_group_size={group_size}.")
+  return max(batch_size // group_size, 1)
+
+
 def grouped_segment_sum(vectors, codes, num_embeddings, groups):
   """[K, D] sums of the `vectors` of each code: one sum per equal slice of rows,
   then the slices' sums added in order (with `groups` = 1 a plain segment sum)."""
@@ -222,13 +251,13 @@ class VectorQuantizerEMA(tf.Module):
 
   Example:
     quantizer = VectorQuantizerEMA(num_embeddings=512, embedding_dim=64)
-    out = quantizer(z_e, training=True, seed=[0, step])  # z_e [B, 7, 7, 64]
+    out = quantizer(z_e, training=True)  # z_e [B, 7, 7, 64]
     out.quantized  # [B, 7, 7, 64]; out.codes [B, 7, 7] int32
   """
 
   def __init__(self, num_embeddings, embedding_dim, commitment_cost=0.25, decay=0.99,
                epsilon=1e-5, dead_code_threshold=0.5, initializer=None,
-               decay_warmup=True, name="quantizer"):
+               decay_warmup=True, seed=0, reduction_group_size=0, name="quantizer"):
     """Creates the codebook and its EMA state.
 
     Args:
@@ -245,6 +274,13 @@ class VectorQuantizerEMA(tf.Module):
       decay_warmup: if True, the t-th update (t = 0, 1, ...) uses the decay
         min(decay, (1 + t) / (10 + t)), so the codebook keeps up with the encoder
         early in training; if False, always `decay`.
+      seed: integer seed of the random choices (which encoder outputs initialise
+        and re-seed codes); see `training_seed`.
+      reduction_group_size: 0, or the number of rows (images) of each equal slice
+        of a training batch whose per-code sums are made separately and then added
+        in slice order, as a SUM all-reduce over replicas holding one slice each
+        adds them: one device with a batch of 2b in groups of b then computes the
+        same bits as 2 replicas with b each (see `model.VQVAE`).
 
     Raises:
       ValueError: if an argument is out of range.
@@ -265,6 +301,8 @@ class VectorQuantizerEMA(tf.Module):
     self.dead_code_threshold = float(dead_code_threshold)
     self.initializer = initializer
     self.decay_warmup = bool(decay_warmup)
+    self.seed = int(seed)
+    self.reduction_group_size = int(reduction_group_size)
     shape = [self.num_embeddings, self.embedding_dim]
     # Every replica computes the same update (the statistics are all-reduced first),
     # so a write from the first replica is the right aggregation for plain assigns.
@@ -277,7 +315,7 @@ class VectorQuantizerEMA(tf.Module):
       self.num_updates = tf.Variable(0, dtype=tf.int64, name="num_updates", **state)
 
   @tf.Module.with_name_scope
-  def __call__(self, inputs, training=False, seed=None, groups=1):
+  def __call__(self, inputs, training=False, seed=None):
     """Quantizes `inputs` [..., D]; in training also updates the codebook.
 
     Args:
@@ -285,24 +323,24 @@ class VectorQuantizerEMA(tf.Module):
       training: if True, initialise the codebook on the first call, update the EMA
         statistics and re-seed dead codes (after computing the outputs with the
         codebook as it was).
-      seed: shape [2] integer stateless seed, required in training; it picks the
-        encoder outputs used to initialise and re-seed codes. Pass the same seed on
-        every replica.
-      groups: the batch's number of equal slices whose per-code sums are made
-        separately and then added in slice order, as a SUM all-reduce over replicas
-        holding one slice each adds them (see `model.VQVAE.loss_terms`).
+      seed: optional shape [2] integer stateless seed of this training call,
+        overriding `training_seed(self.seed, num_updates)` (a `ResidualQuantizer`
+        passes its stages theirs). The same on every replica.
 
     Returns:
       A `QuantizerOutput`.
 
     Raises:
-      ValueError: if the last dimension of `inputs` is not D, or no seed in training.
+      ValueError: if the last dimension of `inputs` is not D, or the batch does not
+        split into reduction groups.
     """
     inputs, vectors = flatten_inputs(inputs, self.embedding_dim)
     codebook = self.codebook
     if training:
+      groups = reduction_groups(inputs.shape[0], self.reduction_group_size)
+      updates = self.num_updates.read_value()
       if seed is None:
-        raise ValueError("A stateless `seed` is required when training=True.")
+        seed = training_seed(self.seed, updates)
       context, num_replicas = replica_info()
       candidates = self._candidates(context, num_replicas, vectors, seed)
       if self.initializer is None:
@@ -319,7 +357,7 @@ class VectorQuantizerEMA(tf.Module):
       code_sums = grouped_segment_sum(vectors, codes, self.num_embeddings, groups)
       code_counts, code_sums = sum_over_replicas(context, num_replicas,
                                                   (code_counts, code_sums))
-      self._update(code_counts, code_sums, candidates)
+      self._update(code_counts, code_sums, candidates, updates)
 
     batch_size = tf.shape(inputs)[0]
     squared_error = tf.reshape(tf.square(vectors - tf.stop_gradient(nearest)),
@@ -346,17 +384,17 @@ class VectorQuantizerEMA(tf.Module):
     self.initialized.assign(True)
     return self.codebook.read_value()
 
-  def _current_decay(self):
-    """The decay of this update (warmed up if `decay_warmup`); counts the update."""
-    updates = tf.cast(self.num_updates.read_value(), tf.float32)
-    self.num_updates.assign_add(1)
+  def _current_decay(self, updates):
+    """The decay of update number `updates` (warmed up if `decay_warmup`)."""
     if not self.decay_warmup:
       return tf.constant(self.decay)
+    updates = tf.cast(updates, tf.float32)
     return tf.minimum(self.decay, (1.0 + updates) / (10.0 + updates))
 
-  def _update(self, code_counts, code_sums, candidates):
+  def _update(self, code_counts, code_sums, candidates, updates):
     """EMA update of counts and sums, dead-code re-seeding, new codebook."""
-    decay = self._current_decay()
+    decay = self._current_decay(updates)
+    self.num_updates.assign(updates + 1)
     moving_averages.assign_moving_average(self.ema_count, code_counts, decay,
                                           zero_debias=False)
     moving_averages.assign_moving_average(self.ema_sum, code_sums, decay,

@@ -29,12 +29,12 @@ class VectorQuantizerLoss(tf.Module):
 
   Example:
     quantizer = VectorQuantizerLoss(num_embeddings=16, embedding_dim=32)
-    out = quantizer(z_e, training=True, seed=[0, step])
+    out = quantizer(z_e, training=True)
     loss = recon_nll + out.commitment_loss  # trains encoder, decoder and codebook
   """
 
   def __init__(self, num_embeddings, embedding_dim, commitment_cost=0.25,
-               initializer=None, name="quantizer"):
+               initializer=None, seed=0, name="quantizer"):
     """Creates the codebook (set on the first training call).
 
     Args:
@@ -43,6 +43,8 @@ class VectorQuantizerLoss(tf.Module):
       commitment_cost: beta >= 0, weight of the commitment loss.
       initializer: a `codebook_init.Initializer`; None for K encoder outputs of the
         first global batch.
+      seed: integer seed of the initialisation's random choices (see
+        `quantizer.training_seed`).
 
     Raises:
       ValueError: if an argument is out of range.
@@ -53,6 +55,7 @@ class VectorQuantizerLoss(tf.Module):
     self.embedding_dim = int(embedding_dim)
     self.commitment_cost = float(commitment_cost)
     self.initializer = initializer
+    self.seed = int(seed)
     # The first-call assign runs on every replica with the same value (see
     # `quantizer.sample_global_rows`); the optimizer updates it like other weights.
     first = tf.VariableAggregation.ONLY_FIRST_REPLICA
@@ -61,33 +64,39 @@ class VectorQuantizerLoss(tf.Module):
                                   name="codebook", aggregation=first)
       self.initialized = tf.Variable(False, trainable=False, name="initialized",
                                      aggregation=first)
+      # Training calls so far: the index of the next call's seed.
+      self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                     name="num_updates", aggregation=first)
 
   @tf.Module.with_name_scope
-  def __call__(self, inputs, training=False, seed=None, groups=1):
+  def __call__(self, inputs, training=False, seed=None):
     """Quantizes `inputs` [..., D]; in training, initialises the codebook once.
 
     Args:
       inputs: [B, ..., D] encoder outputs, any float dtype.
       training: if True, set the codebook on the first call and all-reduce the code
         counts across replicas.
-      seed: shape [2] integer stateless seed, required in training.
-      groups: accepted for `model.VQVAE.loss_terms`; the codes and counts do not
-        depend on it, and the codebook's gradient is summed by the tape over the
-        whole batch (so reduction groups do not make this quantizer's training
-        bit-identical across replica counts, unlike `VectorQuantizerEMA`).
+      seed: optional shape [2] integer stateless seed of this training call,
+        overriding `quantizer.training_seed(self.seed, num_updates)`.
+
+    The codebook's gradient is summed by the tape over the whole batch, so
+    reduction groups do not make this quantizer's training bit-identical across
+    replica counts, unlike `VectorQuantizerEMA`'s.
 
     Returns:
       A `quantizer.QuantizerOutput` whose `commitment_loss` is the codebook loss
       plus beta times the commitment loss, per example.
 
     Raises:
-      ValueError: if the last dimension of `inputs` is not D, or no seed in training.
+      ValueError: if the last dimension of `inputs` is not D.
     """
     inputs, vectors = quantizer_lib.flatten_inputs(inputs, self.embedding_dim)
     codebook = self.codebook.read_value()
     if training:
+      updates = self.num_updates.read_value()
       if seed is None:
-        raise ValueError("A stateless `seed` is required when training=True.")
+        seed = quantizer_lib.training_seed(self.seed, updates)
+      self.num_updates.assign(updates + 1)
       context, num_replicas = quantizer_lib.replica_info()
       candidates = quantizer_lib.sample_global_rows(context, num_replicas, vectors,
                                                     self.num_embeddings, seed)

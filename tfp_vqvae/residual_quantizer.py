@@ -25,11 +25,18 @@ class ResidualQuantizer(tf.Module):
   Example:
     stages = [VectorQuantizerEMA(512, 64, name=f"stage_{i}") for i in range(2)]
     quantizer = ResidualQuantizer(stages)
-    out = quantizer(z_e, training=True, seed=[0, step])  # out.codes [B, 7, 7, 2]
+    out = quantizer(z_e, training=True)  # out.codes [B, 7, 7, 2]
   """
 
-  def __init__(self, stages, name="quantizer"):
+  def __init__(self, stages, seed=0, name="quantizer"):
     """Wraps `stages`, quantizers with equal K and D (at least two).
+
+    Args:
+      stages: the quantizers, applied in order.
+      seed: integer seed of the stages' random choices: stage i of training call t
+        gets `fold_in(quantizer.training_seed(seed, t), i)`, t counted by the
+        first stage's `num_updates`.
+      name: module name.
 
     Raises:
       ValueError: for fewer than two stages or unequal sizes.
@@ -41,6 +48,7 @@ class ResidualQuantizer(tf.Module):
     if len(sizes) != 1:
       raise ValueError(f"All stages must have the same K and D, got {sorted(sizes)}.")
     self.stages = list(stages)
+    self.seed = int(seed)
     self.num_embeddings, self.embedding_dim = sizes.pop()
 
   @property
@@ -48,10 +56,11 @@ class ResidualQuantizer(tf.Module):
     return len(self.stages)
 
   @tf.Module.with_name_scope
-  def __call__(self, inputs, training=False, seed=None, groups=1):
+  def __call__(self, inputs, training=False, seed=None):
     """Quantizes `inputs` [..., D] in N stages; see `VectorQuantizerEMA.__call__`.
 
-    Stage i gets the seed `fold_in(seed, i)`.
+    Stage i gets the seed `fold_in(seed, i)`; by default `seed` is this training
+    call's (see `__init__`).
 
     Returns:
       A `quantizer.QuantizerOutput` with codes [..., N], commitment_loss summed
@@ -60,11 +69,13 @@ class ResidualQuantizer(tf.Module):
     inputs = tf.convert_to_tensor(inputs)
     vectors = tf.cast(inputs, tf.float32)
     residual = vectors
+    if training and seed is None:
+      seed = quantizer_lib.training_seed(self.seed, self.stages[0].num_updates)
     outputs = []
     for i, stage in enumerate(self.stages):
       stage_seed = (None if seed is None
                     else tf.random.experimental.stateless_fold_in(seed, i))
-      out = stage(residual, training=training, seed=stage_seed, groups=groups)
+      out = stage(residual, training=training, seed=stage_seed)
       outputs.append(out)
       residual = residual - tf.stop_gradient(out.quantized)
     total = tf.add_n([out.quantized for out in outputs])

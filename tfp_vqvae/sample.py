@@ -15,18 +15,18 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
+from tfp_vqvae import checkpoints
 from tfp_vqvae import figures
 from tfp_vqvae import prior as prior_lib
-from tfp_vqvae import train_lib
+from tfp_vqvae import seeds as seeds_lib
 
-# Salt that keeps the per-sample seeds apart from other streams of the same seed.
-_SEEDS_SALT = 0x5EED5
 
 
 def sample_seeds(seed, num):
   """int64 [num]: the seed of each of `num` samples drawn with `seed`."""
-  return tf.random.stateless_uniform([num], [seed, _SEEDS_SALT], minval=None,
-                                     maxval=None, dtype=tf.int64)
+  return tf.random.stateless_uniform(
+      [num], seeds_lib.stream_seed(seed, seeds_lib.Stream.SAMPLES), minval=None,
+      maxval=None, dtype=tf.int64)
 
 
 def sample_images(vqvae, prior, num, temperature=1.0, seed=0, batch_size=64,
@@ -91,7 +91,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   values = flags.FLAGS
   try:
-    vqvae, _, _ = train_lib.load_model(values.vqvae_dir)
+    vqvae, _, _ = checkpoints.load_vqvae(values.vqvae_dir)
     prior, _ = prior_lib.load_prior(values.prior_dir, vqvae)
     labels = None
     if prior.num_classes:

@@ -1,94 +1,68 @@
 """Training and evaluation loop: `train_and_evaluate(config, model_dir)`.
 
-One `tf.function` step (GradientTape + Adam, EMA codebook update inside the
-quantizer), `tf.train.CheckpointManager` checkpoints with automatic resume, periodic
-evaluation, TensorBoard summaries, progress lines, and at the end `metrics.json` and
-PNG figures in model_dir: reconstructions, images from random codes, code maps, the
-training curves (recorded in metrics.json's `history` too) and a PCA of the codebook.
+What is the VQ-VAE's own: one `tf.function` step (GradientTape + Adam, loss-scaled
+for float16, EMA codebook update inside the quantizer), evaluation over a whole
+split, TensorBoard summaries, and PNG figures in model_dir: reconstructions, images
+from random codes, code maps, the training curves (recorded in metrics.json's
+`history` too) and a PCA of the codebook. The shared `loop.Loop` does the rest
+(resume, cadence, progress lines, checkpoints, metrics.json).
 
 A run is a pure function of its config: weights are initialised from `seed`, batch
 `s` and its binarisation depend only on (`seed`, `s`), and the quantizer's random
-choices on (`seed`, `s`) too. So a run stopped and resumed from a checkpoint follows
-the same trajectory as one that never stopped.
+choices on (`seed`, its count of training calls = `s`) too. So a run stopped and
+resumed from a checkpoint follows the same trajectory as one that never stopped,
+and its training curve too (it is checkpointed with the weights).
 """
 
-import dataclasses
 import json
 import os
-import time
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
-import tf_keras
 
+from tfp_vqvae import builder
+from tfp_vqvae import checkpoints
 from tfp_vqvae import config as config_lib
 from tfp_vqvae import data
 from tfp_vqvae import distribute
 from tfp_vqvae import figures
-from tfp_vqvae import model as model_lib
+from tfp_vqvae import loop as loop_lib
+from tfp_vqvae import optimization
 from tfp_vqvae import plots
 from tfp_vqvae import quantizer as quantizer_lib
 
 METRICS_FILE = "metrics.json"
+# A copy of the checkpoints' record for people (checkpoints.py holds the real one).
 CONFIG_FILE = "config.json"
-# Fields that change the variables a checkpoint holds: resuming with other values
-# would fail to restore or silently train a different model.
-_ARCHITECTURE_FIELDS = ("num_hiddens", "num_residual_hiddens", "num_residual_layers",
-                        "embedding_dim", "num_embeddings", "num_downsamples",
-                        "architecture", "num_latents", "quantizer", "num_quantizers",
-                        "likelihood", "pad_to")
 # Points of the training curve kept in metrics.json, each the mean of its steps.
 _HISTORY_POINTS = 300
-# Salt that keeps the quantizer's random stream apart from the data pipeline's.
-_QUANTIZER_SALT = 0x5EED
-
-
-def build_model(config, image_shape, data_variance=1.0):
-  """The `model.VQVAE` a config describes, for images of `image_shape` (H, W, C).
-
-  `data_variance` sets a Gaussian likelihood's variance; a checkpoint restores it.
-  """
-  return model_lib.VQVAE(image_shape=image_shape, data_variance=data_variance,
-                         **config.model_kwargs())
-
-
-def quantizer_seed(seed, step):
-  """Stateless seed of the quantizer's random choices at training step `step`."""
-  return tf.random.experimental.stateless_fold_in(
-      tf.constant([seed, _QUANTIZER_SALT], tf.int64), tf.cast(step, tf.int64))
 
 
 class Trainer(tf.Module):
-  """Model, optimizer, step counter and their checkpoint, plus the compiled steps."""
+  """Model and optimizer, plus the compiled training and evaluation steps."""
 
   def __init__(self, config, image_shape, strategy=None, data_variance=1.0):
     super().__init__(name="trainer")
     self.config = config
     self.strategy = strategy or tf.distribute.get_strategy()
     with self.strategy.scope():
-      self.model = build_model(config, image_shape, data_variance)
-      self.optimizer = tf_keras.optimizers.Adam(config.learning_rate)
+      self.model = builder.build_vqvae(config, image_shape, data_variance)
+      self.optimizer = optimization.make_optimizer(config.learning_rate, config.dtype)
       # Build the slots now so a restore fills them at once (no deferred restore).
       self.optimizer.build(self.model.trainable_variables)
-      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-      self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
-                                       name="train_seconds")
-    self.checkpoint = tf.train.Checkpoint(step=self.step, model=self.model,
-                                          optimizer=self.optimizer,
-                                          train_seconds=self.train_seconds)
     self.train_step = tf.function(self._train_step, jit_compile=config.jit_compile)
 
   def _replica_step(self, images):
-    seed = quantizer_seed(self.config.seed, self.step)
-    groups = distribute.reduction_groups(images.shape[0], self.config.reduction_group_size)
-    with tf.GradientTape() as tape:
-      terms = self.model.loss_terms(images, training=True, seed=seed, groups=groups)
-      loss = tf.nn.compute_average_loss(terms.loss,
-                                        global_batch_size=self.config.batch_size)
-    variables = self.model.trainable_variables
-    gradients = tape.gradient(loss, variables)
-    self.optimizer.apply_gradients(zip(gradients, variables))
+    groups = self.model.reduction_groups(images.shape[0])
+
+    def loss_fn():
+      terms = self.model.loss_terms(images, training=True)
+      return tf.nn.compute_average_loss(
+          terms.loss, global_batch_size=self.config.batch_size), terms
+
+    terms = optimization.minimize(self.optimizer, loss_fn,
+                                  self.model.trainable_variables)
     # Summed per reduction group, then across groups (as across replicas), so the
     # reported training curve is bit-identical too.
     sums = {name: tf.add_n([tf.reduce_sum(part)
@@ -113,7 +87,6 @@ class Trainer(tf.Module):
       else:
         metrics[name] = (self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                          / self.config.batch_size)
-    self.step.assign_add(1)
     return metrics
 
   @tf.function
@@ -174,7 +147,6 @@ def evaluate(trainer, eval_images, config, data_variance=1.0, totals_and_counts=
   codes_used = [int(np.count_nonzero(c)) for c in counts]
   neg_elbo = float(totals["neg_elbo"]) / count
   metrics = {
-      "step": int(trainer.step.numpy()),
       "recon_nll_nats": float(totals["recon_nll"]) / count,
       "recon_bits_per_dim": model.bits_per_dim(float(totals["recon_nll"]) / count),
       "normalized_mse": float(totals["squared_error"]) / (count * model.num_pixels
@@ -195,54 +167,25 @@ def evaluate(trainer, eval_images, config, data_variance=1.0, totals_and_counts=
   return metrics
 
 
-def read_config(model_dir):
-  """The `Config` and image shape (H, W, C) a model_dir was trained with."""
-  path = os.path.join(model_dir, CONFIG_FILE)
-  if not tf.io.gfile.exists(path):
-    raise ValueError(f"{model_dir} is not a tfp_vqvae model_dir: it has no {CONFIG_FILE}.")
-  with tf.io.gfile.GFile(path) as f:
-    saved = json.load(f)
-  image_shape = tuple(saved.pop("image_shape"))
-  return config_lib.Config(**saved), image_shape
-
-
-def load_model(model_dir):
-  """Rebuilds the model of a model_dir and restores its latest checkpoint.
-
-  Every variable of the model must be matched by the checkpoint (the optimizer
-  state, which inference does not need, is left out).
-
-  Returns:
-    (model.VQVAE, config.Config, checkpoint path).
-
-  Raises:
-    ValueError: if model_dir has no config or no checkpoint.
-  """
-  config, image_shape = read_config(model_dir)
-  path = tf.train.latest_checkpoint(model_dir)
-  if path is None:
-    raise ValueError(f"{model_dir} holds no checkpoint to load.")
-  model = build_model(config, image_shape)
-  status = tf.train.Checkpoint(model=model).read(path)
-  status.assert_existing_objects_matched().expect_partial()
-  return model, config, path
-
-
 def _check_or_write_config(config, model_dir, image_shape):
-  """Refuses to resume a model_dir trained with another architecture."""
-  path = os.path.join(model_dir, CONFIG_FILE)
-  if tf.io.gfile.exists(path):
-    saved, _ = read_config(model_dir)
-    saved = dataclasses.asdict(saved)
-    changed = [f"--{name}={saved.get(name)} (now {getattr(config, name)})"
-               for name in _ARCHITECTURE_FIELDS if saved.get(name) != getattr(config, name)]
+  """Refuses to resume a model_dir trained with other architecture flags.
+
+  Compares the `ARCHITECTURE` fields of the config recorded in the latest
+  checkpoint; writes a readable copy of the config to model_dir/config.json.
+  """
+  latest = tf.train.latest_checkpoint(model_dir)
+  text = checkpoints.read_record(latest) if latest else None
+  if text:
+    saved, _ = checkpoints.parse_record(text)
+    changed = [f"--{name}={getattr(saved, name)} (now {getattr(config, name)})"
+               for name in config_lib.field_names(config_lib.ARCHITECTURE)
+               if getattr(saved, name) != getattr(config, name)]
     if changed:
       raise ValueError(
           f"{model_dir} holds a model trained with {', '.join(changed)}; use another "
           "--model_dir or the same architecture flags.")
-  record = dict(dataclasses.asdict(config), image_shape=[int(s) for s in image_shape])
-  with tf.io.gfile.GFile(path, "w") as f:
-    json.dump(record, f, indent=2, sort_keys=True)
+  with tf.io.gfile.GFile(os.path.join(model_dir, CONFIG_FILE), "w") as f:
+    f.write(checkpoints.make_record(config, image_shape))
 
 
 class History:
@@ -255,12 +198,18 @@ class History:
 
   COLUMNS = ("step", "loss", "recon_nll", "normalized_mse", "perplexity", "usage")
 
-  def __init__(self, every, normalizer, previous=None):
-    """Args: steps per point; num_pixels * data variance; columns of an earlier run."""
+  def __init__(self, every, normalizer, previous=""):
+    """Args: steps per point; num_pixels * data variance; `to_json()` of the curve
+    up to the step training resumes from ("" for a new run)."""
     self.every = every
     self.normalizer = normalizer
-    self.columns = {name: list((previous or {}).get(name, [])) for name in self.COLUMNS}
+    previous = json.loads(previous) if previous else {}
+    self.columns = {name: list(previous.get(name, [])) for name in self.COLUMNS}
     self._window = []
+
+  def to_json(self):
+    """The closed points as JSON (close the window first to keep every step)."""
+    return json.dumps(self.columns)
 
   def add(self, step, metrics):
     self._window.append(metrics)
@@ -277,19 +226,6 @@ class History:
     self.columns["step"].append(int(step))
     for name in self.COLUMNS[1:]:
       self.columns[name].append(float(means[name]))
-
-
-def _previous_history(model_dir, start_step):
-  """The history of an earlier run in model_dir up to `start_step`, or None."""
-  path = os.path.join(model_dir, METRICS_FILE)
-  if not start_step or not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    history = json.load(f).get("history")
-  if not history:
-    return None
-  keep = sum(step <= start_step for step in history["step"])
-  return {name: values[:keep] for name, values in history.items()}
 
 
 def _stage_codebooks(quantizer):
@@ -345,30 +281,23 @@ def _figures(trainer, eval_images, config, code_counts, history, count=16):
   return images, means, grids
 
 
-def format_duration(seconds):
-  """`seconds` as e.g. 7m05s or 1h02m, for ETAs in progress lines."""
-  seconds = int(max(seconds, 0))
-  hours, rest = divmod(seconds, 3600)
-  return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
-
-
 class _Reporter:
-  """Summaries, figures and result files: written by the chief only."""
+  """Summaries, figures and log lines of the VQ-VAE trainer (the loop's writers)."""
 
-  def __init__(self, model_dir, config, strategy):
-    self.model_dir = model_dir
+  def __init__(self, loop, config):
+    self.loop = loop
     self.config = config
-    self.enabled = distribute.is_chief(strategy)
-    if self.enabled:
-      self.train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-      self.eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval"))
-    else:
-      self.train_writer = self.eval_writer = tf.summary.create_noop_writer()
 
-  def train_scalars(self, step, values):
+  def describe(self, metrics):
+    """The trainer's part of a progress line."""
+    return (f"loss {float(metrics['loss']):.2f}  recon_nll {float(metrics['recon_nll']):.2f}"
+            f"  perplexity {np.mean(metrics['perplexity']):.1f}"
+            f"  usage {np.mean(metrics['usage']):.3f}")
+
+  def train_scalars(self, step, metrics, unused_rate):
     """Scalars, and one per stage for per-stage values (residual quantizers)."""
-    with self.train_writer.as_default(step=step):
-      for name, value in values.items():
+    with self.loop.train_writer.as_default(step=step):
+      for name, value in metrics.items():
         value = np.asarray(value)
         tf.summary.scalar(name, float(np.mean(value)))
         if value.size > 1:
@@ -382,9 +311,9 @@ class _Reporter:
                  metrics["step"], self.config.eval_split, metrics["recon_nll_nats"],
                  metrics["neg_elbo_nats"], metrics["bits_per_dim"], metrics["perplexity"],
                  metrics["codebook_usage"])
-    if not self.enabled:
+    if not self.loop.is_saver:
       return
-    with self.eval_writer.as_default(step=metrics["step"]):
+    with self.loop.eval_writer.as_default(step=metrics["step"]):
       for name, value in metrics.items():
         if name.endswith("_per_stage"):
           for stage, stage_value in enumerate(value):
@@ -396,17 +325,8 @@ class _Reporter:
       tf.summary.image("originals", images, max_outputs=8)
       tf.summary.image("reconstructions", means, max_outputs=8)
       for name, grid in grids.items():
-        figures.write_png(os.path.join(self.model_dir, f"{name}.png"), grid)
+        figures.write_png(os.path.join(self.loop.model_dir, f"{name}.png"), grid)
         tf.summary.image(f"figures/{name}", grid[None])
-
-  def final(self, metrics):
-    if self.enabled:
-      path = os.path.join(self.model_dir, METRICS_FILE)
-      with tf.io.gfile.GFile(path, "w") as f:
-        json.dump(metrics, f, indent=2, sort_keys=True)
-      logging.info("Wrote %s.", path)
-    self.train_writer.flush()
-    self.eval_writer.flush()
 
 
 def train_and_evaluate(config, model_dir, strategy=None):
@@ -424,8 +344,9 @@ def train_and_evaluate(config, model_dir, strategy=None):
 
   Raises:
     data.DatasetUnavailableError: if the data cannot be loaded.
-    ValueError: if model_dir holds a model of another architecture, or the batch
-      does not split evenly across replicas.
+    ValueError: if model_dir holds a model of another architecture or a
+      checkpoint this version cannot restore, or the batch does not split evenly
+      across replicas.
   """
   train_set = data.load_images(config.dataset, config.train_split, config.dataset_dir,
                                config.data_dir)
@@ -439,70 +360,50 @@ def train_and_evaluate(config, model_dir, strategy=None):
   image_shape = train_set.images.shape[1:]
   # A pure function of the training split, so a resumed run recomputes the same.
   data_variance = data.target_variance(train_set.images, config.binarize)
-  if distribute.is_chief(strategy):
-    tf.io.gfile.makedirs(model_dir)
+  schedule = loop_lib.Schedule(config.num_steps, config.log_every, config.eval_every,
+                               config.checkpoint_every, config.max_checkpoints)
+  loop = loop_lib.Loop(model_dir, schedule, strategy,
+                       record=checkpoints.make_record(config, image_shape))
+  if loop.is_saver:
     _check_or_write_config(config, model_dir, image_shape)
 
   trainer = Trainer(config, image_shape, strategy, data_variance)
-  manager = tf.train.CheckpointManager(trainer.checkpoint,
-                                       distribute.writer_dir(model_dir, strategy),
-                                       max_to_keep=config.max_checkpoints)
-  # Every worker restores the chief's checkpoint (model_dir), whatever the number of
-  # replicas it was written with.
-  latest = tf.train.latest_checkpoint(model_dir)
-  if latest:
-    trainer.checkpoint.restore(latest).assert_existing_objects_matched()
-    logging.info("Resumed from step %d (%s).", int(trainer.step.numpy()), latest)
-  else:
-    logging.info("No checkpoint in %s: training from scratch.", model_dir)
+  start_step = loop.restore(model=trainer.model, optimizer=trainer.optimizer)
   logging.info("Strategy %s: %d replica(s), global batch %d.", config.strategy,
                strategy.num_replicas_in_sync, config.batch_size)
 
-  reporter = _Reporter(model_dir, config, strategy)
-  start_step = int(trainer.step.numpy())
+  reporter = _Reporter(loop, config)
   history = History(max(config.num_steps // _HISTORY_POINTS, 1),
                     trainer.model.num_pixels * data_variance,
-                    _previous_history(model_dir, start_step))
+                    loop.history.numpy().decode())
   iterator = iter(distribute.distributed_train_batches(
       strategy, train_set.images, config.batch_size, config.seed, config.binarize,
       start_step))
 
-  def run_eval():
+  def train_step(step):
+    metrics = trainer.train_step(next(iterator))
+    history.add(step, metrics)
+    return metrics
+
+  def run_eval(step):
     totals_and_counts = eval_code_counts(trainer, eval_set.images, config)
-    metrics = evaluate(trainer, eval_set.images, config, data_variance,
-                       totals_and_counts)
-    history.close_window(int(trainer.step.numpy()))
+    metrics = dict(step=step, **evaluate(trainer, eval_set.images, config,
+                                         data_variance, totals_and_counts))
+    history.close_window(step)
     reporter.evaluation(trainer, eval_set.images, metrics, totals_and_counts[1], history)
     return metrics
 
-  window_start, window_step = time.perf_counter(), start_step
-  seconds_before = float(trainer.train_seconds.numpy())
-  run_start = time.perf_counter()
-  step = start_step
-  while step < config.num_steps:
-    metrics = trainer.train_step(next(iterator))
-    step += 1
-    history.add(step, metrics)
-    trainer.train_seconds.assign(seconds_before + time.perf_counter() - run_start)
-    if step % config.log_every == 0 or step == config.num_steps:
-      now = time.perf_counter()
-      rate = (step - window_step) / max(now - window_start, 1e-9)
-      window_start, window_step = now, step
-      values = {name: np.asarray(value) for name, value in metrics.items()}
-      logging.info("step %d/%d  loss %.2f  recon_nll %.2f  perplexity %.1f  usage %.3f  "
-                   "%.1f steps/s  ETA %s", step, config.num_steps, values["loss"],
-                   values["recon_nll"], np.mean(values["perplexity"]),
-                   np.mean(values["usage"]), rate,
-                   format_duration((config.num_steps - step) / rate))
-      reporter.train_scalars(step, dict(values, steps_per_second=rate))
-    if step % config.checkpoint_every == 0 or step == config.num_steps:
-      manager.save(checkpoint_number=step)
-    if step % config.eval_every == 0 and step < config.num_steps:
-      run_eval()
-  distribute.remove_scratch_dir(model_dir, strategy)
+  def before_save(step):
+    # The curve survives a restart with the weights: the open window closes here
+    # in every run, killed or not, so a resumed run counts no step twice.
+    history.close_window(step)
+    loop.history.assign(history.to_json())
 
-  metrics = run_eval()
-  metrics["train_seconds"] = float(trainer.train_seconds.numpy())
+  metrics = loop.run(train_step, reporter.describe, run_eval,
+                     on_log=reporter.train_scalars, before_save=before_save)
+  if metrics is None:  # Resumed at its last step: evaluate what it holds.
+    metrics = run_eval(start_step)
+  metrics["train_seconds"] = float(loop.train_seconds.numpy())
   metrics["history"] = history.columns
-  reporter.final(metrics)
+  loop.write_results(METRICS_FILE, metrics)
   return metrics

@@ -34,20 +34,18 @@ from absl import flags
 from absl import logging
 import numpy as np
 import tensorflow as tf
-import tf_keras
 
+from tfp_vqvae import checkpoints
 from tfp_vqvae import config as config_lib
 from tfp_vqvae import data
+from tfp_vqvae import loop as loop_lib
+from tfp_vqvae import optimization
 from tfp_vqvae import prior as prior_lib
-from tfp_vqvae import train_lib
+from tfp_vqvae import seeds as seeds_lib
 
 METRICS_FILE = "prior_metrics.json"
 # Config fields shared with the VQ-VAE trainer, flags and validation included.
-_SHARED_FIELDS = config_lib.DATA_FIELDS + (
-    "batch_size", "learning_rate", "num_steps", "seed", "log_every", "eval_every",
-    "checkpoint_every", "max_checkpoints", "eval_batch_size")
-# Salt that keeps the batch sampling stream apart from dropout's.
-_BATCH_SALT = 0xBA7
+_SHARED_FIELDS = config_lib.field_names(config_lib.DATA, config_lib.LOOP)
 # Classes of a class-conditional prior: every dataset in data.SUPPORTED_DATASETS
 # has 10. Fixed rather than read from the labels so the architecture is known, and
 # checked against a resumed model_dir, before any image is encoded.
@@ -120,7 +118,7 @@ def codes_key(vqvae, vqvae_config, config):
   for variable in sorted(vqvae.variables, key=lambda v: v.name):
     digest.update(variable.name.encode())
     digest.update(variable.numpy().tobytes())
-  facts = {name: getattr(config, name) for name in config_lib.DATA_FIELDS}
+  facts = {name: getattr(config, name) for name in config_lib.field_names(config_lib.DATA)}
   if facts["dataset_dir"]:
     facts["dataset_dir"] = os.path.abspath(facts["dataset_dir"])
   facts.update(binarize=vqvae_config.binarize, seed=vqvae_config.seed)
@@ -155,24 +153,20 @@ def encode_splits(vqvae, vqvae_config, config):
 
 
 class PriorTrainer(tf.Module):
-  """Prior, optimizer, counters and the best eval NLL so far, and the compiled steps."""
+  """Prior, optimizer and the best eval NLL so far, and the compiled step."""
 
-  def __init__(self, prior_config, config, encoded):
+  def __init__(self, prior_config, config, encoded, step):
+    """Args: the prior's architecture, the run's config, the codes to fit, and the
+    loop's step counter (batch s is drawn from (seed, s))."""
     super().__init__(name="prior_trainer")
     self.config = config
+    self.step = step
     self.prior = prior_lib.GatedPixelCNN(prior_config)
-    self.optimizer = tf_keras.optimizers.Adam(config.learning_rate)
+    self.optimizer = optimization.make_optimizer(config.learning_rate)
     self.optimizer.build(self.prior.trainable_variables)
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
-                                     name="train_seconds")
     self.best_nll = tf.Variable(math.inf, dtype=tf.float64, trainable=False,
                                 name="best_nll")
     self.best_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_step")
-    self.checkpoint = tf.train.Checkpoint(
-        step=self.step, prior=self.prior, optimizer=self.optimizer,
-        train_seconds=self.train_seconds, best_nll=self.best_nll,
-        best_step=self.best_step)
     self.best_checkpoint = tf.train.Checkpoint(prior=self.prior, step=self.step)
     self._train_codes = tf.constant(encoded.train_codes)
     self._train_labels = tf.constant(encoded.train_labels)
@@ -183,21 +177,21 @@ class PriorTrainer(tf.Module):
   @tf.function
   def train_step(self):
     """One Adam step on a batch drawn by (seed, step); returns its NLL, nats/image."""
-    seed = tf.random.experimental.stateless_fold_in(
-        tf.constant([self.config.seed, _BATCH_SALT], tf.int64), self.step)
+    seed = seeds_lib.step_seed(self.config.seed, seeds_lib.Stream.PRIOR_BATCHES,
+                               self.step)
     rows = tf.random.stateless_uniform(
         [self.config.batch_size], seed, maxval=tf.shape(self._train_codes)[0],
         dtype=tf.int32)
     codes = tf.gather(self._train_codes, rows)
     labels = self._labels(tf.gather(self._train_labels, rows))
     dropout_seed = tf.random.experimental.stateless_fold_in(seed, 1)
-    with tf.GradientTape() as tape:
+
+    def loss_fn():
       nll = -tf.reduce_mean(self.prior.log_prob(codes, labels, training=True,
                                                 seed=dropout_seed))
-    variables = self.prior.trainable_variables
-    self.optimizer.apply_gradients(zip(tape.gradient(nll, variables), variables))
-    self.step.assign_add(1)
-    return nll
+      return nll, nll
+
+    return optimization.minimize(self.optimizer, loss_fn, self.prior.trainable_variables)
 
 
 def evaluate_prior(prior, codes, labels, batch_size):
@@ -262,7 +256,7 @@ def train_prior(config, vqvae_dir, model_dir):
     ValueError: if vqvae_dir is not a trained VQ-VAE, the prior flags do not fit
       its grid, or model_dir holds a prior of another architecture or codes.
   """
-  vqvae, vqvae_config, vqvae_path = train_lib.load_model(vqvae_dir)
+  vqvae, vqvae_config, vqvae_path = checkpoints.load_vqvae(vqvae_dir)
   prior_config = config.prior_config(vqvae.num_embeddings, vqvae.latent_shape)
   # Built once before any work so that a bad architecture fails at once.
   prior_lib.GatedPixelCNN(prior_config)
@@ -272,32 +266,34 @@ def train_prior(config, vqvae_dir, model_dir):
   _check_or_write_config(model_dir, prior_config, key, vqvae_dir)
   encoded = _load_or_encode(vqvae, vqvae_config, config, model_dir, key)
 
-  trainer = PriorTrainer(prior_config, config, encoded)
-  manager = tf.train.CheckpointManager(trainer.checkpoint, model_dir,
-                                       max_to_keep=config.max_checkpoints)
+  schedule = loop_lib.Schedule(config.num_steps, config.log_every, config.eval_every,
+                               config.checkpoint_every, config.max_checkpoints)
+  loop = loop_lib.Loop(model_dir, schedule)
+  trainer = PriorTrainer(prior_config, config, encoded, loop.step)
+  loop.restore(prior=trainer.prior, optimizer=trainer.optimizer,
+               best_nll=trainer.best_nll, best_step=trainer.best_step)
   best_manager = tf.train.CheckpointManager(
       trainer.best_checkpoint, os.path.join(model_dir, prior_lib.BEST_DIR), max_to_keep=1)
-  if manager.latest_checkpoint:
-    trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    logging.info("Resumed from step %d (%s).", int(trainer.step.numpy()),
-                 manager.latest_checkpoint)
-  else:
-    logging.info("No checkpoint in %s: training from scratch.", model_dir)
 
   latents = math.prod(vqvae.latent_shape)
   bits = latents * math.log(2.0)
-  train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
-  eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval"))
 
-  def run_eval():
-    step = int(trainer.step.numpy())
+  def describe(nll):
+    nll = float(nll)
+    return f"prior NLL {nll:.2f} nats ({nll / bits:.3f} bits/latent)"
+
+  def train_scalars(step, nll, unused_rate):
+    with loop.train_writer.as_default(step=step):
+      tf.summary.scalar("prior_nll_nats", float(nll))
+
+  def run_eval(step):
     nll = evaluate_prior(trainer.prior, encoded.eval_codes, encoded.eval_labels,
                          config.eval_batch_size)
     if nll < trainer.best_nll.numpy():
       trainer.best_nll.assign(nll)
       trainer.best_step.assign(step)
       best_manager.save(checkpoint_number=step)
-    with eval_writer.as_default(step=step):
+    with loop.eval_writer.as_default(step=step):
       tf.summary.scalar("prior_nll_nats", nll)
       tf.summary.scalar("prior_bits_per_latent", nll / bits)
       tf.summary.scalar("best_prior_nll_nats", trainer.best_nll.numpy())
@@ -305,30 +301,9 @@ def train_prior(config, vqvae_dir, model_dir):
                  "%.2f at step %d.", step, config.eval_split, nll, nll / bits,
                  trainer.best_nll.numpy(), int(trainer.best_step.numpy()))
 
-  start_step = step = int(trainer.step.numpy())
-  window_start, window_step = time.perf_counter(), start_step
-  seconds_before = float(trainer.train_seconds.numpy())
-  run_start = time.perf_counter()
-  while step < config.num_steps:
-    nll = float(trainer.train_step())
-    step += 1
-    trainer.train_seconds.assign(seconds_before + time.perf_counter() - run_start)
-    if step % config.log_every == 0 or step == config.num_steps:
-      now = time.perf_counter()
-      rate = (step - window_step) / max(now - window_start, 1e-9)
-      window_start, window_step = now, step
-      logging.info("step %d/%d  prior NLL %.2f nats (%.3f bits/latent)  %.1f steps/s  "
-                   "ETA %s", step, config.num_steps, nll, nll / bits, rate,
-                   train_lib.format_duration((config.num_steps - step) / rate))
-      with train_writer.as_default(step=step):
-        tf.summary.scalar("prior_nll_nats", nll)
-        tf.summary.scalar("steps_per_second", rate)
-    if step % config.eval_every == 0 or step == config.num_steps:
-      run_eval()
-    if step % config.checkpoint_every == 0 or step == config.num_steps:
-      manager.save(checkpoint_number=step)
+  loop.run(lambda step: trainer.train_step(), describe, run_eval, on_log=train_scalars)
   if best_manager.latest_checkpoint is None:
-    run_eval()  # A run resumed at its last step that never evaluated.
+    run_eval(int(loop.step.numpy()))  # A run resumed at its last step, never evaluated.
 
   best_prior, _ = prior_lib.load_prior(model_dir, vqvae)
   prior_nll = evaluate_prior(best_prior, encoded.eval_codes, encoded.eval_labels,
@@ -336,7 +311,7 @@ def train_prior(config, vqvae_dir, model_dir):
   recon_nll = float(np.mean(encoded.eval_recon_nll))
   uniform_nll = latents * math.log(vqvae.num_embeddings)
   metrics = {
-      "step": int(trainer.step.numpy()),
+      "step": int(loop.step.numpy()),
       "best_step": int(trainer.best_step.numpy()),
       "prior_nll_nats_per_image": prior_nll,
       "prior_bits_per_latent": prior_nll / bits,
@@ -347,17 +322,14 @@ def train_prior(config, vqvae_dir, model_dir):
       "class_conditional": bool(prior_config.num_classes),
       "num_embeddings": vqvae.num_embeddings,
       "eval_examples": len(encoded.eval_codes),
-      "train_seconds": float(trainer.train_seconds.numpy()),
+      "train_seconds": float(loop.train_seconds.numpy()),
   }
-  with tf.io.gfile.GFile(os.path.join(model_dir, METRICS_FILE), "w") as f:
-    json.dump(metrics, f, indent=2, sort_keys=True)
   logging.info("Best prior (step %d): NLL %.2f nats (%.3f bits/latent, uniform %.3f); "
-               "-ELBO %.2f nats with it, %.2f with the uniform prior. Wrote %s.",
+               "-ELBO %.2f nats with it, %.2f with the uniform prior.",
                metrics["best_step"], prior_nll, metrics["prior_bits_per_latent"],
                metrics["uniform_bits_per_latent"], metrics["neg_elbo_learned_prior_nats"],
-               metrics["neg_elbo_uniform_prior_nats"], os.path.join(model_dir, METRICS_FILE))
-  train_writer.flush()
-  eval_writer.flush()
+               metrics["neg_elbo_uniform_prior_nats"])
+  loop.write_results(METRICS_FILE, metrics)
   return metrics
 
 
