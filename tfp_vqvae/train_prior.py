@@ -40,14 +40,15 @@ from tfp_vqvae import config as config_lib
 from tfp_vqvae import data
 from tfp_vqvae import loop as loop_lib
 from tfp_vqvae import optimization
+from tfp_vqvae import preprocessing
 from tfp_vqvae import prior as prior_lib
 from tfp_vqvae import seeds as seeds_lib
 
 METRICS_FILE = "prior_metrics.json"
 # Config fields shared with the VQ-VAE trainer, flags and validation included.
 _SHARED_FIELDS = config_lib.field_names(config_lib.DATA, config_lib.LOOP)
-# Classes of a class-conditional prior: every dataset in data.SUPPORTED_DATASETS
-# has 10. Fixed rather than read from the labels so the architecture is known, and
+# Classes of a class-conditional prior: the MNIST family and CIFAR-10 have 10.
+# Fixed rather than read from the labels so the architecture is known, and
 # checked against a resumed model_dir, before any image is encoded.
 NUM_CLASSES = 10
 
@@ -60,6 +61,11 @@ class TrainPriorConfig:
   data_dir: Optional[str] = None
   train_split: str = "train"
   eval_split: str = "test"
+  image_size: str = ""
+  channels: int = 0
+  image_key: str = ""
+  label_key: str = ""
+  skip_corrupt_images: bool = False
   num_channels: int = 128
   num_layers: int = 6
   kernel_size: int = 3
@@ -126,8 +132,27 @@ def codes_key(vqvae, vqvae_config, config):
   return digest.hexdigest()[:16]
 
 
+def _data_args(config, image_shape):
+  """`data.open_data` arguments giving the images the VQ-VAE takes (H, W, C)."""
+  args = config_lib.data_args(config)
+  height, width, channels = image_shape
+  if args["image_size"] and preprocessing.parse_image_size(args["image_size"]) != (
+      height, width):
+    raise ValueError(f"--image_size={args['image_size']}: the VQ-VAE takes "
+                     f"{height}x{width} images; drop the flag or pass {height},{width}.")
+  if args["channels"] and args["channels"] != channels:
+    raise ValueError(f"--channels={args['channels']}: the VQ-VAE takes images of "
+                     f"{channels} channel(s); drop the flag.")
+  args.update(image_size=f"{height},{width}", channels=channels)
+  return args
+
+
 def encode_splits(vqvae, vqvae_config, config):
-  """Encodes both splits with the frozen VQ-VAE as `train_lib.evaluate` binarises."""
+  """Encodes both splits with the frozen VQ-VAE as `train_lib.evaluate` binarises.
+
+  The images are brought to the VQ-VAE's size and colour (--image_size and
+  --channels may be left unset).
+  """
 
   @tf.function
   def encode(images, with_recon):
@@ -136,18 +161,18 @@ def encode_splits(vqvae, vqvae_config, config):
       return encoded.codes, tf.zeros(tf.shape(images)[:1])
     return encoded.codes, -vqvae.decode(encoded.quantized).log_prob(images)
 
+  image_data = data.open_data(**_data_args(config, vqvae.image_shape))
   splits = []
-  for split, with_recon in ((config.train_split, False), (config.eval_split, True)):
-    image_set = data.load_images(config.dataset, split, config.dataset_dir,
-                                 config.data_dir)
-    codes, recon = [], []
-    for images in data.eval_dataset(image_set.images, config.eval_batch_size,
-                                    vqvae_config.seed, vqvae_config.binarize):
+  for split, with_recon in ((data.TRAIN, False), (data.EVAL, True)):
+    codes, labels, recon = [], [], []
+    for images, batch_labels in image_data.eval_batches(
+        split, config.eval_batch_size, vqvae_config.seed, vqvae_config.binarize,
+        with_labels=True):
       batch_codes, batch_recon = encode(images, with_recon)
       codes.append(batch_codes.numpy())
+      labels.append(batch_labels.numpy().astype(np.int32))
       recon.append(batch_recon.numpy())
-    splits.append((np.concatenate(codes), image_set.labels.astype(np.int32),
-                   np.concatenate(recon)))
+    splits.append((np.concatenate(codes), np.concatenate(labels), np.concatenate(recon)))
   (train_codes, train_labels, _), (eval_codes, eval_labels, eval_recon) = splits
   return EncodedSplits(train_codes, train_labels, eval_codes, eval_labels, eval_recon)
 
@@ -213,9 +238,12 @@ def _load_or_encode(vqvae, vqvae_config, config, model_dir, key):
     return EncodedSplits.load(path)
   start = time.perf_counter()
   encoded = encode_splits(vqvae, vqvae_config, config)
-  if config.class_conditional and max(encoded.train_labels.max(),
-                                      encoded.eval_labels.max()) >= NUM_CLASSES:
-    raise ValueError(f"--class_conditional expects labels in [0, {NUM_CLASSES}).")
+  labels = np.concatenate([encoded.train_labels, encoded.eval_labels])
+  if config.class_conditional and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+    found = ("images without labels" if labels.min() < 0
+             else f"labels up to {labels.max()}")
+    raise ValueError(f"--class_conditional expects labels in [0, {NUM_CLASSES}); "
+                     f"{config.dataset} has {found}.")
   encoded.save(path)
   logging.info("Encoded %d train and %d eval images in %.1f s; cached in %s.",
                len(encoded.train_codes), len(encoded.eval_codes),
