@@ -47,6 +47,8 @@ from tfp_vqvae import seeds as seeds_lib
 METRICS_FILE = "prior_metrics.json"
 # Config fields shared with the VQ-VAE trainer, flags and validation included.
 _SHARED_FIELDS = config_lib.field_names(config_lib.DATA, config_lib.LOOP)
+# Data fields always in the codes key (the others only when not at their defaults).
+_KEYED_FIELDS = ("dataset", "dataset_dir", "data_dir", "train_split", "eval_split")
 # Classes of a class-conditional prior: the MNIST family and CIFAR-10 have 10.
 # Fixed rather than read from the labels so the architecture is known, and
 # checked against a resumed model_dir, before any image is encoded.
@@ -124,7 +126,11 @@ def codes_key(vqvae, vqvae_config, config):
   for variable in sorted(vqvae.variables, key=lambda v: v.name):
     digest.update(variable.name.encode())
     digest.update(variable.numpy().tobytes())
-  facts = {name: getattr(config, name) for name in config_lib.field_names(config_lib.DATA)}
+  # Fields at their defaults are left out, so that keys made before a field existed
+  # (e.g. --image_size) stay valid.
+  defaults = TrainPriorConfig()
+  facts = {name: getattr(config, name) for name in config_lib.field_names(config_lib.DATA)
+           if name in _KEYED_FIELDS or getattr(config, name) != getattr(defaults, name)}
   if facts["dataset_dir"]:
     facts["dataset_dir"] = os.path.abspath(facts["dataset_dir"])
   facts.update(binarize=vqvae_config.binarize, seed=vqvae_config.seed)
