@@ -5,8 +5,9 @@ r"""Input pipeline benchmark: images/s of the pipeline vs of the train step, pea
     python -m tfp_vqvae.data_benchmark --flagfile flags/folder64.cfg --images 2000 \
       --image_size 64 --channels 3 --train_steps 50
 
-writes a folder of `--images` random PNG images (in --folder, reused if it already
-holds them, else a temporary directory), then measures, one after the other on the
+writes a folder of `--images` random PNG (or JPEG) images, of the training size or
+of --stored_size (in --folder, reused if it already holds them, else a temporary
+directory), then measures, one after the other on the
 same process: the training pipeline alone (`ImageData.train_batches` of the
 flagfile's batch size and --binarize, after `--warmup_batches`), and the train step
 alone on one fixed batch (the flagfile's model). With `--train_steps N` it then
@@ -34,6 +35,10 @@ from tfp_vqvae import train_lib
 _IMAGES = flags.DEFINE_integer("images", 2000, "Images in the generated folder.")
 _FOLDER = flags.DEFINE_string("folder", "", "Where to write (or find) the images; "
                               "empty: a temporary directory.")
+_STORED_SIZE = flags.DEFINE_string("stored_size", "", "H,W of the generated images "
+                                   "(empty: --image_size's), e.g. 218,178 for "
+                                   "CelebA-sized photos to resize.")
+_FORMAT = flags.DEFINE_enum("format", "png", ["png", "jpg"], "File format to write.")
 _BATCHES = flags.DEFINE_integer("batches", 100, "Batches to time in the pipeline.")
 _WARMUP = flags.DEFINE_integer("warmup_batches", 10, "Batches read before timing.")
 _STEPS = flags.DEFINE_integer("steps", 20, "Train steps to time on a fixed batch.")
@@ -41,8 +46,11 @@ _TRAIN_STEPS = flags.DEFINE_integer("train_steps", 0, "Steps of a full training 
                                     "on the folder (0: none), for the peak RSS.")
 
 
-def write_folder(root: str, count: int, height: int, width: int, channels: int) -> str:
-  """Writes `count` random uint8 PNG images to root/train (and 64 to root/test)."""
+def write_folder(root: str, count: int, height: int, width: int, channels: int,
+                 file_format: str = "png") -> str:
+  """Writes `count` random uint8 images to root/train (and 64 to root/test) as
+  `file_format` (png or jpg)."""
+  encode = tf.io.encode_png if file_format == "png" else tf.io.encode_jpeg
   rng = np.random.default_rng(0)
   for split, number in (("train", count), ("test", 64)):
     directory = os.path.join(root, split)
@@ -51,8 +59,8 @@ def write_folder(root: str, count: int, height: int, width: int, channels: int) 
     os.makedirs(directory, exist_ok=True)
     for i in range(number):
       image = rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
-      with open(os.path.join(directory, f"{i:07d}.png"), "wb") as f:
-        f.write(tf.io.encode_png(image).numpy())
+      with open(os.path.join(directory, f"{i:07d}.{file_format}"), "wb") as f:
+        f.write(encode(image).numpy())
   return root
 
 
@@ -69,7 +77,9 @@ def main(argv):
   height, width = preprocessing.parse_image_size(config.image_size) or (28, 28)
   channels = config.channels or 1
   root = _FOLDER.value or tempfile.mkdtemp(prefix="data_benchmark_")
-  write_folder(root, _IMAGES.value, height, width, channels)
+  stored_h, stored_w = (preprocessing.parse_image_size(_STORED_SIZE.value)
+                        or (height, width))
+  write_folder(root, _IMAGES.value, stored_h, stored_w, channels, _FORMAT.value)
   config = dataclasses.replace(config, dataset=f"folder:{root}", dataset_dir=None,
                                train_split="train", eval_split="test",
                                image_size=f"{height},{width}", channels=channels)
