@@ -1,307 +1,43 @@
-"""Tests of data loading, binarization and the deterministic pipelines."""
+"""Tests of the input pipelines: binarization, determinism, resume, sharding, bad files."""
 
-import gzip
 import hashlib
 import os
-import socket
 import time
-from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from tfp_vqvae import data
+from tfp_vqvae import image_readers
+import image_files
 
 _REAL_KMNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "shared", "data", "kmnist")
 
 
-def _idx_bytes(array):
-  """Encodes a uint8 array in the idx format, as the official files are."""
-  header = bytes([0, 0, 0x08, array.ndim])
-  header += np.asarray(array.shape, ">u4").tobytes()
-  return header + array.astype(np.uint8).tobytes()
+def _array_data(images, eval_images=None):
+  """An ImageData over in-memory uint8 images [N, H, W, C] (the idx route's reader)."""
+
+  def examples(array):
+    return image_readers.ArrayExamples("test images", array,
+                                       np.arange(len(array)) % 10, 10)
+
+  eval_images = images if eval_images is None else eval_images
+  return data.ImageData({data.TRAIN: examples(images), data.EVAL: examples(eval_images)},
+                        images.shape[1:])
 
 
-def _fake_split(num_examples, first_label):
-  """Images whose pixels all differ between examples, and labels."""
-  rng = np.random.default_rng(first_label)
-  images = rng.integers(0, 256, size=(num_examples, 28, 28), dtype=np.uint8)
-  labels = (np.arange(num_examples) + first_label) % 10
-  return images, labels.astype(np.uint8)
+def _indexed_images(num_examples):
+  """Images whose every pixel is the example's index, to recover it."""
+  return np.broadcast_to(
+      np.arange(num_examples, dtype=np.uint8)[:, None, None, None],
+      (num_examples, 2, 2, 1)).copy()
 
 
-def _write(path, contents):
-  with open(path, "wb") as f:
-    f.write(contents)
-
-
-def _write_official_files(directory, file_format):
-  """Writes a 10-example train and 4-example test split; returns the arrays.
-
-  Args:
-    directory: Where to write.
-    file_format: "idx", "idx.gz" or "npz".
-
-  Returns:
-    {split name: (images [N, 28, 28], labels [N])} as written.
-  """
-  splits = {"train": _fake_split(10, 0), "test": _fake_split(4, 3)}
-  for split_name, (images, labels) in splits.items():
-    if file_format == "npz":
-      np.savez_compressed(
-          os.path.join(directory, f"kmnist-{split_name}-imgs.npz"), images)
-      np.savez_compressed(
-          os.path.join(directory, f"kmnist-{split_name}-labels.npz"), labels)
-      continue
-    prefix = "train" if split_name == "train" else "t10k"
-    suffix = ".gz" if file_format == "idx.gz" else ""
-    for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
-      contents = _idx_bytes(array)
-      if suffix:
-        contents = gzip.compress(contents)
-      _write(os.path.join(directory, f"{prefix}-{kind}-ubyte{suffix}"),
-             contents)
-  return splits
-
-
-def _write_md5sums(directory, overrides=None):
-  """Writes MD5SUMS for every file in `directory`, except `overrides`."""
-  overrides = overrides or {}
-  lines = []
-  for filename in sorted(os.listdir(directory)):
-    with open(os.path.join(directory, filename), "rb") as f:
-      md5 = hashlib.md5(f.read()).hexdigest()
-    lines.append(f"{overrides.get(filename, md5)}  {filename}\n")
-  with open(os.path.join(directory, "MD5SUMS"), "w") as f:
-    f.writelines(lines)
-
-
-class LoadLocalTest(parameterized.TestCase, tf.test.TestCase):
-
-  def _dir(self):
-    return self.get_temp_dir()
-
-  @parameterized.product(
-      (dict(name="mnist", file_format="idx"),
-       dict(name="fashion_mnist", file_format="idx.gz"),
-       dict(name="kmnist", file_format="npz"),
-       dict(name="kmnist", file_format="idx.gz")),
-      (dict(split="train", rows=[("train", slice(None))]),
-       dict(split="test", rows=[("test", slice(None))]),
-       dict(split="test[:3]", rows=[("test", slice(0, 3))]),
-       dict(split="train[50%:]", rows=[("train", slice(5, None))]),
-       dict(split="test[-2:]", rows=[("test", slice(2, None))]),
-       dict(split="train+test",
-            rows=[("train", slice(None)), ("test", slice(None))])))
-  def test_returns_the_file_contents(self, name, file_format, split, rows):
-    directory = self._dir()
-    written = _write_official_files(directory, file_format)
-
-    image_set = data.load_images(name, split, dataset_dir=directory)
-
-    expected_images = np.concatenate(
-        [written[s][0][r] for s, r in rows])[..., np.newaxis]
-    expected_labels = np.concatenate([written[s][1][r] for s, r in rows])
-    self.assertEqual(image_set.images.dtype, np.uint8)
-    self.assertEqual(image_set.labels.dtype, np.int64)
-    self.assertAllEqual(image_set.images, expected_images)
-    self.assertAllEqual(image_set.labels, expected_labels)
-
-  def test_md5sums_that_match_pass(self):
-    directory = self._dir()
-    written = _write_official_files(directory, "idx.gz")
-    _write_md5sums(directory)
-
-    image_set = data.load_images("mnist", "test", dataset_dir=directory)
-
-    self.assertAllEqual(image_set.labels, written["test"][1])
-
-  def test_md5_mismatch_raises(self):
-    directory = self._dir()
-    _write_official_files(directory, "idx.gz")
-    _write_md5sums(directory, {"t10k-images-idx3-ubyte.gz": "0" * 32})
-
-    with self.assertRaisesRegex(data.DatasetUnavailableError,
-                                r"t10k-images-idx3-ubyte\.gz has MD5 .*"
-                                r"MD5SUMS .* lists 0{32}"):
-      data.load_images("mnist", "test", dataset_dir=directory)
-
-  def test_md5sums_of_unread_files_are_not_checked(self):
-    directory = self._dir()
-    _write_official_files(directory, "idx")
-    _write_md5sums(directory, {"train-images-idx3-ubyte": "0" * 32})
-
-    self.assertLen(
-        data.load_images("mnist", "test", dataset_dir=directory).labels, 4)
-    with self.assertRaisesRegex(data.DatasetUnavailableError, "MD5"):
-      data.load_images("mnist", "train", dataset_dir=directory)
-
-  @parameterized.named_parameters(
-      ("bad_magic", lambda b: b"\x01" + b[1:], "not an idx file"),
-      ("labels_as_images", lambda b: b[:3] + b"\x01" + b[4:],
-       "magic number 0x00000801, expected 0x00000803"),
-      ("truncated_data", lambda b: b[:-5], "truncated"),
-      ("trailing_bytes", lambda b: b + b"\x00", "truncated or corrupt"),
-      ("truncated_header", lambda b: b[:9], "truncated"))
-  def test_corrupt_idx_raises(self, corrupt, message):
-    directory = self._dir()
-    _write_official_files(directory, "idx")
-    path = os.path.join(directory, "t10k-images-idx3-ubyte")
-    with open(path, "rb") as f:
-      contents = f.read()
-    _write(path, corrupt(contents))
-
-    with self.assertRaisesRegex(data.DatasetUnavailableError,
-                                f"t10k-images-idx3-ubyte.*{message}"):
-      data.load_images("mnist", "test", dataset_dir=directory)
-
-  def test_truncated_gzip_raises(self):
-    directory = self._dir()
-    _write_official_files(directory, "idx.gz")
-    path = os.path.join(directory, "t10k-labels-idx1-ubyte.gz")
-    with open(path, "rb") as f:
-      contents = f.read()
-    _write(path, contents[:len(contents) // 2])
-
-    with self.assertRaisesRegex(
-        data.DatasetUnavailableError,
-        "t10k-labels-idx1-ubyte.gz is not a valid gzip"):
-      data.load_images("mnist", "test", dataset_dir=directory)
-
-  def test_label_count_mismatch_raises(self):
-    directory = self._dir()
-    _write_official_files(directory, "idx")
-    _write(os.path.join(directory, "t10k-labels-idx1-ubyte"),
-           _idx_bytes(np.zeros([3], np.uint8)))
-
-    with self.assertRaisesRegex(data.DatasetUnavailableError,
-                                "4 images but .* 3 labels"):
-      data.load_images("mnist", "test", dataset_dir=directory)
-
-  def test_missing_directory_raises(self):
-    directory = os.path.join(self._dir(), "absent")
-
-    with self.assertRaises(data.DatasetUnavailableError) as raised:
-      data.load_images("kmnist", "test", dataset_dir=directory)
-
-    message = str(raised.exception)
-    self.assertIn(directory, message)
-    self.assertIn("t10k-images-idx3-ubyte", message)
-    self.assertIn("kmnist-test-imgs.npz", message)
-    self.assertNotIn("\n", message)
-
-  def test_missing_labels_raises(self):
-    directory = self._dir()
-    _write_official_files(directory, "idx.gz")
-    os.remove(os.path.join(directory, "t10k-labels-idx1-ubyte.gz"))
-
-    with self.assertRaisesRegex(
-        data.DatasetUnavailableError,
-        f"'test' split of mnist from --dataset_dir {directory}: none of its "
-        "label files \\(t10k-labels-idx1-ubyte, t10k-labels-idx1-ubyte.gz\\)"):
-      data.load_images("mnist", "test", dataset_dir=directory)
-
-  def test_only_needed_splits_are_read(self):
-    directory = self._dir()
-    _write_official_files(directory, "idx")
-    for filename in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
-      os.remove(os.path.join(directory, filename))
-
-    self.assertLen(
-        data.load_images("mnist", "test[:3]", dataset_dir=directory).labels, 3)
-    with self.assertRaisesRegex(data.DatasetUnavailableError,
-                                "'train' split .* train-images-idx3-ubyte"):
-      data.load_images("mnist", "train+test", dataset_dir=directory)
-
-  @parameterized.named_parameters(
-      ("unknown_split", "validation", "Unknown split 'validation'"),
-      ("malformed", "test[", "Unrecognized split format"),
-      ("beyond_end", "test[:5]", "incompatible with 4 examples"),
-      ("empty", "test[2:2]", "selects no examples"))
-  def test_bad_split_raises_value_error(self, split, message):
-    directory = self._dir()
-    _write_official_files(directory, "idx")
-
-    with self.assertRaisesRegex(ValueError, message):
-      data.load_images("mnist", split, dataset_dir=directory)
-
-  def test_unsupported_dataset_raises(self):
-    with self.assertRaisesRegex(ValueError,
-                                "svhn_cropped.*kmnist, mnist, fashion_mnist"):
-      data.load_images("svhn_cropped", "test", dataset_dir=self._dir())
-
-
-class RealKmnistTest(tf.test.TestCase):
-  """The official KMNIST test files (with their MD5SUMS) next to the repo."""
-
-  def setUp(self):
-    super().setUp()
-    if not os.path.isdir(_REAL_KMNIST_DIR):
-      self.skipTest(f"{_REAL_KMNIST_DIR} is absent.")
-
-  def test_test_split_slices(self):
-    first = data.load_images("kmnist", "test[:9000]",
-                             dataset_dir=_REAL_KMNIST_DIR)
-    rest = data.load_images("kmnist", "test[9000:]",
-                            dataset_dir=_REAL_KMNIST_DIR)
-
-    self.assertEqual(first.images.shape, (9000, 28, 28, 1))
-    self.assertEqual(first.images.dtype, np.uint8)
-    self.assertEqual(rest.images.shape, (1000, 28, 28, 1))
-    labels = np.concatenate([first.labels, rest.labels])
-    # The KMNIST test set is balanced: 1000 examples of each of 10 classes.
-    self.assertAllEqual(np.bincount(labels), [1000] * 10)
-
-  def test_train_split_is_missing(self):
-    with self.assertRaisesRegex(data.DatasetUnavailableError,
-                                "'train' split of kmnist .*"
-                                "train-images-idx3-ubyte"):
-      data.load_images("kmnist", "train", dataset_dir=_REAL_KMNIST_DIR)
-
-
-class LoadTfdsTest(tf.test.TestCase):
-
-  def test_mock_data(self):
-    with tfds.testing.mock_data(num_examples=5):
-      image_set = data.load_images("kmnist", "test")
-
-    self.assertEqual(image_set.images.shape, (5, 28, 28, 1))
-    self.assertEqual(image_set.images.dtype, np.uint8)
-    self.assertEqual(image_set.labels.shape, (5,))
-    self.assertEqual(image_set.labels.dtype, np.int64)
-
-  def _assert_unavailable_quickly(self):
-    data_dir = self.get_temp_dir()
-    start = time.monotonic()
-    with self.assertRaises(data.DatasetUnavailableError) as raised:
-      data.load_images("kmnist", "test", data_dir=data_dir)
-    self.assertLess(time.monotonic() - start, 30)
-    message = str(raised.exception)
-    self.assertNotIn("\n", message)
-    for expected in ("kmnist", "could not download or prepare",
-                     "--dataset_dir", "t10k-images-idx3-ubyte",
-                     "kmnist-test-imgs.npz", "--data_dir"):
-      self.assertIn(expected, message)
-    return message
-
-  def test_offline_fails_fast(self):
-    try:
-      socket.getaddrinfo("codh.rois.ac.jp", 80)
-    except OSError:
-      self._assert_unavailable_quickly()
-    else:
-      self.skipTest("Online: the dataset would really be downloaded.")
-
-  def test_unreachable_host_fails_fast(self):
-    # Simulates an offline machine even where the network is reachable.
-    with mock.patch.object(socket, "create_connection",
-                           side_effect=OSError("Network is unreachable")):
-      message = self._assert_unavailable_quickly()
-    self.assertIn("cannot reach codh.rois.ac.jp:80: Network is unreachable",
-                  message)
+def _batch_indices(images):
+  """Recovers the example indices of a batch of `_indexed_images` ("none")."""
+  return np.round(images.numpy()[:, 0, 0, 0] * 255).astype(int).tolist()
 
 
 class BinarizeTest(parameterized.TestCase, tf.test.TestCase):
@@ -347,6 +83,14 @@ class BinarizeTest(parameterized.TestCase, tf.test.TestCase):
     self.assertAllEqual(first, again)
     self.assertNotAllEqual(first, other)
 
+  def test_rows_of_a_batch_binarize_as_in_the_batch(self):
+    pixels = image_files.random_images(6, (5, 5, 1))
+
+    whole = data.binarize(pixels, "dynamic", seed=(1, 2))
+    part = data.binarize(pixels[2:5], "dynamic", seed=(1, 2), batch_rows=(2, 6))
+
+    self.assertAllEqual(part, whole[2:5])
+
   def test_unknown_mode_raises(self):
     with self.assertRaisesRegex(ValueError, "'bernoulli'.*dynamic"):
       data.binarize(self._ALL_PIXELS, "bernoulli", seed=(0, 0))
@@ -356,23 +100,40 @@ class BinarizeTest(parameterized.TestCase, tf.test.TestCase):
       data.binarize(self._ALL_PIXELS.astype(np.float32), "none", seed=(0, 0))
 
 
-def _indexed_images(num_examples):
-  """Images whose every pixel is the example's index, to recover it."""
-  return np.broadcast_to(
-      np.arange(num_examples, dtype=np.uint8)[:, None, None, None],
-      (num_examples, 2, 2, 1)).copy()
+class TargetVarianceTest(tf.test.TestCase):
+
+  def test_pixel_variance_matches_numpy(self):
+    images = image_files.random_images(50, (4, 4, 1))
+    histogram = np.bincount(images.ravel(), minlength=256)
+    probs = images / 255.0
+
+    self.assertAllClose(data.pixel_variance(histogram, "none"), probs.var())
+    self.assertAllClose(data.pixel_variance(histogram, "threshold"), (images > 127).var())
+    # Dynamic binarization: the variance of Bernoulli(p) pixels pooled over pixels.
+    samples = np.random.default_rng(1).uniform(size=(400,) + probs.shape) < probs
+    self.assertAllClose(data.pixel_variance(histogram, "dynamic"), samples.var(),
+                        atol=2e-3)
+
+  def test_streamed_over_the_training_split(self):
+    images = image_files.random_images(40, (3, 3, 1))
+
+    variance = _array_data(images, images[:4]).target_variance("none")
+
+    self.assertAllClose(variance, (images / 255.0).var(), rtol=1e-12)
+
+  def test_evenly_spaced_subset_of_a_large_split(self):
+    images = image_files.random_images(40, (3, 3, 1))
+
+    variance = _array_data(images).target_variance("threshold", max_examples=8)
+
+    self.assertAllClose(variance, (images[::5] > 127).var(), rtol=1e-12)
 
 
-def _batch_indices(images):
-  """Recovers the example indices of a batch of `_indexed_images` ("none")."""
-  return np.round(images.numpy()[:, 0, 0, 0] * 255).astype(int).tolist()
-
-
-class TrainDatasetTest(parameterized.TestCase, tf.test.TestCase):
+class TrainBatchesTest(parameterized.TestCase, tf.test.TestCase):
 
   def _index_stream(self, num_examples, batch_size, num_batches, seed=0):
-    dataset = data.train_dataset(_indexed_images(num_examples), batch_size,
-                                 seed, "none")
+    dataset = _array_data(_indexed_images(num_examples)).train_batches(
+        batch_size, seed, "none")
     indices = []
     for _, images in dataset.take(num_batches):
       indices.extend(_batch_indices(images))
@@ -380,8 +141,8 @@ class TrainDatasetTest(parameterized.TestCase, tf.test.TestCase):
 
   def test_shapes_dtypes_and_steps(self):
     images = np.zeros([10, 28, 28, 1], np.uint8)
-    dataset = data.train_dataset(images, 4, seed=0, binarize_mode="dynamic",
-                                 start_step=5)
+    dataset = _array_data(images).train_batches(4, seed=0, binarize_mode="dynamic",
+                                                start_step=5)
 
     batches = list(dataset.take(3))
 
@@ -412,39 +173,58 @@ class TrainDatasetTest(parameterized.TestCase, tf.test.TestCase):
 
   @parameterized.parameters(1, 2, 3, 7)
   def test_resume_equals_skipping(self, start_step):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(10, 5, 5, 1), dtype=np.uint8)
-    fresh = data.train_dataset(images, 4, seed=7, binarize_mode="dynamic")
-    resumed = data.train_dataset(images, 4, seed=7, binarize_mode="dynamic",
-                                 start_step=start_step)
+    image_data = _array_data(image_files.random_images(10, (5, 5, 1)))
+    fresh = image_data.train_batches(4, seed=7, binarize_mode="dynamic")
+    resumed = image_data.train_batches(4, seed=7, binarize_mode="dynamic",
+                                       start_step=start_step)
 
     expected = list(fresh.skip(start_step).take(4))
     actual = list(resumed.take(4))
 
-    for (expected_step, expected_batch), (step, batch) in zip(expected,
-                                                              actual):
+    for (expected_step, expected_batch), (step, batch) in zip(expected, actual):
       self.assertEqual(step, expected_step)
       self.assertAllEqual(batch, expected_batch)
 
   def test_resume_far_ahead_is_immediate(self):
-    images = _indexed_images(10)
+    image_data = _array_data(_indexed_images(10))
     start_step = 10**9
     begin = time.monotonic()
 
     steps_and_indices = [
         (int(step), _batch_indices(batch)) for step, batch in
-        data.train_dataset(images, 4, 0, "none", start_step).take(2)]
+        image_data.train_batches(4, 0, "none", start_step).take(2)]
     next_only = [
         (int(step), _batch_indices(batch)) for step, batch in
-        data.train_dataset(images, 4, 0, "none", start_step + 1).take(1)]
+        image_data.train_batches(4, 0, "none", start_step + 1).take(1)]
 
     self.assertLess(time.monotonic() - begin, 10)
     self.assertEqual(steps_and_indices[0][0], start_step)
     self.assertEqual(steps_and_indices[1], next_only[0])
 
+  def test_train_indices_name_the_batch(self):
+    image_data = _array_data(_indexed_images(10))
+
+    batches = list(image_data.train_batches(4, 3, "none").take(4))
+
+    for step, batch in batches:
+      self.assertEqual(image_data.train_indices(int(step), 4, 3).tolist(),
+                       _batch_indices(batch))
+
+  @parameterized.parameters(2, 4)
+  def test_shards_cut_the_global_batch(self, num_shards):
+    image_data = _array_data(image_files.random_images(10, (3, 3, 1)))
+    whole = list(image_data.train_batches(8, 1, "dynamic", start_step=2).take(3))
+
+    shards = [list(image_data.train_batches(8, 1, "dynamic", 2, num_shards, i).take(3))
+              for i in range(num_shards)]
+
+    for step, (expected_step, expected) in enumerate(whole):
+      self.assertEqual([int(shard[step][0]) for shard in shards], [expected_step] * num_shards)
+      self.assertAllEqual(np.concatenate([shard[step][1] for shard in shards]), expected)
+
   def test_binarization_noise_changes_with_step(self):
     images = np.full([4, 8, 8, 1], 128, np.uint8)
-    dataset = data.train_dataset(images, 4, seed=0, binarize_mode="dynamic")
+    dataset = _array_data(images).train_batches(4, seed=0, binarize_mode="dynamic")
 
     (_, first), (_, second) = list(dataset.take(2))
 
@@ -455,45 +235,46 @@ class TrainDatasetTest(parameterized.TestCase, tf.test.TestCase):
     first = self._index_stream(20, 5, num_batches=8, seed=1)
 
     self.assertEqual(first, self._index_stream(20, 5, num_batches=8, seed=1))
-    self.assertNotEqual(first,
-                        self._index_stream(20, 5, num_batches=8, seed=2))
+    self.assertNotEqual(first, self._index_stream(20, 5, num_batches=8, seed=2))
 
   @parameterized.named_parameters(
       ("zero_batch", dict(batch_size=0), "batch_size must be positive"),
       ("negative_start", dict(start_step=-1), "start_step"),
       ("bad_mode", dict(binarize_mode="gray"), "'gray'"),
-      ("float_images", dict(images=np.zeros([2, 2, 2, 1], np.float32)),
-       "uint8"),
-      ("empty_images", dict(images=np.zeros([0, 2, 2, 1], np.uint8)),
-       "empty"))
+      ("uneven_shards", dict(num_shards=3), "cannot be cut into 3"))
   def test_bad_arguments_raise(self, overrides, message):
-    kwargs = dict(images=_indexed_images(4), batch_size=2, seed=0,
-                  binarize_mode="none", start_step=0)
+    kwargs = dict(batch_size=2, seed=0, binarize_mode="none", start_step=0)
     kwargs.update(overrides)
 
     with self.assertRaisesRegex(ValueError, message):
-      data.train_dataset(**kwargs)
+      _array_data(_indexed_images(4)).train_batches(**kwargs)
 
 
-class EvalDatasetTest(tf.test.TestCase):
+class EvalBatchesTest(tf.test.TestCase):
 
   def test_covers_all_examples_in_order(self):
-    images = _indexed_images(10)
-
-    batches = list(data.eval_dataset(images, 4, seed=0, binarize_mode="none"))
+    batches = list(_array_data(_indexed_images(10)).eval_batches(
+        data.EVAL, 4, seed=0, binarize_mode="none"))
 
     self.assertEqual([b.shape[0] for b in batches], [4, 4, 2])
     self.assertEqual([b.dtype for b in batches], [tf.float32] * 3)
-    self.assertEqual(sum((_batch_indices(b) for b in batches), []),
-                     list(range(10)))
+    self.assertEqual(sum((_batch_indices(b) for b in batches), []), list(range(10)))
+
+  def test_labels_and_max_examples(self):
+    image_data = _array_data(_indexed_images(10))
+
+    batches = list(image_data.eval_batches(data.TRAIN, 4, 0, "none", with_labels=True,
+                                           max_examples=6))
+
+    self.assertEqual([labels.numpy().tolist() for _, labels in batches],
+                     [[0, 1, 2, 3], [4, 5]])
 
   def test_dynamic_is_repeatable_and_batch_size_independent(self):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(10, 6, 6, 1), dtype=np.uint8)
+    image_data = _array_data(image_files.random_images(10, (6, 6, 1)))
 
     def evaluate(batch_size, seed):
-      return np.concatenate(
-          list(data.eval_dataset(images, batch_size, seed, "dynamic")))
+      return np.concatenate(list(image_data.eval_batches(data.EVAL, batch_size, seed,
+                                                         "dynamic")))
 
     first = evaluate(4, seed=5)
     self.assertAllInSet(first, [0.0, 1.0])
@@ -504,14 +285,230 @@ class EvalDatasetTest(tf.test.TestCase):
   def test_dynamic_noise_differs_between_examples(self):
     images = np.full([2, 8, 8, 1], 128, np.uint8)
 
-    (batch,) = list(data.eval_dataset(images, 2, seed=0,
-                                      binarize_mode="dynamic"))
+    (batch,) = list(_array_data(images).eval_batches(data.EVAL, 2, 0, "dynamic"))
 
     self.assertNotAllEqual(batch[0], batch[1])
 
-  def test_zero_batch_size_raises(self):
+  def test_bad_arguments_raise(self):
+    image_data = _array_data(_indexed_images(4))
     with self.assertRaisesRegex(ValueError, "batch_size must be positive"):
-      data.eval_dataset(_indexed_images(4), 0, seed=0, binarize_mode="none")
+      next(image_data.eval_batches(data.EVAL, 0, 0, "none"))
+    with self.assertRaisesRegex(ValueError, "'test'"):
+      next(image_data.eval_batches("test", 2, 0, "none"))
+
+
+def _write_mixed_folder(root, count=12):
+  """A folder of mixed sizes, grey and RGB, PNG/JPEG/BMP; returns the train paths."""
+  paths = []
+  for i in range(count):
+    channels = 3 if i % 2 else 1
+    image = image_files.random_images(1, (10 + i, 14 - i % 3, channels), seed=i)[0]
+    extension = (".png", ".bmp", ".png", ".jpg")[i % 4]
+    if extension == ".bmp":
+      image = np.repeat(image[..., :1], 3, axis=-1)
+    paths.append(image_files.write_image(
+        os.path.join(root, "train", f"{i:02d}{extension}"), image))
+  image_files.write_image(os.path.join(root, "test", "a.png"),
+                          image_files.random_images(1, (9, 9, 3))[0])
+  return paths
+
+
+class FolderPipelineTest(parameterized.TestCase, tf.test.TestCase):
+
+  def _open(self, **kwargs):
+    root = self.get_temp_dir()
+    paths = _write_mixed_folder(root)
+    kwargs = dict(dict(image_size="8", channels=3), **kwargs)
+    return data.open_data(f"folder:{root}", "train", "test", **kwargs), paths
+
+  @parameterized.parameters(
+      dict(binarize_mode="dynamic", augment=False),
+      dict(binarize_mode="none", augment=True))
+  def test_resume_equals_skipping(self, binarize_mode, augment):
+    image_data, _ = self._open()
+
+    def batches(start_step):
+      return list(image_data.train_batches(
+          5, 3, binarize_mode, start_step, random_crop=augment,
+          random_flip=augment).take(6 - start_step))
+
+    for (expected_step, expected), (step, batch) in zip(batches(0)[3:], batches(3)):
+      self.assertEqual(int(step), int(expected_step))
+      self.assertAllEqual(batch, expected)
+
+  def test_random_crops_and_flips_change_with_the_step(self):
+    root = self.get_temp_dir()
+    image_files.write_image(os.path.join(root, "one.png"),
+                            image_files.random_images(1, (10, 14, 3))[0])
+    # Every batch holds the one image, so batches differ only by augmentation.
+    image_data = data.open_data(f"folder:{root}", "train", "train", image_size="6")
+
+    def batches(**augment):
+      return np.concatenate([batch for _, batch in image_data.train_batches(
+          4, 0, "none", **augment).take(3)])
+
+    plain = batches()
+    augmented = batches(random_crop=True, random_flip=True)
+
+    self.assertAllEqual(plain, np.broadcast_to(plain[:1], plain.shape))
+    self.assertGreater(len(np.unique(augmented.reshape(12, -1), axis=0)), 4)
+    self.assertAllEqual(augmented, batches(random_crop=True, random_flip=True))
+
+  def test_each_shard_reads_only_its_own_files(self):
+    image_data, paths = self._open()
+    whole = next(iter(image_data.train_batches(6, 2, "none")))[1]
+    own = image_data.train_indices(0, 6, 2)[:3]
+    # Every file but shard 0's three of batch 0 becomes unreadable.
+    for index, path in enumerate(paths):
+      if index not in own:
+        image_files.write_file(path, b"not an image")
+
+    _, shard = next(iter(image_data.train_batches(6, 2, "none", num_shards=2,
+                                                  shard_index=0)))
+
+    self.assertAllEqual(shard, whole[:3])
+
+  def test_target_variance_is_exact_over_the_split(self):
+    image_data, _ = self._open()
+    images = np.concatenate(list(image_data.uint8_batches(data.TRAIN, 5)))
+
+    self.assertEqual(images.shape, (12, 8, 8, 3))
+    self.assertAllClose(image_data.target_variance("none"), (images / 255.0).var(),
+                        rtol=1e-12)
+
+  def test_corrupt_training_file_is_named(self):
+    image_data, paths = self._open()
+    image_files.write_file(paths[5], b"\x89PNG truncated")
+    batches = image_data.train_batches(4, 0, "none")
+
+    with self.assertRaises(data.DatasetUnavailableError) as raised:
+      for _ in image_data.name_bad_files(iter(batches), 0, 4, 0):
+        pass
+
+    message = str(raised.exception)
+    self.assertIn(f"Cannot read image {paths[5]}:", message)
+    self.assertIn("--skip_corrupt_images", message)
+    self.assertNotIn("\n", message)
+
+  def test_corrupt_eval_file_is_named(self):
+    image_data, paths = self._open()
+    image_files.write_file(paths[7], b"")
+
+    with self.assertRaisesRegex(data.DatasetUnavailableError,
+                                f"Cannot read image {paths[7]}: "):
+      list(image_data.eval_batches(data.TRAIN, 5, 0, "none"))
+
+  def test_corrupt_first_file_is_named_when_its_size_is_needed(self):
+    root = self.get_temp_dir()
+    paths = _write_mixed_folder(root)
+    image_files.write_file(paths[0], b"GIF89a")
+
+    with self.assertRaisesRegex(data.DatasetUnavailableError,
+                                f"Cannot read image {paths[0]}: "):
+      data.open_data(f"folder:{root}", "train", "test")
+
+  def test_skip_corrupt_images_leaves_them_out_and_counts_them(self):
+    root = self.get_temp_dir()
+    paths = _write_mixed_folder(root)
+    for index in (0, 6):
+      image_files.write_file(paths[index], b"not an image")
+
+    with self.assertLogs(level="WARNING") as logs:
+      image_data = data.open_data(f"folder:{root}", "train", "test", channels=1,
+                                  skip_corrupt_images=True)
+
+    self.assertEqual(image_data.skipped_images, 2)
+    self.assertEqual(image_data.num_examples(data.TRAIN), 10)
+    # The first readable image sets the size.
+    self.assertEqual(image_data.image_shape, (11, 13, 1))
+    self.assertLen(list(image_data.train_batches(10, 0, "none").take(2)), 2)
+    logged = "\n".join(logs.output)
+    self.assertIn(paths[0], logged)
+    self.assertIn("Skipped 2 unreadable image(s) of 12", logged)
+
+
+class TfrecordPipelineTest(tf.test.TestCase):
+
+  def test_resume_equals_skipping(self):
+    root = self.get_temp_dir()
+    images = image_files.random_images(9, (6, 5, 3))
+    for shard in range(3):
+      image_files.write_tfrecord(os.path.join(root, f"train-{shard}.tfrecord"),
+                                 images[shard::3])
+    image_data = data.open_data(f"tfrecord:{root}/train-*", "train", "train[:2]")
+
+    fresh = list(image_data.train_batches(4, 1, "dynamic").take(5))
+    resumed = list(image_data.train_batches(4, 1, "dynamic", start_step=2).take(3))
+
+    for (expected_step, expected), (step, batch) in zip(fresh[2:], resumed):
+      self.assertEqual(int(step), int(expected_step))
+      self.assertAllEqual(batch, expected)
+
+
+class OpenDataTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.named_parameters(
+      ("empty_selection", dict(train_split="train[3:3]"), ValueError,
+       "Split 'train\\[3:3\\]' of folder:.* selects no examples"),
+      ("bad_channels", dict(channels=2), ValueError, "--channels=2: must be 1"),
+      ("bad_size", dict(image_size="64x64"), ValueError, "--image_size=64x64: must be N or H,W"),
+      ("unknown_split", dict(eval_split="validation"), ValueError,
+       "Split 'validation' of folder:.*Unknown split"))
+  def test_bad_arguments_are_one_line(self, overrides, error, message):
+    root = self.get_temp_dir()
+    _write_mixed_folder(root)
+    kwargs = dict(dataset=f"folder:{root}", train_split="train", eval_split="test")
+    kwargs.update(overrides)
+
+    with self.assertRaisesRegex(error, message) as raised:
+      data.open_data(**kwargs)
+
+    self.assertNotIn("\n", str(raised.exception))
+
+  def test_size_and_colour_default_to_the_first_training_image(self):
+    root = self.get_temp_dir()
+    _write_mixed_folder(root)
+
+    image_data = data.open_data(f"folder:{root}", "train", "test")
+
+    self.assertEqual(image_data.image_shape, (10, 14, 1))
+    self.assertEqual(np.concatenate(list(image_data.uint8_batches(data.EVAL, 2))).shape,
+                     (1, 10, 14, 1))
+
+
+class RealKmnistTest(tf.test.TestCase):
+  """The official KMNIST test files next to the repo: the batches of the
+  deterministic 3000-step run (test[:9000], seed 0) must never change."""
+
+  def setUp(self):
+    super().setUp()
+    if not os.path.isdir(_REAL_KMNIST_DIR):
+      self.skipTest(f"{_REAL_KMNIST_DIR} is absent.")
+    self.image_data = data.open_data("kmnist", "test[:9000]", "test[9000:]",
+                                     dataset_dir=_REAL_KMNIST_DIR)
+
+  def _digest(self, batches):
+    digest = hashlib.sha256()
+    for batch in batches:
+      digest.update(batch.numpy().tobytes())
+    return digest.hexdigest()
+
+  def test_batches_are_those_of_earlier_versions(self):
+    # Digests of the batches of the in-memory pipeline before streaming came.
+    threshold = self.image_data.train_batches(64, 0, "threshold").take(3)
+    dynamic = self.image_data.train_batches(64, 0, "dynamic", start_step=140).take(3)
+    evaluation = self.image_data.eval_batches(data.EVAL, 500, 0, "dynamic")
+
+    self.assertEqual(self._digest(batch for _, batch in threshold),
+                     "ddee8048031c02cd9893d08bd87acac7ead3c9a3ea8c80099b7879ee728b92ad")
+    self.assertEqual(self._digest(batch for _, batch in dynamic),
+                     "8d77094e1970776de849e99bd52a430f0c599dd222a5d3b55fcefd8a0a5aeb9f")
+    self.assertEqual(self._digest(evaluation),
+                     "a0f7bea4eeebeb49d9c6f5226c586671e26e8365ceb832548a57f1b781944bc0")
+
+  def test_threshold_variance_is_that_of_earlier_versions(self):
+    # np.var(images > 127) of the in-memory pipeline, bit for bit.
+    self.assertEqual(self.image_data.target_variance("threshold"), 0.1502752652231291)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,10 @@ import sys
 import tempfile
 from unittest import mock
 
-import numpy as np
 import tensorflow as tf
 
 from tfp_vqvae import checkpoints
 from tfp_vqvae import config as config_lib
-from tfp_vqvae import data
 from tfp_vqvae import distribute
 from tfp_vqvae import loop as loop_lib
 from tfp_vqvae import quantizer as quantizer_lib
@@ -160,18 +158,6 @@ class DistributeUnitTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "batch_size=64 must be a multiple of "
                                 "reduction_group_size=24"):
       dataclasses.replace(config, reduction_group_size=24)
-
-  def test_input_shards_slice_the_global_batch(self):
-    images = np.arange(20 * 4, dtype=np.uint8).reshape(20, 2, 2, 1)
-
-    def first_batch(**shard):
-      return next(iter(data.train_dataset(images, 8, 0, "dynamic", **shard)))[1]
-
-    shards = [first_batch(num_shards=2, shard_index=i) for i in range(2)]
-    self.assertEqual(shards[0].shape, (4, 2, 2, 1))
-    self.assertAllEqual(np.concatenate(shards), first_batch())
-    with self.assertRaisesRegex(ValueError, "cannot be cut into 3"):
-      first_batch(num_shards=3, shard_index=0)
 
 
 if __name__ == "__main__":

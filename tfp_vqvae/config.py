@@ -22,6 +22,8 @@ from absl import flags
 from tfp_vqvae import builder
 from tfp_vqvae import data
 from tfp_vqvae import distribute
+from tfp_vqvae import image_sources
+from tfp_vqvae import preprocessing
 
 DTYPES = ("float32", "bfloat16", "float16")
 DATA = "data"
@@ -52,6 +54,22 @@ _SPLIT = _Rule(lambda v: isinstance(v, str) and bool(v.strip()),
                "must be a non-empty TFDS split, e.g. test[:9000]")
 _EXISTING_DIR_OR_UNSET = _Rule(lambda v: v is None or os.path.isdir(v),
                                "no such directory")
+_DATASET = _Rule(lambda v: image_sources.check_dataset(v) is None,
+                 "must be a TFDS name, folder:DIR or tfrecord:GLOB")
+_CHANNELS = _Rule(lambda v: v in (0, 1, 3) and _is_int(v),
+                  "must be 1 (grey), 3 (RGB) or 0 (as stored)")
+
+
+def _is_image_size(value):
+  try:
+    preprocessing.parse_image_size(value)
+  except (ValueError, AttributeError):
+    return False
+  return isinstance(value, str)
+
+
+_IMAGE_SIZE = _Rule(_is_image_size, "must be N or H,W with positive integers, e.g. 64 "
+                    "or 128,96, or empty")
 
 
 def _one_of(choices):
@@ -69,8 +87,12 @@ def _field(default: Any, group: str, rule: Optional[_Rule], help_text: str):
 class Config:
   """Everything a training run needs besides its model_dir."""
   dataset: str = _field(
-      "kmnist", DATA, _one_of(data.SUPPORTED_DATASETS),
-      "Dataset name: TFDS name, or the kind of official files in --dataset_dir.")
+      "kmnist", DATA, _DATASET,
+      "Images to train on: a TFDS name[/config] (kmnist, celeb_a, "
+      "imagenet_resized/64x64, ...), folder:DIR (image files; splits are DIR's "
+      "train/test/validation sub-folders, else DIR is train) or tfrecord:GLOB "
+      "(tf.train.Examples with encoded images; {split} in GLOB names splits). "
+      "kmnist, mnist and fashion_mnist read --dataset_dir if set.")
   dataset_dir: Optional[str] = _field(
       None, DATA, _EXISTING_DIR_OR_UNSET,
       "Directory with the official dataset files (idx/idx.gz, or the KMNIST npz). "
@@ -84,10 +106,37 @@ class Config:
   eval_split: str = _field(
       "test", DATA, _SPLIT,
       "Evaluation split, TFDS slicing syntax, e.g. test or test[9000:].")
+  image_size: str = _field(
+      "", DATA, _IMAGE_SIZE,
+      "N or H,W: scale each image to cover H x W (shorter side first), then crop the "
+      "centre. Empty: as stored (the first training image's size if they differ).")
+  channels: int = _field(
+      0, DATA, _CHANNELS,
+      "1 (grey) or 3 (RGB), converting images that differ; 0: as stored (the first "
+      "training image's).")
+  image_key: str = _field(
+      "", DATA, None,
+      "Image feature of TFDS or TFRecord data; empty: image for TFDS, image/encoded "
+      "or else image for TFRecords.")
+  label_key: str = _field(
+      "", DATA, None,
+      "Int label feature of TFDS or TFRecord data; empty: label for TFDS, "
+      "image/class/label or else label for TFRecords, if present.")
+  skip_corrupt_images: bool = _field(
+      False, DATA, _BOOL,
+      "Decode every image once at start and leave out (and count) those that cannot "
+      "be decoded, instead of stopping at the first with its file name.")
   binarize: str = _field(
       "dynamic", TRAINING, _one_of(data.BINARIZE_MODES),
       "How grey pixels become Bernoulli targets: dynamic (resampled each time), "
       "threshold (> 0.5) or none (grey values as soft targets).")
+  random_crop: bool = _field(
+      False, TRAINING, _BOOL,
+      "Crop training images at a random place along their longer side instead of "
+      "the centre (with --image_size).")
+  random_flip: bool = _field(
+      False, TRAINING, _BOOL,
+      "Mirror half the training images left-right.")
   num_hiddens: int = _field(
       128, ARCHITECTURE, _POSITIVE_INT,
       "Channels of the encoder/decoder convolutions.")
@@ -244,6 +293,11 @@ def field_names(*groups: str) -> tuple[str, ...]:
   """Names of the `Config` fields in `groups`, in declaration order."""
   return tuple(f.name for f in dataclasses.fields(Config)
                if f.metadata["group"] in groups)
+
+
+def data_args(config) -> dict[str, Any]:
+  """The `data.open_data` arguments of a config's `DATA` fields (any object with them)."""
+  return {name: getattr(config, name) for name in field_names(DATA)}
 
 
 def check(name: str, value: Any) -> Optional[str]:

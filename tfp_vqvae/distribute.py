@@ -15,8 +15,6 @@ re-seeding candidates from the global batch identically on every replica.
 
 import tensorflow as tf
 
-from tfp_vqvae import data
-
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
@@ -58,16 +56,25 @@ def check_batch_size(batch_size, strategy, group_size=0):
                      f"reduction_group_size={group_size}.")
 
 
-def distributed_train_batches(strategy, images, batch_size, seed, binarize_mode,
-                              start_step):
-  """Per-replica training batches of the global batch stream, from `start_step` on."""
+def distributed_train_batches(strategy, image_data, batch_size, seed, binarize_mode,
+                              start_step, random_crop=False, random_flip=False):
+  """Per-replica training batches of the global batch stream, from `start_step` on.
+
+  Args:
+    strategy: the `tf.distribute.Strategy`.
+    image_data: a `data.ImageData`; each input pipeline reads only its slice of
+      every global batch.
+    batch_size, seed, binarize_mode, start_step, random_crop, random_flip: as
+      for `data.ImageData.train_batches`.
+  """
   check_batch_size(batch_size, strategy)
 
   def dataset_fn(context):
-    shard = data.train_dataset(images, batch_size, seed, binarize_mode,
-                               start_step=start_step,
-                               num_shards=context.num_input_pipelines,
-                               shard_index=context.input_pipeline_id)
+    shard = image_data.train_batches(batch_size, seed, binarize_mode,
+                                     start_step=start_step,
+                                     num_shards=context.num_input_pipelines,
+                                     shard_index=context.input_pipeline_id,
+                                     random_crop=random_crop, random_flip=random_flip)
     # One element per local replica, in replica order.
     return (shard.map(lambda step, batch: batch)
             .rebatch(context.get_per_replica_batch_size(batch_size)))

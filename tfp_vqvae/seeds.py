@@ -20,6 +20,7 @@ class Stream(enum.IntEnum):
   EPOCH_ORDER = 0           # data: the permutation of each training epoch
   TRAIN_BINARIZE = 1        # data: dynamic binarisation of training batch s
   EVAL_BINARIZE = 2         # data: dynamic binarisation of eval example i
+  AUGMENT = 3               # data: random crop and flip of training batch s
   QUANTIZER = 0x5EED        # quantizer: codebook initialisation and re-seeding
   PRIOR_BATCHES = 0xBA7     # prior training: the rows of batch s
   PRIOR_DROPOUT = 0xD50     # prior: dropout of layer i (folded into a step's seed)

@@ -110,23 +110,23 @@ class Trainer(tf.Module):
     return self.model.decode_codes(codes).mean()
 
 
-def eval_code_counts(trainer, eval_images, config):
-  """(Sums of the loss terms over a whole split, code counts [N, K] of each stage)."""
+def eval_code_counts(trainer, image_data, config):
+  """(Sums of the loss terms over the eval split, code counts [N, K] of each stage)."""
   totals = None
-  for images in data.eval_dataset(eval_images, config.eval_batch_size, config.seed,
-                                  config.binarize):
+  for images in image_data.eval_batches(data.EVAL, config.eval_batch_size, config.seed,
+                                        config.binarize):
     sums = trainer.eval_sums(images)
     totals = sums if totals is None else {k: totals[k] + v for k, v in sums.items()}
   counts = totals.pop("code_counts").numpy()
   return totals, counts.reshape(-1, counts.shape[-1])
 
 
-def evaluate(trainer, eval_images, config, data_variance=1.0, totals_and_counts=None):
-  """Metrics over a whole split: per-image means, perplexity, codebook usage.
+def evaluate(trainer, image_data, config, data_variance=1.0, totals_and_counts=None):
+  """Metrics over the eval split: per-image means, perplexity, codebook usage.
 
   Args:
     trainer: a `Trainer`.
-    eval_images: uint8 images [N, H, W, C].
+    image_data: the run's `data.ImageData`.
     config: the run's `Config`.
     data_variance: variance of the training targets, the denominator of
       `normalized_mse` (the tutorials' recon error).
@@ -137,7 +137,7 @@ def evaluate(trainer, eval_images, config, data_variance=1.0, totals_and_counts=
     and codebook_usage are means over the stages and codes_used a sum; the
     per-stage values are in *_per_stage lists.
   """
-  totals, counts = totals_and_counts or eval_code_counts(trainer, eval_images, config)
+  totals, counts = totals_and_counts or eval_code_counts(trainer, image_data, config)
   count = float(totals["examples"])
   model = trainer.model
   stages = [quantizer_lib.perplexity_and_usage(c) for c in counts]
@@ -169,16 +169,19 @@ def evaluate(trainer, eval_images, config, data_variance=1.0, totals_and_counts=
 def _check_or_write_config(config, model_dir, image_shape):
   """Refuses to resume a model_dir trained with other architecture flags.
 
-  Compares the `ARCHITECTURE` fields of the config recorded in the latest
+  Compares the `ARCHITECTURE` fields and the image shape recorded in the latest
   checkpoint; writes a readable copy of the config to model_dir/config.json.
   """
   latest = tf.train.latest_checkpoint(model_dir)
   text = checkpoints.read_record(latest) if latest else None
   if text:
-    saved, _ = checkpoints.parse_record(text)
+    saved, saved_shape = checkpoints.parse_record(text)
     changed = [f"--{name}={getattr(saved, name)} (now {getattr(config, name)})"
                for name in config_lib.field_names(config_lib.ARCHITECTURE)
                if getattr(saved, name) != getattr(config, name)]
+    if tuple(saved_shape) != tuple(image_shape):
+      changed.append("images of shape {} (now {}: see --image_size, --channels)".format(
+          "x".join(map(str, saved_shape)), "x".join(map(str, image_shape))))
     if changed:
       raise ValueError(
           f"{model_dir} holds a model trained with {', '.join(changed)}; use another "
@@ -232,14 +235,14 @@ def _stage_codebooks(quantizer):
   return [stage.codebook.numpy() for stage in getattr(quantizer, "stages", [quantizer])]
 
 
-def _figure_inputs(trainer, eval_images, config, count=16):
+def _figure_inputs(trainer, image_data, config, count=16):
   """The evaluation outputs `figures.write_run_figures` draws (except counts, history).
 
   The first `count` eval images, their reconstructions and codes, images decoded
   from uniformly random codes, and each stage's codebook.
   """
-  images = next(iter(data.eval_dataset(eval_images[:count], count, config.seed,
-                                       config.binarize)))
+  images = next(image_data.eval_batches(data.EVAL, count, config.seed, config.binarize,
+                                        max_examples=count))
   means, codes = trainer.reconstruct(images)
   model = trainer.model
   random_codes = tf.random.stateless_uniform(
@@ -273,7 +276,7 @@ class _Reporter:
           for stage, stage_value in enumerate(value):
             tf.summary.scalar(f"{name}/stage_{stage}", stage_value)
 
-  def evaluation(self, trainer, eval_images, metrics, code_counts, history):
+  def evaluation(self, trainer, image_data, metrics, code_counts, history):
     """Eval scalars, figures and sample images for TensorBoard and model_dir."""
     logging.info("Eval at step %d on %s: recon_nll %.2f nats, neg_elbo %.2f nats "
                  "(%.4f bits/dim), perplexity %.1f, codebook usage %.3f.",
@@ -291,7 +294,7 @@ class _Reporter:
           tf.summary.scalar(name, value)
       figures.write_run_figures(self.loop.model_dir, metrics["step"],
                                 code_counts=code_counts, history=history.columns,
-                                **_figure_inputs(trainer, eval_images, self.config))
+                                **_figure_inputs(trainer, image_data, self.config))
 
 
 def train_and_evaluate(config, model_dir, strategy=None):
@@ -313,18 +316,16 @@ def train_and_evaluate(config, model_dir, strategy=None):
       checkpoint this version cannot restore, or the batch does not split evenly
       across replicas.
   """
-  train_set = data.load_images(config.dataset, config.train_split, config.dataset_dir,
-                               config.data_dir)
-  eval_set = data.load_images(config.dataset, config.eval_split, config.dataset_dir,
-                              config.data_dir)
-  logging.info("Data: %s %s (%d images), eval %s (%d images).", config.dataset,
-               config.train_split, len(train_set.images), config.eval_split,
-               len(eval_set.images))
+  image_data = data.open_data(**config_lib.data_args(config))
+  image_shape = image_data.image_shape
+  logging.info("Data: %s (%d images), eval %s (%d images), images %dx%dx%d.",
+               image_data.describe(data.TRAIN), image_data.num_examples(data.TRAIN),
+               image_data.describe(data.EVAL), image_data.num_examples(data.EVAL),
+               *image_shape)
   strategy = strategy or distribute.make_strategy(config.strategy, config.tpu)
   distribute.check_batch_size(config.batch_size, strategy, config.reduction_group_size)
-  image_shape = train_set.images.shape[1:]
   # A pure function of the training split, so a resumed run recomputes the same.
-  data_variance = data.target_variance(train_set.images, config.binarize)
+  data_variance = image_data.target_variance(config.binarize)
   schedule = loop_lib.Schedule(config.num_steps, config.log_every, config.eval_every,
                                config.checkpoint_every, config.max_checkpoints)
   loop = loop_lib.Loop(model_dir, schedule, strategy,
@@ -341,9 +342,11 @@ def train_and_evaluate(config, model_dir, strategy=None):
   history = History(max(config.num_steps // _HISTORY_POINTS, 1),
                     trainer.model.num_pixels * data_variance,
                     loop.history.numpy().decode())
-  iterator = iter(distribute.distributed_train_batches(
-      strategy, train_set.images, config.batch_size, config.seed, config.binarize,
-      start_step))
+  batches = distribute.distributed_train_batches(
+      strategy, image_data, config.batch_size, config.seed, config.binarize, start_step,
+      config.random_crop, config.random_flip)
+  iterator = image_data.name_bad_files(iter(batches), start_step, config.batch_size,
+                                       config.seed)
 
   def train_step(step):
     metrics = trainer.train_step(next(iterator))
@@ -351,11 +354,11 @@ def train_and_evaluate(config, model_dir, strategy=None):
     return metrics
 
   def run_eval(step):
-    totals_and_counts = eval_code_counts(trainer, eval_set.images, config)
-    metrics = dict(step=step, **evaluate(trainer, eval_set.images, config,
+    totals_and_counts = eval_code_counts(trainer, image_data, config)
+    metrics = dict(step=step, **evaluate(trainer, image_data, config,
                                          data_variance, totals_and_counts))
     history.close_window(step)
-    reporter.evaluation(trainer, eval_set.images, metrics, totals_and_counts[1], history)
+    reporter.evaluation(trainer, image_data, metrics, totals_and_counts[1], history)
     return metrics
 
   def before_save(step):
@@ -369,6 +372,8 @@ def train_and_evaluate(config, model_dir, strategy=None):
   if metrics is None:  # Resumed at its last step: evaluate what it holds.
     metrics = run_eval(start_step)
   metrics["train_seconds"] = float(loop.train_seconds.numpy())
+  if config.skip_corrupt_images:
+    metrics["skipped_images"] = image_data.skipped_images
   metrics["history"] = history.columns
   loop.write_results(METRICS_FILE, metrics)
   return metrics

@@ -43,12 +43,15 @@ from tfp_vqvae import config as config_lib
 from tfp_vqvae import data
 from tfp_vqvae import loop as loop_lib
 from tfp_vqvae import optimization
+from tfp_vqvae import preprocessing
 from tfp_vqvae import prior as prior_lib
 from tfp_vqvae import seeds as seeds_lib
 
 METRICS_FILE = "prior_metrics.json"
 # Config fields shared with the VQ-VAE trainer, flags and validation included.
 _SHARED_FIELDS = config_lib.field_names(config_lib.DATA, config_lib.LOOP)
+# Data fields always in the codes key (the others only when not at their defaults).
+_KEYED_FIELDS = ("dataset", "dataset_dir", "data_dir", "train_split", "eval_split")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +62,11 @@ class TrainPriorConfig:
   data_dir: Optional[str] = None
   train_split: str = "train"
   eval_split: str = "test"
+  image_size: str = ""
+  channels: int = 0
+  image_key: str = ""
+  label_key: str = ""
+  skip_corrupt_images: bool = False
   num_channels: int = 128
   num_layers: int = 6
   kernel_size: int = 3
@@ -78,17 +86,16 @@ class TrainPriorConfig:
   def from_flags(cls, flag_values=flags.FLAGS):
     return cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})
 
-  def num_classes(self):
+  def num_classes(self, image_shape):
     """Classes of the labels (`data.num_classes` of the training split), or 0.
 
-    0 unless --class_conditional. Read from the data's metadata or labels, not
-    from the codes, so that the architecture is known, and checked against a
-    resumed model_dir, before any image is encoded.
+    0 unless --class_conditional. Read from the labels, not from the codes, so
+    that the architecture is known, and checked against a resumed model_dir,
+    before any image is encoded.
     """
     if not self.class_conditional:
       return 0
-    return data.num_classes(self.dataset, self.train_split, self.dataset_dir,
-                            self.data_dir)
+    return data.num_classes(data.open_data(**_data_args(self, image_shape)))
 
   def prior_config(self, num_embeddings, latent_shape, num_classes):
     """The `prior.PriorConfig` of this run for a VQ-VAE's K and latent grid.
@@ -132,7 +139,11 @@ def codes_key(vqvae, vqvae_config, config):
   for variable in sorted(vqvae.variables, key=lambda v: v.name):
     digest.update(variable.name.encode())
     digest.update(variable.numpy().tobytes())
-  facts = {name: getattr(config, name) for name in config_lib.field_names(config_lib.DATA)}
+  # Fields at their defaults are left out, so that keys made before a field existed
+  # (e.g. --image_size) stay valid.
+  defaults = TrainPriorConfig()
+  facts = {name: getattr(config, name) for name in config_lib.field_names(config_lib.DATA)
+           if name in _KEYED_FIELDS or getattr(config, name) != getattr(defaults, name)}
   if facts["dataset_dir"]:
     facts["dataset_dir"] = os.path.abspath(facts["dataset_dir"])
   facts.update(binarize=vqvae_config.binarize, seed=vqvae_config.seed)
@@ -140,8 +151,27 @@ def codes_key(vqvae, vqvae_config, config):
   return digest.hexdigest()[:16]
 
 
+def _data_args(config, image_shape):
+  """`data.open_data` arguments giving the images the VQ-VAE takes (H, W, C)."""
+  args = config_lib.data_args(config)
+  height, width, channels = image_shape
+  if args["image_size"] and preprocessing.parse_image_size(args["image_size"]) != (
+      height, width):
+    raise ValueError(f"--image_size={args['image_size']}: the VQ-VAE takes "
+                     f"{height}x{width} images; drop the flag or pass {height},{width}.")
+  if args["channels"] and args["channels"] != channels:
+    raise ValueError(f"--channels={args['channels']}: the VQ-VAE takes images of "
+                     f"{channels} channel(s); drop the flag.")
+  args.update(image_size=f"{height},{width}", channels=channels)
+  return args
+
+
 def encode_splits(vqvae, vqvae_config, config):
-  """Encodes both splits with the frozen VQ-VAE as `train_lib.evaluate` binarises."""
+  """Encodes both splits with the frozen VQ-VAE as `train_lib.evaluate` binarises.
+
+  The images are brought to the VQ-VAE's size and colour (--image_size and
+  --channels may be left unset).
+  """
 
   @tf.function
   def encode(images, with_recon):
@@ -150,18 +180,18 @@ def encode_splits(vqvae, vqvae_config, config):
       return encoded.codes, tf.zeros(tf.shape(images)[:1])
     return encoded.codes, -vqvae.decode(encoded.quantized).log_prob(images)
 
+  image_data = data.open_data(**_data_args(config, vqvae.image_shape))
   splits = []
-  for split, with_recon in ((config.train_split, False), (config.eval_split, True)):
-    image_set = data.load_images(config.dataset, split, config.dataset_dir,
-                                 config.data_dir)
-    codes, recon = [], []
-    for images in data.eval_dataset(image_set.images, config.eval_batch_size,
-                                    vqvae_config.seed, vqvae_config.binarize):
+  for split, with_recon in ((data.TRAIN, False), (data.EVAL, True)):
+    codes, labels, recon = [], [], []
+    for images, batch_labels in image_data.eval_batches(
+        split, config.eval_batch_size, vqvae_config.seed, vqvae_config.binarize,
+        with_labels=True):
       batch_codes, batch_recon = encode(images, with_recon)
       codes.append(batch_codes.numpy())
+      labels.append(batch_labels.numpy().astype(np.int32))
       recon.append(batch_recon.numpy())
-    splits.append((np.concatenate(codes), image_set.labels.astype(np.int32),
-                   np.concatenate(recon)))
+    splits.append((np.concatenate(codes), np.concatenate(labels), np.concatenate(recon)))
   (train_codes, train_labels, _), (eval_codes, eval_labels, eval_recon) = splits
   return EncodedSplits(train_codes, train_labels, eval_codes, eval_labels, eval_recon)
 
@@ -286,7 +316,7 @@ def train_prior(config, vqvae_dir, model_dir):
   """
   vqvae, vqvae_config, vqvae_path = checkpoints.load_vqvae(vqvae_dir)
   prior_config = config.prior_config(vqvae.num_embeddings, vqvae.latent_shape,
-                                     config.num_classes())
+                                     config.num_classes(vqvae.image_shape))
   # Built once before any work so that a bad architecture fails at once.
   prior_lib.GatedPixelCNN(prior_config)
   key = codes_key(vqvae, vqvae_config, config)

@@ -1,0 +1,117 @@
+"""Training on image data end to end: the real-data flagfiles parse and train a few
+steps (tiny networks) on mock or generated data at the image shape they ask for, and
+bad images end the CLI with one line."""
+
+import json
+import os
+import subprocess
+import sys
+
+from absl.testing import parameterized
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from tfp_vqvae import checkpoints
+from tfp_vqvae import train_lib
+import image_files
+import test_util
+
+# Tiny networks and a short run; the data flags stay the flagfiles'.
+_TINY = dict(num_hiddens=8, num_residual_hiddens=4, num_residual_layers=1,
+             embedding_dim=4, num_embeddings=8, batch_size=4, reduction_group_size=0,
+             num_steps=2, log_every=1, eval_every=2, checkpoint_every=2,
+             eval_batch_size=8)
+
+
+def _write_folder(root, count=6):
+  """train/ and test/ of `count` images each, of mixed sizes, grey and RGB."""
+  paths = []
+  for i in range(count):
+    for split in ("train", "test"):
+      shape = (70 + 3 * i, 64 + i, 3 if i % 2 else 1)
+      paths.append(image_files.write_image(os.path.join(root, split, f"{i}.png"),
+                                           image_files.random_images(1, shape, seed=i)[0]))
+  return paths
+
+
+def _run_cli(*args):
+  return subprocess.run([sys.executable, "-m", "tfp_vqvae.train", *args], cwd=test_util.ROOT,
+                        capture_output=True, text=True, timeout=600, check=False)
+
+
+class DataFlagfilesTest(parameterized.TestCase, tf.test.TestCase):
+
+  def _train(self, name, **overrides):
+    path = os.path.join(test_util.FLAGS_DIR, name)
+    with open(path) as f:
+      self.assertIn("python -m tfp_vqvae.train --flagfile flags/" + name, f.read())
+    config = test_util.flagfile_config(path, **dict(_TINY, **overrides))
+    model_dir = self.get_temp_dir()
+    metrics = train_lib.train_and_evaluate(config, model_dir)
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+      self.assertEqual(json.load(f)["step"], 2)
+    model, _, _ = checkpoints.load_vqvae(model_dir)
+    return config, model, metrics
+
+  @parameterized.parameters(("celeba64.cfg", (64, 64, 3), (16, 16)),
+                            ("imagenet128.cfg", (128, 128, 3), (32, 32)))
+  def test_tfds_flagfile_trains_on_mock_data(self, name, image_shape, code_shape):
+    with tfds.testing.mock_data(num_examples=8):
+      config, model, metrics = self._train(name)
+
+    self.assertEqual(model.image_shape, image_shape)
+    self.assertEqual(model.code_shape, code_shape)
+    self.assertEqual(config.num_embeddings, 8)  # Overridden; the flagfile has 512.
+    self.assertEqual(metrics["eval_examples"], 8)
+
+  def test_folder_flagfile_trains_on_a_generated_folder(self):
+    root = self.get_temp_dir()
+    _write_folder(root)
+
+    config, model, metrics = self._train("folder64.cfg", dataset=f"folder:{root}")
+
+    self.assertEqual(config.image_size, "64")
+    self.assertEqual(model.image_shape, (64, 64, 3))
+    self.assertEqual(metrics["eval_examples"], 6)
+
+
+class BadImagesCliTest(tf.test.TestCase):
+
+  def _args(self, root, model_dir, *extra):
+    tiny = [f"--{name}={value}" for name, value in _TINY.items()]
+    return ["--flagfile", os.path.join(test_util.FLAGS_DIR, "folder64.cfg"), *tiny,
+            "--model_dir", model_dir, f"--dataset=folder:{root}", *extra]
+
+  def test_corrupt_image_ends_training_with_its_name(self):
+    root = os.path.join(self.get_temp_dir(), "images")
+    paths = _write_folder(root)
+    image_files.write_file(paths[4], b"\xff\xd8\xff\xe0 truncated JPEG")
+    model_dir = os.path.join(self.get_temp_dir(), "run")
+
+    failed = _run_cli(*self._args(root, model_dir, "--num_steps=6"))
+    skipped = _run_cli(*self._args(root, model_dir + "_skip", "--skip_corrupt_images"))
+
+    self.assertNotEqual(failed.returncode, 0)
+    last = failed.stderr.strip().splitlines()[-1]
+    self.assertStartsWith(last, f"error: Cannot read image {paths[4]}: ")
+    self.assertNotIn("Traceback", failed.stderr)
+    self.assertEqual(skipped.returncode, 0, skipped.stderr[-3000:])
+    self.assertIn(f"Skipping unreadable image {paths[4]}", skipped.stderr)
+    with open(os.path.join(model_dir + "_skip", "metrics.json")) as f:
+      self.assertEqual(json.load(f)["skipped_images"], 1)
+
+  def test_size_the_network_cannot_take_is_one_line_before_training(self):
+    root = os.path.join(self.get_temp_dir(), "images")
+    _write_folder(root, count=2)
+    model_dir = os.path.join(self.get_temp_dir(), "run")
+
+    result = _run_cli(*self._args(root, model_dir, "--image_size=30"))
+
+    self.assertNotEqual(result.returncode, 0)
+    self.assertRegex(result.stderr.strip().splitlines()[-1],
+                     r"^error: .*30x30 must be divisible by 2\*\*num_downsamples = 4")
+    self.assertNotIn("step 1/", result.stderr)
+
+
+if __name__ == "__main__":
+  tf.test.main()
