@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 from unittest import mock
 
 from google.protobuf import text_format
@@ -32,60 +31,7 @@ import test_util
 
 _ROOT = test_util.ROOT
 _SIGNATURES = ("encode", "decode", "reconstruct", "neg_elbo", "serving_default")
-# Loads an export and runs every signature and attribute function on the inputs
-# of an .npz; only TensorFlow is imported, as in a serving process.
-_LOAD_AND_RUN = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import tensorflow as tf
-    export_dir, inputs_path, outputs_path = sys.argv[1:]
-    inputs = dict(np.load(inputs_path))
-    loaded = tf.saved_model.load(export_dir)
-    results = {}
-    for key, function in loaded.signatures.items():
-      feed = {name: inputs[name] for name in function.structured_input_signature[1]}
-      for name, value in function(**{k: tf.constant(v) for k, v in feed.items()}).items():
-        results[f"signature/{key}/{name}"] = value.numpy()
-    for key in ("encode", "decode", "reconstruct", "neg_elbo"):
-      argument = inputs["codes" if key == "decode" else "images"]
-      for name, value in getattr(loaded, key)(argument).items():
-        results[f"attribute/{key}/{name}"] = value.numpy()
-    np.savez(outputs_path, **results)
-""")
-
-
-# Calls every signature of an export with an empty batch, through
-# `loaded.signatures[...]` and through the gRPC stand-in, and prints the shape and
-# dtype of every output and whether oneDNN is on, as JSON.
-_EMPTY_BATCHES = textwrap.dedent("""
-    import json
-    import sys
-    sys.path.insert(0, "tests")
-    import numpy as np
-    import tensorflow as tf
-    from tensorflow.python.util import _pywrap_util_port
-    import prediction_server
-    from tfp_vqvae import serving_client
-    export_dir = sys.argv[1]
-    loaded = tf.saved_model.load(export_dir)
-    results = {"onednn": _pywrap_util_port.IsMklEnabled()}
-    with prediction_server.PredictionServer(export_dir, lifetime_seconds=120) as server:
-      with serving_client.GrpcClient(server.address, timeout_seconds=60) as client:
-        for key, function in loaded.signatures.items():
-          inputs = {name: np.zeros([0] + spec.shape[1:].as_list(), spec.dtype.as_numpy_dtype)
-                    for name, spec in function.structured_input_signature[1].items()}
-          direct = function(**{name: tf.constant(v) for name, v in inputs.items()})
-          for path, outputs in (("signature", direct), ("grpc", client.predict(key, inputs))):
-            for name, value in outputs.items():
-              value = np.asarray(value)
-              results[f"{path}/{key}/{name}"] = [list(value.shape), value.dtype.name]
-    print(json.dumps(results))
-""")
-
-
-def _tool(name):
-  """A console script of the running venv, e.g. saved_model_cli."""
-  return os.path.join(os.path.dirname(sys.executable), name)
+_PROGRAMS = os.path.join(_ROOT, "tests", "programs")
 
 
 def _run(*args, env=None):
@@ -137,7 +83,8 @@ class ExportTest(tf.test.TestCase):
     inputs = os.path.join(self.temp_dir, "inputs.npz")
     outputs = os.path.join(self.temp_dir, "outputs.npz")
     np.savez(inputs, images=self.images, codes=self.codes)
-    result = _run(sys.executable, "-c", _LOAD_AND_RUN, self.export_dir, inputs, outputs)
+    result = _run(sys.executable, os.path.join(_PROGRAMS, "run_export_signatures.py"),
+                  self.export_dir, inputs, outputs)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     got = dict(np.load(outputs))
     expected = self._expected()
@@ -255,7 +202,7 @@ class ExportTest(tf.test.TestCase):
     # TF reads TF_ENABLE_ONEDNN_OPTS when it is imported: one process per setting.
     for onednn in ("0", "1"):
       with self.subTest(onednn=onednn):
-        result = _run(sys.executable, "-c", _EMPTY_BATCHES, export_dir,
+        result = _run(sys.executable, os.path.join(_PROGRAMS, "empty_batches.py"), export_dir,
                       env=dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn))
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
         got = json.loads(result.stdout.strip().splitlines()[-1])

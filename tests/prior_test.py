@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 
 import numpy as np
 import tensorflow as tf
@@ -324,23 +323,9 @@ class PriorPipelineTest(tf.test.TestCase):
     prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
     seeds = np.array([3, 1, 4], np.int64)
     codes = prior.sample(seeds).numpy()
-    script = textwrap.dedent("""
-        import sys
-        import numpy as np
-        import tensorflow as tf
-        loaded = tf.saved_model.load(sys.argv[1])
-        seeds = tf.constant([3, 1, 4], tf.int64)
-        sampled = loaded.signatures["sample"](seeds=seeds)
-        scored = loaded.signatures["log_prob_codes"](codes=sampled["codes"])
-        try:
-          loaded.signatures["log_prob_codes"](codes=sampled["codes"] + 16)
-        except tf.errors.InvalidArgumentError as error:
-          print("REFUSED", " ".join(error.message.split()))
-        np.savez(sys.argv[2], codes=sampled["codes"], probs=sampled["probs"],
-                 log_prob=scored["log_prob"])
-    """)
     outputs = os.path.join(self.get_temp_dir(), "outputs.npz")
-    result = _run("-c", script, export_dir, outputs)
+    result = _run(os.path.join(test_util.ROOT, "tests", "programs", "sample_from_export.py"),
+                  export_dir, outputs)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     self.assertIn("REFUSED", result.stdout)
     self.assertIn("log_prob_codes: codes must be in [0, 16); got min] [16]", result.stdout)
