@@ -6,6 +6,7 @@ import re
 import setuptools
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+_FIGURES_EXTRA = ["scikit-learn>=1.5", "threadpoolctl>=3"]
 
 
 def _version():
@@ -36,12 +37,35 @@ setuptools.setup(
         # declare it; without it `--dataset=kmnist` from TFDS fails on a fresh machine.
         "importlib_resources",
         "tensorflow-serving-api>=2.21,<2.22",
+        # keras_layers.py imports Keras 3 directly (TF 2.21 installs it as `keras`).
+        "keras>=3.12",
         # tf.summary writes nothing without it (TF 2.21 no longer depends on it).
         "tensorboard",
         "absl-py",
         "numpy",
+        # The trainers' Adam and float16 loss scaling (tfp_vqvae/optimization.py);
+        # installed with tensorflow-probability[tf] too, declared as imported directly.
+        "tf_keras",
+        # serving_client.GrpcClient; installed with tensorflow-serving-api too.
+        "grpcio",
+        # The run's PNG figures (figures.py, plots.py), drawn headless on Agg.
+        "matplotlib>=3.8",
     ],
+    # The command-line programs; `python -m tfp_vqvae.<module>` runs the same.
+    entry_points={
+        "console_scripts": [
+            "tfp-vqvae-train = tfp_vqvae.train:run",
+            "tfp-vqvae-train-prior = tfp_vqvae.train_prior:run",
+            "tfp-vqvae-sample = tfp_vqvae.sample:run",
+            "tfp-vqvae-export = tfp_vqvae.export:run",
+            "tfp-vqvae-client = tfp_vqvae.client:run",
+            "tfp-vqvae-benchmark = tfp_vqvae.benchmark:main",
+            "tfp-vqvae-data-export = tfp_vqvae.data_export:run",
+        ],
+    },
     extras_require={
-        "test": ["pytest", "scipy"],
+        # codebook_tsne.png: scikit-learn's t-SNE, run on one OpenMP thread.
+        "figures": _FIGURES_EXTRA,
+        "test": ["pytest", "scipy"] + _FIGURES_EXTRA,
     },
 )

@@ -1,52 +1,7 @@
-r"""Exports a trained model_dir as a TF Serving SavedModel version.
+"""`python -m export.export_saved_model` from a checkout: the same program as
+`tfp-vqvae-export` (tfp_vqvae/export.py, which documents the flags)."""
 
-    python -m export.export_saved_model --model_dir DIR --export_base BASE [--version N]
-        [--prior_dir PRIOR_DIR]
-
-Restores the latest checkpoint of --model_dir (every model variable must match)
-and writes BASE/<version>/ atomically; --version defaults to one more than the
-highest version in BASE. With --prior_dir (a tfp_vqvae.train_prior model_dir over
-the same VQ-VAE) the export also samples and scores codes. See
-tfp_vqvae/export_lib.py for the signatures.
-"""
-
-import sys
-
-from absl import app
-from absl import flags
-
-from tfp_vqvae import export_lib
-
-_MODEL_DIR = flags.DEFINE_string("model_dir", None,
-                                 "Training directory whose latest checkpoint to export.")
-_EXPORT_BASE = flags.DEFINE_string(
-    "export_base", None, "Model base path (TF Serving's --model_base_path); the "
-    "export goes to BASE/<version>.")
-_VERSION = flags.DEFINE_integer(
-    "version", None, "Version number; default: one more than the highest in BASE.",
-    lower_bound=1)
-_PRIOR_DIR = flags.DEFINE_string(
-    "prior_dir", None, "Optional learned prior over --model_dir's codes: adds the "
-    "sample and log_prob_codes signatures.")
-_MODEL_NAME = flags.DEFINE_string(
-    "model_name", export_lib.DEFAULT_MODEL_NAME,
-    "Model name the warm-up requests address (TF Serving's --model_name).")
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  try:
-    path = export_lib.export_saved_model(_MODEL_DIR.value, _EXPORT_BASE.value,
-                                         _VERSION.value, _MODEL_NAME.value,
-                                         prior_dir=_PRIOR_DIR.value)
-  except (ValueError, AssertionError, OSError) as error:
-    # One line: the message says what to fix; a traceback would bury it.
-    message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-    sys.exit(f"error: {message}")
-  print(path)
-
+from tfp_vqvae import export
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["model_dir", "export_base"])
-  app.run(main)
+  export.run()

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Directories whose Python files are Bazel targets.
-_SOURCE_DIRS = ("tfp_vqvae", "tests", "export")
+_SOURCE_DIRS = ("tfp_vqvae", "tests", "tests/programs", "export")
 
 
 def _build_rules():

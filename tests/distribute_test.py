@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 from unittest import mock
 
 import tensorflow as tf
@@ -24,39 +23,13 @@ from tfp_vqvae import quantizer as quantizer_lib
 from tfp_vqvae import train_lib
 import test_util
 
-# Trains the smoke model on mock data with a global batch of 16, under the strategy
-# named in argv[2], into argv[1] for argv[3] steps, in reduction groups of argv[4].
-_TRAIN_SCRIPT = textwrap.dedent("""
-    import sys
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import tensorflow_datasets as tfds
-    sys.path.insert(0, {tests_dir!r})
-    import test_util
-    from tfp_vqvae import distribute, train_lib
-
-    model_dir, strategy_name, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    group_size = int(sys.argv[4])
-    if strategy_name == "mirrored":
-      strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    else:
-      strategy = distribute.make_strategy(strategy_name)
-    config = test_util.smoke_config(
-        num_steps=steps, batch_size=16, binarize="dynamic", checkpoint_every=3,
-        eval_every=1000, dead_code_threshold=0.5, strategy=strategy_name,
-        reduction_group_size=group_size)
-    with tfds.testing.mock_data(num_examples=48):
-      metrics = train_lib.train_and_evaluate(config, model_dir, strategy)
-    print("REPLICAS", strategy.num_replicas_in_sync, "USED", metrics["codes_used"])
-""").format(tests_dir=os.path.dirname(os.path.abspath(__file__)))
+_PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs",
+                        "train_under_strategy.py")
 
 
 def _train(model_dir, strategy_name, steps, env=None, group_size=0):
   return subprocess.Popen(
-      [sys.executable, "-c", _TRAIN_SCRIPT, model_dir, strategy_name, str(steps),
-       str(group_size)],
+      [sys.executable, _PROGRAM, model_dir, strategy_name, str(steps), str(group_size)],
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
       env=dict(os.environ, **(env or {})))
 

@@ -5,6 +5,7 @@ class; the exported model is checked against the in-memory model, in a separate
 Python process that imports only TensorFlow, as TF Serving would load it.
 """
 
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,8 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tfp_vqvae import checkpoints
 from tfp_vqvae import export_lib
+from tfp_vqvae import prior as prior_lib
+from tfp_vqvae import serving_client
 from tfp_vqvae import train_lib
 import test_util
 
@@ -51,13 +54,43 @@ _LOAD_AND_RUN = textwrap.dedent("""
 """)
 
 
+# Calls every signature of an export with an empty batch, through
+# `loaded.signatures[...]` and through the gRPC stand-in, and prints the shape and
+# dtype of every output and whether oneDNN is on, as JSON.
+_EMPTY_BATCHES = textwrap.dedent("""
+    import json
+    import sys
+    sys.path.insert(0, "tests")
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.python.util import _pywrap_util_port
+    import prediction_server
+    from tfp_vqvae import serving_client
+    export_dir = sys.argv[1]
+    loaded = tf.saved_model.load(export_dir)
+    results = {"onednn": _pywrap_util_port.IsMklEnabled()}
+    with prediction_server.PredictionServer(export_dir, lifetime_seconds=120) as server:
+      with serving_client.GrpcClient(server.address, timeout_seconds=60) as client:
+        for key, function in loaded.signatures.items():
+          inputs = {name: np.zeros([0] + spec.shape[1:].as_list(), spec.dtype.as_numpy_dtype)
+                    for name, spec in function.structured_input_signature[1].items()}
+          direct = function(**{name: tf.constant(v) for name, v in inputs.items()})
+          for path, outputs in (("signature", direct), ("grpc", client.predict(key, inputs))):
+            for name, value in outputs.items():
+              value = np.asarray(value)
+              results[f"{path}/{key}/{name}"] = [list(value.shape), value.dtype.name]
+    print(json.dumps(results))
+""")
+
+
 def _tool(name):
   """A console script of the running venv, e.g. saved_model_cli."""
   return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def _run(*args):
-  return subprocess.run(args, cwd=_ROOT, capture_output=True, text=True, timeout=300)
+def _run(*args, env=None):
+  return subprocess.run(args, cwd=_ROOT, capture_output=True, text=True, timeout=300,
+                        env=env)
 
 
 class ExportTest(tf.test.TestCase):
@@ -202,6 +235,82 @@ class ExportTest(tf.test.TestCase):
           r"TensorSpec\(shape=\(None, 7, 7\), dtype=tf.int32, name='codes'\)"):
         self.loaded.decode(tf.constant(value))
 
+  def test_empty_batches_give_empty_outputs_with_onednn_on_and_off(self):
+    # A class-conditional prior adds sample and log_prob_codes (and labels); its
+    # weights do not matter for shapes.
+    prior = prior_lib.GatedPixelCNN(prior_lib.PriorConfig(
+        num_embeddings=self.model.num_embeddings, latent_shape=(7, 7), num_channels=4,
+        num_classes=3))
+    module = export_lib.PriorServingModule(self.model, prior, "threshold")
+    export_dir = export_lib.save_module(module, os.path.join(self.temp_dir, "empty"),
+                                        warmup_batch_sizes=(1,))
+    signatures = tf.saved_model.load(export_dir).signatures
+    self.assertContainsSubset(list(_SIGNATURES) + ["sample", "log_prob_codes"], signatures)
+    expected = {}
+    for key, function in signatures.items():
+      for name, spec in function.structured_outputs.items():
+        shape = [0] + spec.shape[1:].as_list()
+        expected[f"signature/{key}/{name}"] = [shape, spec.dtype.name]
+        expected[f"grpc/{key}/{name}"] = [shape, spec.dtype.name]
+    # TF reads TF_ENABLE_ONEDNN_OPTS when it is imported: one process per setting.
+    for onednn in ("0", "1"):
+      with self.subTest(onednn=onednn):
+        result = _run(sys.executable, "-c", _EMPTY_BATCHES, export_dir,
+                      env=dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn))
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        got = json.loads(result.stdout.strip().splitlines()[-1])
+        self.assertEqual(got.pop("onednn"), onednn == "1")
+        self.assertEqual(got, expected)
+
+  def test_python_callers_get_converted_values_unless_they_use_local_client(self):
+    signatures = self.loaded.signatures
+    encode, decode = signatures["encode"], signatures["decode"]
+    black = encode(images=tf.zeros([2, 28, 28, 1], tf.uint8))["codes"]
+    white = encode(images=tf.fill([2, 28, 28, 1], tf.constant(255, tf.uint8)))["codes"]
+    self.assertNotAllEqual(black, white)
+    code_3 = decode(codes=tf.fill([2, 7, 7], 3))["probs"]
+    self.assertNotAllClose(code_3, decode(codes=tf.fill([2, 7, 7], 4))["probs"])
+    big = 2**32 + 3
+    pixels = np.random.default_rng(3).uniform(0, 1, [2, 28, 28, 1]).astype(np.float32)
+    pixels[0, 0, 0, 0] = 1.0
+    # (signature, input, value, what TF converts the value to, its dtype as named)
+    cases = [
+        (encode, "images", np.full([2, 28, 28, 1], 256, np.int64), black, "int64"),
+        (encode, "images", np.full([2, 28, 28, 1], -1, np.int8), white, "int8"),
+        (encode, "images", pixels, black, "float32"),
+        (decode, "codes", np.full([2, 7, 7], big, np.int64), code_3, "int64"),
+        (decode, "codes", np.full([2, 7, 7], 3.7), code_3, "float64"),
+        (decode, "codes", [[[big] * 7] * 7] * 2, code_3, "list"),
+    ]
+    client = serving_client.LocalClient(self.export_dir)
+    for function, name, value, converted, got in cases:
+      with self.subTest(name=name, got=got):
+        # What the README says TF does on this path: convert before the graph runs.
+        output = "codes" if name == "images" else "probs"
+        self.assertAllClose(function(**{name: value})[output], converted)
+        signature = "encode" if name == "images" else "decode"
+        dtype = "uint8" if name == "images" else "int32"
+        with self.assertRaisesRegex(
+            serving_client.PredictionError,
+            rf"^INVALID_ARGUMENT: {signature}: input {name} must be a NumPy array or "
+            rf"tensor of dtype {dtype}, got {got}\.$"):
+          client.predict(signature, {name: value})
+    # The attribute functions refuse arrays of another dtype but convert lists.
+    self.assertAllClose(self.loaded.decode([[[big] * 7] * 7] * 2)["probs"], code_3)
+    with self.assertRaisesRegex(ValueError, "Could not find matching concrete function"):
+      self.loaded.decode(np.full([2, 7, 7], 3, np.int64))
+    # Exact dtypes pass, as arrays and tensors, and the graph still checks values.
+    self.assertAllEqual(client.encode(np.zeros([2, 28, 28, 1], np.uint8))["codes"], black)
+    self.assertAllClose(client.decode(tf.fill([2, 7, 7], 3))["probs"], code_3)
+    with self.assertRaisesRegex(serving_client.PredictionError,
+                                r"(?s)^INVALID_ARGUMENT: .*decode: codes must be in \[0, 16\)"):
+      client.decode(np.full([2, 7, 7], 16, np.int32))
+    with self.assertRaisesRegex(serving_client.PredictionError,
+                                r"input keys \['pixels'\] do not match"):
+      client.predict("encode", {"pixels": np.zeros([1, 28, 28, 1], np.uint8)})
+    with self.assertRaisesRegex(serving_client.PredictionError, "FAILED_PRECONDITION"):
+      client.predict("sample", {"seeds": np.zeros([1], np.int64)})
+
   def test_jit_compiled_wrappers_compile_and_match(self):
     for key in ("encode", "decode", "reconstruct", "neg_elbo"):
       function = getattr(self.loaded, key)
@@ -307,7 +416,7 @@ class ExportTest(tf.test.TestCase):
         os.remove(os.path.join(model_dir, name))
     missing = _run(*command)
     self.assertNotEqual(missing.returncode, 0)
-    self.assertIn(f"error: {model_dir} holds no checkpoint to load.", missing.stderr)
+    self.assertIn(f"error: {model_dir} holds no checkpoint to load", missing.stderr)
     self.assertNotIn("Traceback", missing.stderr)
     self.assertEqual(export_lib.integer_versions(base), [3])
 

@@ -62,7 +62,29 @@ class LikelihoodsTest(tf.test.TestCase):
     expected = _numpy_discretized_logistic(levels, loc_levels, scale_levels)
     self.assertAllClose(likelihood.log_prob(images), expected.reshape(2, -1).sum(1),
                         rtol=1e-4)
-    self.assertAllClose(likelihood.mean(), np.clip((loc + 1) / 2, 0, 1), rtol=1e-6)
+
+  def test_discretized_logistic_mean_is_the_sum_over_levels(self):
+    rng = np.random.default_rng(4)
+    shape = (4, 8, 8, 1)
+    # Locations inside and beyond [-1, 1]; log-scales from the floor (0.06 levels)
+    # to broad (2600 levels): both regimes of the computation.
+    loc = rng.uniform(-1.3, 1.3, shape).astype(np.float32)
+    log_scale = rng.uniform(-7, 3, shape).astype(np.float32)
+    loc[0, 0, :4, 0] = [-1.0, 1.0, 0.0, 0.5 / 127.5]  # levels 0, 255, 127.5, 128
+    log_scale[0, 0, :4, 0] = -7.0
+    likelihood = likelihoods.make_likelihood("logistic", (-1.0, 1.0))(
+        np.concatenate([loc, log_scale], axis=-1))
+    # The direct sum of level / 255 * P(level) over the 256 levels, in float64,
+    # from the distribution's own float32 location and scale.
+    levels = np.arange(256, dtype=np.float64)
+    loc_levels = 255 * likelihood.loc.numpy().astype(np.float64)[..., None]
+    scale_levels = 255 * likelihood.scale.numpy().astype(np.float64)[..., None]
+    probs = np.exp(_numpy_discretized_logistic(levels, loc_levels, scale_levels))
+    self.assertAllClose(probs.sum(-1), np.ones(shape), atol=1e-9)
+    mean = likelihood.mean().numpy()
+    self.assertAllClose(mean, (probs * levels / 255).sum(-1), atol=5e-6, rtol=0)
+    # Not the clipped location: the means of broad pixels are pulled towards 1/2.
+    self.assertGreater(np.abs(mean - np.clip((loc + 1) / 2, 0, 1)).max(), 0.1)
 
   def test_discretized_logistic_sums_to_one_over_levels(self):
     outputs = tf.constant([[[[0.3, -3.0]]], [[[0.999, -6.0]]]])

@@ -1,6 +1,5 @@
 """Tests of the loss-trained vector quantizer against NumPy references."""
 
-from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
@@ -20,20 +19,17 @@ def _initialised(codebook, commitment_cost=0.25):
   return quantizer
 
 
-class VectorQuantizerLossTest(tf.test.TestCase, parameterized.TestCase):
+class VectorQuantizerLossTest(tf.test.TestCase):
 
-  @parameterized.parameters(True, False)
-  def test_outputs_and_loss_match_numpy(self, use_function):
+  def test_loss_and_counts_match_numpy(self):
+    # Shapes, dtypes, codes, tf.function and XLA: quantizer_contract_test.py.
     rng = np.random.default_rng(0)
     codebook = rng.normal(size=(10, 4)).astype(np.float32)
     inputs = rng.normal(size=(3, 5, 5, 4)).astype(np.float32)
     quantizer = _initialised(codebook, commitment_cost=0.3)
-    call = lambda x: quantizer(x, training=True, seed=[0, 0])
-    out = (tf.function(call) if use_function else call)(inputs)
+    out = quantizer(inputs, training=True, seed=[0, 0])
     flat = inputs.reshape(-1, 4)
     codes = _numpy_nearest(flat, codebook)
-    self.assertAllEqual(out.codes, codes.reshape(3, 5, 5))
-    self.assertAllClose(out.quantized, codebook[codes].reshape(inputs.shape))
     per_example = ((flat - codebook[codes]) ** 2).reshape(3, -1).sum(1)
     # Codebook loss + beta * commitment loss: equal values, different gradients.
     self.assertAllClose(out.commitment_loss, 1.3 * per_example, rtol=1e-5)
@@ -45,12 +41,10 @@ class VectorQuantizerLossTest(tf.test.TestCase, parameterized.TestCase):
     codebook = rng.normal(size=(6, 3)).astype(np.float32)
     quantizer = _initialised(codebook, commitment_cost=0.25)
     inputs = tf.constant(rng.normal(size=(8, 3)).astype(np.float32))
-    weights = tf.constant(rng.normal(size=(8, 3)).astype(np.float32))
     with tf.GradientTape(persistent=True) as tape:
       tape.watch(inputs)
       out = quantizer(inputs, training=True, seed=[0, 0])
       vq_loss = tf.reduce_sum(out.commitment_loss)
-      through = tf.reduce_sum(out.quantized * weights)
     x = inputs.numpy()
     codes = _numpy_nearest(x, codebook)
     # d/dz of beta ||z - sg(e)||^2 and d/de of ||sg(z) - e||^2, summed per code.
@@ -61,12 +55,6 @@ class VectorQuantizerLossTest(tf.test.TestCase, parameterized.TestCase):
     # tf.gather's gradient is IndexedSlices: densify it.
     self.assertAllClose(tf.convert_to_tensor(tape.gradient(vq_loss, quantizer.codebook)),
                         expected, rtol=1e-5, atol=1e-6)
-    # Straight-through: the reconstruction path trains the encoder, not the codebook.
-    self.assertAllClose(tape.gradient(through, inputs), weights)
-    codebook_gradient = tape.gradient(through, quantizer.codebook)
-    self.assertTrue(codebook_gradient is None
-                    or not np.any(tf.convert_to_tensor(codebook_gradient).numpy()))
-    self.assertLen(quantizer.trainable_variables, 1)
 
   def test_first_training_call_initialises_from_the_batch(self):
     rng = np.random.default_rng(2)
@@ -84,7 +72,7 @@ class VectorQuantizerLossTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_uniform_initializer(self):
     quantizer = quantizer_loss.VectorQuantizerLoss(
-        16, 4, initializer=codebook_init.Initializer("uniform", 16, 4))
+        16, 4, initializer=codebook_init.UniformInit())
     quantizer(tf.ones([5, 4]) * 7.0, training=True, seed=[0, 1])
     codebook = quantizer.codebook.numpy()
     self.assertAllInRange(codebook, -1 / 16, 1 / 16)
@@ -96,8 +84,6 @@ class VectorQuantizerLossTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "commitment_cost"):
       quantizer_loss.VectorQuantizerLoss(2, 2, commitment_cost=-1.0)
     quantizer = quantizer_loss.VectorQuantizerLoss(4, 3)
-    with self.assertRaisesRegex(ValueError, "embedding_dim=3"):
-      quantizer(tf.zeros([2, 5]))
     # No seed needed: each training call draws its own from (seed, num_updates).
     quantizer(tf.zeros([2, 3]), training=True)
     quantizer(tf.zeros([2, 3]), training=True)

@@ -136,6 +136,10 @@ class ServingTest(tf.test.TestCase):
          images, "NOT_FOUND", r"Servable not found for request: other"),
         (rest, "decode", {"codes": np.full((1, 7, 7), 16, np.int32)},
          400, r"decode: codes must be in \[0, 16\)"),
+        # JSON carries no dtype, so the REST client checks it before sending.
+        (rest, "encode", {"images": self.images.astype(np.int64) + 256},
+         "INVALID_ARGUMENT", r"encode: input images must be a NumPy array or tensor "
+         r"of dtype uint8, got int64"),
     ]
     for client, signature, inputs, status, message in cases:
       with self.subTest(message=message):

@@ -1,10 +1,13 @@
 """Shared test helpers: paths, the smoke config, a tiny trained model_dir."""
 
 import dataclasses
+import functools
+import json
 import os
+import subprocess
+import sys
 
 from absl import flags
-import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfp_vqvae import builder
@@ -18,21 +21,19 @@ SMOKE_FLAGS = os.path.join(FLAGS_DIR, "smoke.cfg")
 KMNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "kmnist")
 
 
-def train_quantizer(strategy, make_quantizer, batches):
-  """`make_quantizer()` built under `strategy`, after one training call per global
-  batch in `batches` (split across the replicas; seed [0, step])."""
-  with strategy.scope():
-    quantizer = make_quantizer()
+@functools.lru_cache(maxsize=None)
+def run_json_program(name: str) -> dict:
+  """What the program tests/`name` prints as its last line (JSON), run once per
+  test process in a fresh Python (e.g. to configure logical devices first).
 
-  @tf.function
-  def step(x, s):
-    return strategy.run(lambda v: quantizer(v, training=True, seed=[0, s]).usage,
-                        args=(x,))
-
-  for s, batch in enumerate(batches):
-    dataset = tf.data.Dataset.from_tensors(batch)
-    step(next(iter(strategy.experimental_distribute_dataset(dataset))), tf.constant(s))
-  return quantizer
+  Raises:
+    AssertionError: with the end of its stderr, if the program fails.
+  """
+  result = subprocess.run([sys.executable, os.path.join(ROOT, "tests", name)],
+                          capture_output=True, text=True, timeout=900)
+  if result.returncode:
+    raise AssertionError(f"{name} failed:\n{result.stderr[-4000:]}")
+  return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def tiny_vqvae(image_shape, data_variance=1.0, **overrides):

@@ -5,11 +5,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+import tf_keras
 
+from tfp_vqvae import builder
 from tfp_vqvae import checkpoints
 from tfp_vqvae import train_lib
 import test_util
@@ -75,6 +78,22 @@ class TrainTest(tf.test.TestCase):
     for a, b in zip(model_a.variables, model_b.variables):
       self.assertAllClose(a, b, atol=1e-6, rtol=1e-6, msg=a.name)
 
+  def test_float16_scales_the_loss_learns_and_stays_finite(self):
+    model_dir = self.get_temp_dir()
+    config = test_util.smoke_config(dtype="float16", num_steps=1)
+    with tfds.testing.mock_data(num_examples=64):
+      first = train_lib.train_and_evaluate(config, model_dir)
+      last = train_lib.train_and_evaluate(dataclasses.replace(config, num_steps=40),
+                                          model_dir)
+    self.assertLess(last["recon_nll_nats"], first["recon_nll_nats"])
+    trainer = train_lib.Trainer(config, (28, 28, 1))
+    self.assertIsInstance(trainer.optimizer, tf_keras.mixed_precision.LossScaleOptimizer)
+    reader = tf.train.load_checkpoint(model_dir)
+    for name, _ in tf.train.list_variables(model_dir):
+      value = reader.get_tensor(name)
+      if np.issubdtype(np.asarray(value).dtype, np.floating):
+        self.assertTrue(np.all(np.isfinite(value)), name)
+
   def test_refuses_to_resume_another_architecture(self):
     model_dir = self.get_temp_dir()
     with tfds.testing.mock_data(num_examples=16):
@@ -85,6 +104,27 @@ class TrainTest(tf.test.TestCase):
   def test_load_model_errors(self):
     with self.assertRaisesRegex(ValueError, "holds no checkpoint to load"):
       checkpoints.load_vqvae(self.get_temp_dir())
+
+  def test_checkpoint_of_another_version_is_one_clear_error(self):
+    # A checkpoint as an older version wrote it: without the training curve and
+    # without the quantizer's seed counter.
+    config = test_util.smoke_config(num_steps=2)
+    model_dir = self.get_temp_dir()
+    model = builder.build_vqvae(config, (28, 28, 1))
+    old_quantizer = tf.Module()
+    old_quantizer.codebook = model.quantizer.codebook
+    old_model = tf.Module()
+    old_model.encoder, old_model.decoder = model.encoder, model.decoder
+    old_model.quantizer = old_quantizer
+    tf.train.Checkpoint(step=tf.Variable(1, dtype=tf.int64), model=old_model).save(
+        os.path.join(model_dir, "ckpt"))
+    with self.assertRaisesRegex(ValueError, r"ckpt-1\) that this version of tfp_vqvae "
+                                r"cannot restore: it lacks .* new --model_dir"):
+      with tfds.testing.mock_data(num_examples=16):
+        train_lib.train_and_evaluate(config, model_dir)
+    with self.assertRaisesRegex(ValueError, "without a model record: it was written by "
+                                "an older version"):
+      checkpoints.load_vqvae(model_dir)
 
 
 class TrainCliTest(tf.test.TestCase):
@@ -125,6 +165,36 @@ class TrainCliTest(tf.test.TestCase):
     self.assertNotEqual(third.returncode, 0)
     self.assertIn("error:", third.stderr)
     self.assertNotIn("Traceback", third.stderr)
+
+  def test_kill_9_then_resume_writes_the_uninterrupted_metrics(self):
+    if not os.path.isdir(test_util.KMNIST_DIR):
+      self.skipTest(f"{test_util.KMNIST_DIR} is absent")
+    args = ["--flagfile", test_util.SMOKE_FLAGS, "--dataset_dir", test_util.KMNIST_DIR,
+            "--train_split=test[:256]", "--eval_split=test[256:320]", "--num_steps=40",
+            "--checkpoint_every=8", "--log_every=4", "--eval_every=20",
+            "--binarize=dynamic"]
+    straight, killed = (os.path.join(self.get_temp_dir(), d) for d in ("a", "b"))
+    done = _run_cli(*args, "--model_dir", straight)
+    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+    process = subprocess.Popen([sys.executable, "-m", "tfp_vqvae.train", *args,
+                                "--model_dir", killed], cwd=test_util.ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Killed between checkpoints: the steps after ckpt-16 are replayed on resume.
+    while (process.poll() is None
+           and not tf.io.gfile.exists(os.path.join(killed, "ckpt-16.index"))):
+      time.sleep(0.05)
+    process.kill()
+    process.wait()
+    resumed = _run_cli(*args, "--model_dir", killed)
+    self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
+    self.assertRegex(resumed.stderr, r"Resumed from step (8|16|24|32)")
+    metrics = []
+    for model_dir in (straight, killed):
+      with open(os.path.join(model_dir, "metrics.json")) as f:
+        metrics.append(json.load(f))
+      metrics[-1].pop("train_seconds")
+    self.assertLen(metrics[0]["history"]["step"], 40)
+    self.assertEqual(metrics[0], metrics[1])
 
 
 if __name__ == "__main__":

@@ -356,7 +356,8 @@ def parse_args(argv):
 def main(argv=None):
   args = parse_args(sys.argv[1:] if argv is None else argv)
   if args.child:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Here, not at the top: the parent process never imports TensorFlow.
+    from tfp_vqvae import _cli  # pylint: disable=g-import-not-at-top,unused-import
     config = json.loads(args.child)
     records = _RUNNERS[config["what"]](config)
     for record in records if isinstance(records, list) else [records]:

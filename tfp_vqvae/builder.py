@@ -30,7 +30,9 @@ ARCHITECTURES = ("conv", "mlp", "global")
 QUANTIZERS = ("ema", "loss")
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
 PIXEL_RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
-CODEBOOK_INITS = codebook_init.INIT_METHODS
+# `--codebook_init` names: None starts from K rows of the first batch.
+CODEBOOK_INITS = {"data": None, "kmeans": codebook_init.KMeansInit(),
+                  "uniform": codebook_init.UniformInit()}
 
 
 def build_likelihood(config, data_variance: float = 1.0) -> tf.Module:
@@ -99,8 +101,10 @@ def build_quantizer(config) -> tf.Module:
   if config.quantizer not in QUANTIZERS:
     raise ValueError(f"Unknown quantizer {config.quantizer!r}; expected one of "
                      f"{', '.join(QUANTIZERS)}.")
-  initializer = codebook_init.Initializer(config.codebook_init, config.num_embeddings,
-                                          config.embedding_dim)
+  if config.codebook_init not in CODEBOOK_INITS:
+    raise ValueError(f"Unknown codebook_init {config.codebook_init!r}; expected one of "
+                     f"{', '.join(CODEBOOK_INITS)}.")
+  initializer = CODEBOOK_INITS[config.codebook_init]
 
   def stage(name):
     if config.quantizer == "ema":

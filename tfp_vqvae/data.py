@@ -167,7 +167,6 @@ class ImageData:
 
   Attributes:
     image_shape: (H, W, C) of every image the pipelines yield.
-    num_classes: Number of label classes, or None if unknown or unlabelled.
     skipped_images: Number of unreadable files left out (with
       `skip_corrupt_images`), over both splits.
   """
@@ -176,7 +175,6 @@ class ImageData:
                image_shape: tuple[int, int, int], skipped_images: int = 0):
     self._splits = splits
     self.image_shape = tuple(int(s) for s in image_shape)
-    self.num_classes = splits[TRAIN].num_classes
     self.skipped_images = skipped_images
 
   def num_examples(self, split: str) -> int:
@@ -423,6 +421,40 @@ class ImageData:
       histogram += tf.math.bincount(tf.reshape(tf.cast(images, tf.int32), [-1]),
                                     minlength=256, maxlength=256, dtype=tf.int64).numpy()
     return pixel_variance(histogram, binarize_mode)
+
+
+def num_classes(dataset: str, train_split: str, *, dataset_dir: Optional[str] = None,
+                data_dir: Optional[str] = None, image_key: str = "",
+                label_key: str = "") -> Optional[int]:
+  """Number of label classes of a dataset, for a class-conditional model.
+
+  The source's when it knows it without reading the data (a TFDS ClassLabel, a
+  folder's class sub-folders), else the largest label of `train_split` + 1 (the
+  official files and TFRecords carry no class list; one pass over the labels,
+  which reads but does not decode the images).
+
+  Args:
+    dataset, train_split, dataset_dir, data_dir, image_key, label_key: as for
+      `open_data`.
+
+  Returns:
+    The number of classes, or None if the data has no labels.
+
+  Raises:
+    ValueError, DatasetUnavailableError: as `open_data`.
+  """
+  source = image_sources.open_source(dataset, dataset_dir, data_dir, image_key,
+                                     label_key)
+  if source.num_classes is not None:
+    return source.num_classes or None
+  examples = source.examples(train_split)
+  if not examples.has_labels or not len(examples):
+    return None
+  labels = (tf.data.Dataset.range(len(examples))
+            .map(lambda index: examples.read(index)[1],
+                 num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(4096))
+  return int(max(batch.max() for batch in labels.as_numpy_iterator())) + 1
 
 
 def _readable(examples: image_readers.Examples) -> tuple[np.ndarray, list[str]]:

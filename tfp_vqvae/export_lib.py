@@ -3,7 +3,7 @@
 `export_saved_model(model_dir, export_base)` restores the latest checkpoint of a
 model_dir and writes `export_base/<version>/`, the layout TF Serving polls. Each
 signature (method name `tensorflow/serving/predict`) has the batch as dimension 0
-of every input and output:
+of every input and output, any size including 0 (see `_nonempty`):
 
     encode       images uint8 [B, H, W, C] -> codes int32 [B, h, w],
                                               latents float32 [B, h, w, D]
@@ -14,9 +14,9 @@ of every input and output:
 
 Other models (see model.py): codes of N > 1 residual quantizers are [B, h, w, N];
 MLP and global-latent models have a 1 x L grid, codes [B, 1, L]. `probs` is the
-decoder's mean image in [0, 1] whatever the likelihood (Bernoulli probabilities,
-Gaussian means, the discretized logistic's clipped location); `logits` exists for
-Bernoulli models only. Padding and [-1, 1] scaling happen inside the model, so
+decoder's mean image in [0, 1] units whatever the likelihood (Bernoulli
+probabilities, Gaussian means, which may leave [0, 1], the discretized logistic's
+E[level] / 255); `logits` exists for Bernoulli models only. Padding and [-1, 1] scaling happen inside the model, so
 clients always send the unpadded uint8 images.
 
 With a learned prior (`export_saved_model(..., prior_dir=...)`, see prior.py):
@@ -46,7 +46,10 @@ So every function checks its inputs with `tf.debugging.Assert` ops, which fail
 with INVALID_ARGUMENT and a message naming the signature, the input and what is
 allowed, e.g. "decode: codes must be in [0, 512)", on every device. XLA drops
 Assert ops, so a caller that wraps these functions in `jit_compile=True` must
-validate codes itself.
+validate codes itself. Dtypes are not the graph's to check: TF casts NumPy
+arrays and Python lists passed to `loaded.signatures[...]` to the signature's
+dtype before the graph runs (int64 256 -> uint8 0); `serving_client.LocalClient`
+refuses them instead.
 
 Accelerators. No op is pinned to a device, spatial shapes are static and the
 batch is `None`. Functions are saved without `jit_compile`; the SavedModel also
@@ -55,6 +58,7 @@ inference converter.
 """
 
 import os
+import tempfile
 import uuid
 
 import tensorflow as tf
@@ -70,6 +74,9 @@ from tfp_vqvae import prior as prior_lib
 DEFAULT_MODEL_NAME = "vqvae"
 DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# assets/RECORD_ASSET: the JSON config and image shape the model was built from
+# (checkpoints.parse_record reads it).
+RECORD_ASSET = "model_record.json"
 # Batch sizes replayed at load time: 1 for unbatched traffic, the rest equal to
 # allowed_batch_sizes in export/batching_parameters.txt, the sizes the batching
 # session pads to.
@@ -121,6 +128,25 @@ def _check_shape(tensor, signature, name, dims):
       summarize=len(dims) + 8)
 
 
+def _nonempty(tensor, batch_size):
+  """`tensor` [batch_size, ...], with one row of zeros appended if batch_size is 0.
+
+  TF 2.21's oneDNN CPU Conv2D (on by default on CPUs with AVX-512, or with
+  TF_ENABLE_ONEDNN_OPTS=1) returns its input unchanged for an empty batch, which
+  the next convolution refuses ("input depth must be evenly divisible by filter
+  depth"). Zeros are a valid image, code, seed and label, and `_first_rows` drops
+  the extra row's outputs. A Pad by zero rows forwards its input, so non-empty
+  batches pay nothing (measured: batch-64 encode unchanged).
+  """
+  padding = [[0, tf.maximum(1 - batch_size, 0)]] + [[0, 0]] * (tensor.shape.rank - 1)
+  return tf.pad(tensor, padding)
+
+
+def _first_rows(outputs, batch_size):
+  """{name: tensor[:batch_size]}: the outputs of the real rows of a `_nonempty` batch."""
+  return {name: value[:batch_size] for name, value in outputs.items()}
+
+
 class ServingModule(tf.Module):
   """The serving functions of a `model.VQVAE`; `signatures()` are what TF Serving sees.
 
@@ -168,14 +194,20 @@ class ServingModule(tf.Module):
     return {name: getattr(self, name) for name in self.input_specs()}
 
   def _model_images(self, images, signature):
-    """Checks uint8 images [B, H, W, C] and converts them as the model was trained."""
+    """Checks uint8 images [B, H, W, C] and converts them as the model was trained.
+
+    Returns:
+      (the converted images made `_nonempty`, B).
+    """
     with tf.control_dependencies(
         [_check_shape(images, signature, "images", self.model.image_shape)]):
       # seed is only used by the "dynamic" mode, which __init__ refuses.
-      return data.binarize(images, self.binarize_mode, seed=None)
+      converted = data.binarize(images, self.binarize_mode, seed=None)
+      batch_size = tf.shape(images)[0]
+    return _nonempty(converted, batch_size), batch_size
 
   def _checked_codes(self, codes, signature):
-    """`codes` once they are known to have shape [B, *code_shape] and lie in [0, K)."""
+    """(`codes` [B, *code_shape] checked to lie in [0, K) and made `_nonempty`, B)."""
     num_embeddings = self.model.num_embeddings
     with tf.control_dependencies(
         [_check_shape(codes, signature, "codes", self.model.code_shape)]):
@@ -186,38 +218,44 @@ class ServingModule(tf.Module):
           [f"{signature}: codes must be in [0, {num_embeddings}); got min",
            tf.reduce_min(flat), "max", tf.reduce_max(flat)])
     with tf.control_dependencies([range_check]):
-      return tf.identity(codes)
+      batch_size = tf.shape(codes)[0]
+      return _nonempty(codes, batch_size), batch_size
 
   @tf.function
   def encode(self, images):
     """uint8 images -> {"codes": int32 [B, h, w], "latents": float32 [B, h, w, D]}."""
-    codes = self.model.encode(self._model_images(images, "encode")).codes
+    images, batch_size = self._model_images(images, "encode")
+    codes = self.model.encode(images).codes
     # The codebook vectors themselves, not the straight-through sum z_e + (e - z_e),
     # which differs from them in the last bits.
-    return {"codes": codes, "latents": self.model.quantizer.lookup(codes)}
+    return _first_rows({"codes": codes, "latents": self.model.quantizer.lookup(codes)},
+                       batch_size)
 
   @tf.function
   def decode(self, codes):
     """int32 codes -> {"probs"(, "logits" for Bernoulli)}: float32 [B, H, W, C]."""
-    likelihood = self.model.decode_codes(self._checked_codes(codes, "decode"))
+    codes, batch_size = self._checked_codes(codes, "decode")
+    likelihood = self.model.decode_codes(codes)
     outputs = {"probs": likelihood.mean()}
     if isinstance(self.model.likelihood, likelihoods.Bernoulli):
       outputs["logits"] = likelihood.distribution.logits
-    return outputs
+    return _first_rows(outputs, batch_size)
 
   @tf.function
   def reconstruct(self, images):
     """uint8 images -> {"probs": float32 [B, H, W, C], "codes": int32 [B, h, w]}."""
-    codes = self.model.encode(self._model_images(images, "reconstruct")).codes
+    images, batch_size = self._model_images(images, "reconstruct")
+    codes = self.model.encode(images).codes
     # Decoded from the codes, as `decode` does, so reconstruct(x) equals
     # decode(encode(x)) exactly.
-    return {"probs": self.model.decode_codes(codes).mean(), "codes": codes}
+    return _first_rows({"probs": self.model.decode_codes(codes).mean(), "codes": codes},
+                       batch_size)
 
   @tf.function
   def neg_elbo(self, images):
     """uint8 images -> {"neg_elbo": float32 [B]}, nats under the uniform prior."""
-    terms = self.model.loss_terms(self._model_images(images, "neg_elbo"))
-    return {"neg_elbo": terms.neg_elbo}
+    images, batch_size = self._model_images(images, "neg_elbo")
+    return _first_rows({"neg_elbo": self.model.loss_terms(images).neg_elbo}, batch_size)
 
 
 class PriorServingModule(ServingModule):
@@ -246,7 +284,7 @@ class PriorServingModule(ServingModule):
     return specs
 
   def _checked_labels(self, labels, batch_size, signature):
-    """`labels` once they are known to be [batch_size] in [0, num_classes)."""
+    """`labels`, checked to be [batch_size] in [0, num_classes), `_nonempty`."""
     if labels is None:
       return None
     num_classes = self.prior.num_classes
@@ -260,23 +298,25 @@ class PriorServingModule(ServingModule):
           [f"{signature}: labels must be in [0, {num_classes}); got min",
            tf.reduce_min(labels), "max", tf.reduce_max(labels)])
     with tf.control_dependencies([range_check]):
-      return tf.identity(labels)
+      return _nonempty(labels, batch_size)
 
   @tf.function
   def sample(self, seeds, labels=None):
     """int64 seeds [B] -> {"codes": int32 [B, h, w], "probs": float32 [B, H, W, C]}."""
     with tf.control_dependencies([_check_shape(seeds, "sample", "seeds", ())]):
-      seeds = tf.identity(seeds)
-    labels = self._checked_labels(labels, tf.shape(seeds)[0], "sample")
+      batch_size = tf.shape(seeds)[0]
+      seeds = _nonempty(seeds, batch_size)
+    labels = self._checked_labels(labels, batch_size, "sample")
     codes = self.prior.sample(seeds, 1.0, labels)
-    return {"codes": codes, "probs": self.model.decode_codes(codes).mean()}
+    return _first_rows({"codes": codes, "probs": self.model.decode_codes(codes).mean()},
+                       batch_size)
 
   @tf.function
   def log_prob_codes(self, codes, labels=None):
     """int32 codes [B, h, w] -> {"log_prob": float32 [B]}, log p(codes) in nats."""
-    codes = self._checked_codes(codes, "log_prob_codes")
-    labels = self._checked_labels(labels, tf.shape(codes)[0], "log_prob_codes")
-    return {"log_prob": self.prior.log_prob(codes, labels)}
+    codes, batch_size = self._checked_codes(codes, "log_prob_codes")
+    labels = self._checked_labels(labels, batch_size, "log_prob_codes")
+    return _first_rows({"log_prob": self.prior.log_prob(codes, labels)}, batch_size)
 
 
 def integer_versions(export_base):
@@ -375,11 +415,17 @@ def export_saved_model(model_dir, export_base, version=None,
       checkpoint of a prior over model_dir's codes, or see `save_module`.
     AssertionError: if the checkpoint does not match the model's variables.
   """
-  model, config, _ = checkpoints.load_vqvae(model_dir)
+  model, config, path = checkpoints.load_vqvae(model_dir)
   binarize_mode = serving_binarize_mode(config.binarize)
   if prior_dir is None:
     module = ServingModule(model, binarize_mode)
   else:
     module = PriorServingModule(model, prior_lib.load_prior(prior_dir, model)[0],
                                 binarize_mode)
-  return save_module(module, export_base, version, model_name, warmup_batch_sizes)
+  with tempfile.TemporaryDirectory() as scratch:
+    # The config the model was built from travels in the SavedModel's assets.
+    record_path = os.path.join(scratch, RECORD_ASSET)
+    with open(record_path, "w") as f:
+      f.write(checkpoints.read_record(path))
+    module.model_record = tf.saved_model.Asset(record_path)
+    return save_module(module, export_base, version, model_name, warmup_batch_sizes)

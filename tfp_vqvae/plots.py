@@ -1,148 +1,223 @@
-"""Charts drawn into NumPy arrays: training curves, codebook scatter, code maps.
+"""Matplotlib charts, rendered headless into uint8 RGB arrays.
 
-The tutorials plot with matplotlib; the figures they show are simple enough to draw
-directly (lines, dots, flat colours, a few digits), which keeps the package free of
-a plotting dependency and gives the same PNGs headless, in tests and on servers.
-Every function returns float32 RGB images [H, W, 3] in [0, 1] for
-`figures.image_grid` / `figures.write_png` and `tf.summary.image`.
+Figures are built as `matplotlib.figure.Figure` objects on an Agg canvas, never
+through pyplot: nothing needs a display, a user's pyplot backend and figure list
+are left alone, and each figure is garbage once its function returns. Every
+function returns uint8 RGB [H, W, 3] for `figures.write_png` and
+`tf.summary.image`; the charts are `CHART_SIZE` inches at `DPI`.
 """
 
+import math
+from typing import Sequence
+
+from matplotlib import cm
+from matplotlib import colors
+from matplotlib import figure
+from matplotlib import ticker
+from matplotlib.backends import backend_agg
 import numpy as np
 
-# Colours (RGB in [0, 1]) of the lines of one chart, in order.
-LINE_COLORS = ((0.12, 0.47, 0.71), (0.84, 0.15, 0.16), (0.17, 0.63, 0.17),
-               (1.0, 0.5, 0.05))
-_BACKGROUND = 1.0
-_AXIS = 0.3
-_UNUSED = (0.85, 0.1, 0.1)
-# 3x5 bitmaps of the characters axis labels need, one string of rows per glyph.
-_GLYPHS = {
-    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111",
-    "3": "111001111001111", "4": "101101111001001", "5": "111100111001111",
-    "6": "111100111101111", "7": "111001001001001", "8": "111101111101111",
-    "9": "111101111001111", ".": "000000000000010", "-": "000000111000000",
-    "e": "000111101110011", "+": "000010111010000", " ": "000000000000000",
-}
-_MARGIN = 8
+DPI = 100
+# (width, height) in inches of the training curves: 800 x 450 pixels.
+CHART_SIZE = (8.0, 4.5)
+# (width per stage, height) in inches of codebook scatter plots.
+SCATTER_SIZE = (4.6, 4.4)
+# Image grids are magnified by a whole factor until they are at least this wide.
+_MIN_IMAGE_WIDTH = 560
+# Pixels around an image grid for the title, row labels and colour bar.
+_TITLE_PIXELS, _ROW_LABEL_PIXELS, _COLORBAR_PIXELS, _EDGE_PIXELS = 40, 120, 110, 16
+_LINE_COLOR = "tab:blue"
+_UNUSED_COLOR = "tab:red"
 
 
-def smooth(values, window):
-  """Trailing moving average of a 1-D series (the first points average fewer)."""
+class _DecimalLogFormatter(ticker.LogFormatter):
+  """Labels the ticks `LogFormatter` labels, as plain decimals (0.6, not 6e-01)."""
+
+  def __call__(self, x, pos=None):
+    return f"{x:g}" if super().__call__(x, pos) else ""
+
+
+def _label_log_axis(axis):
+  """Decimal tick labels on a log axis, between the powers of ten too.
+
+  Curves and counts often span less than a decade, where only one power of ten
+  (or none) would be labelled: label all ticks within one decade, some within two.
+  """
+  axis.set_major_formatter(_DecimalLogFormatter())
+  axis.set_minor_formatter(_DecimalLogFormatter(labelOnlyBase=False,
+                                                minor_thresholds=(2, 1)))
+
+
+def render(fig: figure.Figure) -> np.ndarray:
+  """Draws `fig` on an Agg canvas: uint8 RGB [height, width, 3]."""
+  canvas = backend_agg.FigureCanvasAgg(fig)
+  canvas.draw()
+  return np.array(canvas.buffer_rgba())[..., :3]
+
+
+def smooth(values, half_width: int) -> np.ndarray:
+  """Centred moving average of a 1-D series over 2 * half_width + 1 points.
+
+  Centred, so the smoothed curve does not lag the raw one; near the ends the
+  window shrinks to the points that exist.
+  """
   values = np.asarray(values, np.float64)
-  if not len(values):
-    return values
+  index = np.arange(len(values))
+  low = np.maximum(index - half_width, 0)
+  high = np.minimum(index + half_width + 1, len(values))
   sums = np.cumsum(np.insert(values, 0, 0.0))
-  counts = np.minimum(np.arange(1, len(values) + 1), window)
-  return (sums[1:] - sums[np.arange(1, len(values) + 1) - counts]) / counts
+  return (sums[high] - sums[low]) / (high - low)
 
 
-def draw_text(canvas, text, top, left, color=(0.0, 0.0, 0.0), scale=1):
-  """Writes `text` (digits, '.', '-', '+', 'e', ' ') into `canvas` in place."""
-  for i, char in enumerate(text):
-    glyph = np.array([int(b) for b in _GLYPHS[char]], bool).reshape(5, 3)
-    glyph = np.kron(glyph, np.ones((scale, scale), bool))
-    y, x = top, left + i * 4 * scale
-    region = canvas[y:y + glyph.shape[0], x:x + glyph.shape[1]]
-    region[glyph[:region.shape[0], :region.shape[1]]] = color
-
-
-def _format(value):
-  return f"{value:.3g}".replace("e+0", "e").replace("e-0", "e-")
-
-
-def line_chart(series, height=160, width=320, log_y=False):
-  """Lines over a shared x axis, with the y range written at the left.
+def training_curve(steps, values, title: str, ylabel: str, log_y: bool = False,
+                   reference: tuple[float, str] | None = None) -> np.ndarray:
+  """A training metric against the step: the raw series and its moving average.
 
   Args:
-    series: list of (x [n], y [n]) pairs, drawn in `LINE_COLORS` order.
-    height, width: size of the plot area in pixels.
-    log_y: plot log10(y) (y must be > 0), as the PyTorch tutorial plots its NMSE.
+    steps: training steps [n], the x axis.
+    values: the metric at those steps [n].
+    title: the chart's title.
+    ylabel: the y axis label.
+    log_y: log-scaled y axis, as the tutorials plot the normalised MSE.
+    reference: optional (value, legend label) of a dashed horizontal line, e.g.
+      the codebook size K that perplexity cannot exceed.
 
   Returns:
-    float32 [height + 2 * margin, width + label margin, 3] image.
+    uint8 RGB [450, 800, 3].
   """
-  label_width = 4 * 9 + 4
-  canvas = np.full((height + 2 * _MARGIN, width + label_width + _MARGIN, 3), _BACKGROUND,
-                   np.float32)
-  finite = [(np.asarray(x, np.float64), np.asarray(y, np.float64)) for x, y in series]
-  finite = [(x[np.isfinite(y)], y[np.isfinite(y)]) for x, y in finite]
+  steps = np.asarray(steps)
+  values = np.asarray(values, np.float64)
+  half_width = max(len(values) // 40, 1)
+  fig = figure.Figure(figsize=CHART_SIZE, dpi=DPI, layout="constrained")
+  axes = fig.add_subplot()
+  # Markers keep a curve of a few points (a short run) visible.
+  marker = "o" if len(values) <= 20 else None
+  axes.plot(steps, values, color=_LINE_COLOR, alpha=0.35, linewidth=1, marker=marker,
+            markersize=3, label="raw (per history point)")
+  axes.plot(steps, smooth(values, half_width), color=_LINE_COLOR, linewidth=2,
+            label=f"smoothed (moving average of {2 * half_width + 1} points)")
+  if reference is not None:
+    axes.axhline(reference[0], color="0.35", linestyle="--", linewidth=1.2,
+                 label=reference[1])
   if log_y:
-    finite = [(x[y > 0], np.log10(y[y > 0])) for x, y in finite]
-  finite = [(x, y) for x, y in finite if len(x)]
-  left, top = label_width, _MARGIN
-  canvas[top:top + height, left] = _AXIS
-  canvas[top + height - 1, left:left + width] = _AXIS
-  if not finite:
-    return canvas
-  x_all = np.concatenate([x for x, _ in finite])
-  y_all = np.concatenate([y for _, y in finite])
-  x_low, x_high = x_all.min(), max(x_all.max(), x_all.min() + 1e-9)
-  y_low, y_high = y_all.min(), max(y_all.max(), y_all.min() + 1e-9)
-  for (x, y), color in zip(finite, LINE_COLORS):
-    # Dense resampling of each segment draws a connected line without gaps.
-    steps = max(2, 2 * width)
-    grid = np.linspace(x.min(), x.max(), steps) if len(x) > 1 else x
-    values = np.interp(grid, x, y)
-    cols = left + 1 + np.round((grid - x_low) / (x_high - x_low) * (width - 2)).astype(int)
-    rows = top + np.round((y_high - values) / (y_high - y_low) * (height - 2)).astype(int)
-    for dy in (0, 1):
-      canvas[np.clip(rows + dy, 0, canvas.shape[0] - 1), cols] = color
-  for value, row in ((y_high, top), (y_low, top + height - 6)):
-    draw_text(canvas, _format(10 ** value if log_y else value), row, 1)
-  return canvas
+    axes.set_yscale("log")
+    _label_log_axis(axes.yaxis)
+  axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
+  axes.set_title(title)
+  axes.set_xlabel("training step")
+  axes.set_ylabel(ylabel)
+  axes.grid(True, which="both", alpha=0.25)
+  axes.legend(loc="best")
+  return render(fig)
 
 
-def usage_colors(counts):
-  """RGB per code: dark blue (rare) to yellow (most used) by log count; red if unused."""
-  counts = np.asarray(counts, np.float64)
-  level = np.log1p(counts) / max(np.log1p(counts.max()), 1e-9)
-  colors = np.stack([level, 0.2 + 0.7 * level, 0.6 * (1.0 - level) + 0.1], axis=-1)
-  colors[counts == 0] = _UNUSED
-  return colors.astype(np.float32)
+def codebook_scatter(points: Sequence[np.ndarray], counts: Sequence[np.ndarray],
+                     title: str, axis_labels: Sequence[tuple[str, str]]) -> np.ndarray:
+  """Each quantizer stage's codes as 2-D points, coloured by how often eval used them.
 
+  One subplot per stage. Used codes are coloured by their count on a log scale
+  (one colour bar shared by the stages); unused codes are red crosses, drawn on
+  top so they are never hidden.
 
-def pca_2d(vectors):
-  """Projection of vectors [N, D] on their first two principal axes: [N, 2]."""
-  vectors = np.asarray(vectors, np.float64)
-  centred = vectors - vectors.mean(axis=0)
-  if vectors.shape[1] < 2:
-    centred = np.pad(centred, [(0, 0), (0, 2 - vectors.shape[1])])
-  _, _, axes = np.linalg.svd(centred, full_matrices=False)
-  return centred @ axes[:2].T
+  Args:
+    points: per stage, [K, 2] coordinates of its K codes.
+    counts: per stage, [K] eval uses of each code.
+    title: the figure's title.
+    axis_labels: per stage, (x label, y label).
 
-
-def scatter(points, colors, size=240, dot=2):
-  """Square dots at `points` [N, 2] (scaled to fit) in `colors` [N, 3]: an image.
-
-  Later points are drawn over earlier ones.
+  Returns:
+    uint8 RGB [440, 460 * stages + 120, 3].
   """
-  canvas = np.full((size, size, 3), _BACKGROUND, np.float32)
-  canvas[[0, -1], :] = _AXIS
-  canvas[:, [0, -1]] = _AXIS
-  points = np.asarray(points, np.float64)
-  low, high = points.min(axis=0), points.max(axis=0)
-  span = np.maximum(high - low, 1e-9)
-  inner = size - 2 * _MARGIN
-  cells = _MARGIN + np.round((points - low) / span * (inner - 1)).astype(int)
-  for (x, y), color in zip(cells, colors):
-    row = size - 1 - y
-    canvas[max(row - dot, 0):row + dot + 1, max(x - dot, 0):x + dot + 1] = color
-  return canvas
+  counts = [np.asarray(c) for c in counts]
+  stages = len(points)
+  width = SCATTER_SIZE[0] * stages + _COLORBAR_PIXELS / DPI
+  fig = figure.Figure(figsize=(width, SCATTER_SIZE[1]), dpi=DPI, layout="constrained")
+  all_axes = fig.subplots(1, stages, squeeze=False)[0]
+  # The colours span the used codes' counts, so their differences show.
+  used_counts = np.concatenate([c[c > 0] for c in counts])
+  high = float(used_counts.max()) if len(used_counts) else 1.0
+  low = float(used_counts.min()) if len(used_counts) else 1.0
+  norm = colors.LogNorm(vmin=min(low, high / 2), vmax=high)
+  for stage, (axes, xy, count) in enumerate(zip(all_axes, points, counts)):
+    xy = np.asarray(xy)
+    size = float(np.clip(4000 / len(count), 8, 50))
+    used = np.flatnonzero(count > 0)
+    used = used[np.argsort(-count[used], kind="stable")]  # rare codes drawn last
+    unused = np.flatnonzero(count == 0)
+    axes.scatter(xy[used, 0], xy[used, 1], c=count[used], norm=norm, cmap="viridis",
+                 s=size, edgecolors="none", label=f"used ({len(used)} of {len(count)})")
+    if len(unused):
+      axes.scatter(xy[unused, 0], xy[unused, 1], marker="x", color=_UNUSED_COLOR,
+                   s=size, linewidths=1.2, label=f"unused ({len(unused)})")
+    name = f"stage {stage + 1}: " if stages > 1 else ""
+    axes.set_title(f"{name}{len(used)} of {len(count)} codes used", fontsize=10)
+    axes.set_xlabel(axis_labels[stage][0])
+    axes.set_ylabel(axis_labels[stage][1])
+    axes.grid(True, alpha=0.25)
+    axes.legend(loc="best", fontsize=8)
+  bar = fig.colorbar(cm.ScalarMappable(norm=norm, cmap="viridis"), ax=all_axes,
+                     label="eval uses per code (log scale)")
+  _label_log_axis(bar.ax.yaxis)
+  fig.suptitle(title)
+  return render(fig)
 
 
-def code_colors(codes):
+def code_colors(codes) -> np.ndarray:
   """A colour per code, the same in every figure: codes [...] -> RGB [..., 3].
 
   Hues step by the golden ratio, so consecutive codes get well separated colours.
   """
   hue = (np.asarray(codes, np.float64) * 0.618033988749895) % 1.0
-  # HSV (hue, 0.65, 0.95) to RGB, vectorised.
-  sector = hue * 6.0
-  chroma = 0.95 * 0.65
-  x = chroma * (1 - np.abs(sector % 2 - 1))
-  zeros = np.zeros_like(hue)
-  table = [(chroma, x, zeros), (x, chroma, zeros), (zeros, chroma, x),
-           (zeros, x, chroma), (x, zeros, chroma), (chroma, zeros, x)]
-  index = np.minimum(sector.astype(int), 5)
-  rgb = np.stack([np.choose(index, [t[c] for t in table]) for c in range(3)], axis=-1)
-  return (rgb + 0.95 - chroma).astype(np.float32)
+  hsv = np.stack([hue, np.full_like(hue, 0.65), np.full_like(hue, 0.95)], axis=-1)
+  return colors.hsv_to_rgb(hsv).astype(np.float32)
+
+
+def image_figure(grid: np.ndarray, title: str, row_labels: Sequence[str] = (),
+                 num_codes: int | None = None) -> np.ndarray:
+  """An image grid with a title, optional row labels and a colour bar of codes.
+
+  The grid is magnified by a whole factor (nearest neighbour) so that small
+  images stay sharp and are at least `_MIN_IMAGE_WIDTH` pixels wide.
+
+  Args:
+    grid: uint8 [H, W, C] from `figures.image_grid`; C is 1 (grey) or 3 (RGB).
+    title: the figure's title.
+    row_labels: a label per row of cells, top to bottom, written at the left.
+    num_codes: if set, the grid shows codes coloured by `code_colors`: adds a
+      colour bar from code 0 to num_codes - 1.
+
+  Returns:
+    uint8 RGB [height, width, 3], of a size that grows with the grid's.
+
+  Raises:
+    ValueError: if the grid is not [H, W, 1] or [H, W, 3].
+  """
+  grid = np.asarray(grid)
+  if grid.ndim != 3 or grid.shape[-1] not in (1, 3):
+    raise ValueError(f"grid must be [H, W, 1] or [H, W, 3], got shape {grid.shape}.")
+  height, width = grid.shape[:2]
+  scale = max(1, math.ceil(_MIN_IMAGE_WIDTH / width))
+  left = _ROW_LABEL_PIXELS if row_labels else _EDGE_PIXELS
+  right = _COLORBAR_PIXELS if num_codes else _EDGE_PIXELS
+  fig = figure.Figure(figsize=((width * scale + left + right) / DPI,
+                               (height * scale + _TITLE_PIXELS + _EDGE_PIXELS) / DPI),
+                      dpi=DPI, layout="constrained")
+  axes = fig.add_subplot()
+  if grid.shape[-1] == 1:
+    axes.imshow(grid[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+  else:
+    axes.imshow(grid, interpolation="nearest")
+  axes.set_xticks([])
+  axes.set_yticks((np.arange(len(row_labels)) + 0.5) * height / max(len(row_labels), 1),
+                  row_labels)
+  axes.tick_params(left=False)
+  for spine in axes.spines.values():
+    spine.set_visible(False)
+  axes.set_title(title)
+  if num_codes:
+    palette = colors.ListedColormap(code_colors(np.arange(num_codes)))
+    bar = fig.colorbar(cm.ScalarMappable(colors.Normalize(-0.5, num_codes - 0.5),
+                                         palette), ax=axes, label="code index")
+    bar.locator = ticker.MaxNLocator(nbins=8, integer=True)
+    bar.update_ticks()
+  return render(fig)

@@ -246,19 +246,35 @@ def check_codebook_args(num_embeddings, embedding_dim, commitment_cost):
     raise ValueError(f"commitment_cost must be >= 0, got {commitment_cost!r}.")
 
 
-class VectorQuantizerEMA(tf.Module):
-  """Vector quantizer whose codebook follows EMAs of its assigned encoder outputs.
+class EMAVariables(NamedTuple):
+  """The state of an EMA codebook: the variables `EMAQuantization` reads and writes.
 
-  Example:
-    quantizer = VectorQuantizerEMA(num_embeddings=512, embedding_dim=64)
-    out = quantizer(z_e, training=True)  # z_e [B, 7, 7, 64]
-    out.quantized  # [B, 7, 7, 64]; out.codes [B, 7, 7] int32
+  `VectorQuantizerEMA` makes them with `tf.Variable`, the Keras layer
+  (keras_layers.py) with `add_weight`. Under tf.distribute they are mirrored with
+  ONLY_FIRST_REPLICA aggregation: every replica computes the same update (the
+  statistics are all-reduced first), so a write from the first replica is right.
+  """
+  codebook: tf.Variable     # float32 [K, D]
+  ema_count: tf.Variable    # float32 [K], N_k
+  ema_sum: tf.Variable      # float32 [K, D], m_k
+  initialized: tf.Variable  # bool [], set by the first training call
+  num_updates: tf.Variable  # int64 [], training calls so far (the next seed's index)
+
+
+class EMAQuantization:
+  """The EMA quantizer's options and its math, applied to variables it is given.
+
+  `VectorQuantizerEMA` (a `tf.Module` owning `tf.Variable`s) and the Keras layer
+  (owning Keras weights) both quantize with `quantize(variables, inputs, ...)`, so
+  the two compute the same bits.
   """
 
-  def __init__(self, num_embeddings, embedding_dim, commitment_cost=0.25, decay=0.99,
-               epsilon=1e-5, dead_code_threshold=0.5, initializer=None,
-               decay_warmup=True, seed=0, reduction_group_size=0, name="quantizer"):
-    """Creates the codebook and its EMA state.
+  def __init__(self, num_embeddings: int, embedding_dim: int,
+               commitment_cost: float = 0.25, decay: float = 0.99,
+               epsilon: float = 1e-5, dead_code_threshold: float = 0.5,
+               initializer=None, decay_warmup: bool = True, seed: int = 0,
+               reduction_group_size: int = 0):
+    """Checks and keeps the options.
 
     Args:
       num_embeddings: K, the number of codes; >= 1.
@@ -269,8 +285,9 @@ class VectorQuantizerEMA(tf.Module):
       dead_code_threshold: a code whose EMA count (assignments per step, smoothed)
         falls below this is re-seeded from a current encoder output; 0 disables
         re-seeding. Must be in [0, 1) so a re-seeded code (count 1) is not dead at once.
-      initializer: a `codebook_init.Initializer` computing the first codebook from
-        rows of the first global batch (e.g. k-means); None for K rows of that batch.
+      initializer: a `codebook_init.CodebookInit` computing the first codebook from
+        rows of the first global batch (e.g. `KMeansInit()`); None for K rows of
+        that batch.
       decay_warmup: if True, the t-th update (t = 0, 1, ...) uses the decay
         min(decay, (1 + t) / (10 + t)), so the codebook keeps up with the encoder
         early in training; if False, always `decay`.
@@ -285,7 +302,6 @@ class VectorQuantizerEMA(tf.Module):
     Raises:
       ValueError: if an argument is out of range.
     """
-    super().__init__(name=name)
     check_codebook_args(num_embeddings, embedding_dim, commitment_cost)
     if not 0.0 <= decay < 1.0:
       raise ValueError(f"decay must be in [0, 1), got {decay!r}.")
@@ -303,22 +319,21 @@ class VectorQuantizerEMA(tf.Module):
     self.decay_warmup = bool(decay_warmup)
     self.seed = int(seed)
     self.reduction_group_size = int(reduction_group_size)
-    shape = [self.num_embeddings, self.embedding_dim]
-    # Every replica computes the same update (the statistics are all-reduced first),
-    # so a write from the first replica is the right aggregation for plain assigns.
-    state = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-    with self.name_scope:
-      self.codebook = tf.Variable(tf.zeros(shape), name="codebook", **state)
-      self.ema_count = tf.Variable(tf.zeros(shape[:1]), name="ema_count", **state)
-      self.ema_sum = tf.Variable(tf.zeros(shape), name="ema_sum", **state)
-      self.initialized = tf.Variable(False, name="initialized", **state)
-      self.num_updates = tf.Variable(0, dtype=tf.int64, name="num_updates", **state)
 
-  @tf.Module.with_name_scope
-  def __call__(self, inputs, training=False, seed=None):
-    """Quantizes `inputs` [..., D]; in training also updates the codebook.
+  def get_config(self) -> dict:
+    """The constructor's keyword arguments (`initializer` as the object)."""
+    return dict(num_embeddings=self.num_embeddings, embedding_dim=self.embedding_dim,
+                commitment_cost=self.commitment_cost, decay=self.decay,
+                epsilon=self.epsilon, dead_code_threshold=self.dead_code_threshold,
+                initializer=self.initializer, decay_warmup=self.decay_warmup,
+                seed=self.seed, reduction_group_size=self.reduction_group_size)
+
+  def quantize(self, variables: EMAVariables, inputs: tf.Tensor, training: bool = False,
+               seed=None) -> QuantizerOutput:
+    """Quantizes `inputs` [..., D]; in training also updates `variables`.
 
     Args:
+      variables: the codebook's `EMAVariables`.
       inputs: [B, ..., D] encoder outputs, any float dtype.
       training: if True, initialise the codebook on the first call, update the EMA
         statistics and re-seed dead codes (after computing the outputs with the
@@ -335,19 +350,20 @@ class VectorQuantizerEMA(tf.Module):
         split into reduction groups.
     """
     inputs, vectors = flatten_inputs(inputs, self.embedding_dim)
-    codebook = self.codebook
+    codebook = variables.codebook
     if training:
       groups = reduction_groups(inputs.shape[0], self.reduction_group_size)
-      updates = self.num_updates.read_value()
+      updates = variables.num_updates.read_value()
       if seed is None:
         seed = training_seed(self.seed, updates)
       context, num_replicas = replica_info()
-      candidates = self._candidates(context, num_replicas, vectors, seed)
+      candidates = sample_global_rows(context, num_replicas, vectors,
+                                      self.num_embeddings, seed)
       if self.initializer is None:
-        codebook = self._initialize_once(candidates)
+        codebook = self._initialize_once(variables, candidates)
       else:
-        codebook = self._initialize_once(self.initializer.first_codebook(
-            self.initialized, context, num_replicas, vectors, seed, candidates))
+        codebook = self._initialize_once(variables, self.initializer.first_codebook(
+            variables.initialized, context, num_replicas, vectors, seed, candidates))
 
     codes = nearest_codes(vectors, codebook)
     nearest = tf.gather(codebook, codes)
@@ -357,7 +373,7 @@ class VectorQuantizerEMA(tf.Module):
       code_sums = grouped_segment_sum(vectors, codes, self.num_embeddings, groups)
       code_counts, code_sums = sum_over_replicas(context, num_replicas,
                                                   (code_counts, code_sums))
-      self._update(code_counts, code_sums, candidates, updates)
+      self._update(variables, code_counts, code_sums, candidates, updates)
 
     batch_size = tf.shape(inputs)[0]
     squared_error = tf.reshape(tf.square(vectors - tf.stop_gradient(nearest)),
@@ -366,23 +382,15 @@ class VectorQuantizerEMA(tf.Module):
     return straight_through_output(inputs, vectors, nearest, codes, commitment_loss,
                                    code_counts)
 
-  def lookup(self, codes):
-    """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
-    return tf.gather(self.codebook, codes)
-
-  def _candidates(self, context, num_replicas, vectors, seed):
-    """K encoder outputs sampled from the global batch, identical on all replicas."""
-    return sample_global_rows(context, num_replicas, vectors, self.num_embeddings, seed)
-
-  def _initialize_once(self, candidates):
+  def _initialize_once(self, variables, candidates):
     """On the first training call, sets the codebook to `candidates` (count 1 each)."""
-    initialized = self.initialized.read_value()
-    self.codebook.assign(tf.where(initialized, self.codebook, candidates))
-    self.ema_sum.assign(tf.where(initialized, self.ema_sum, candidates))
-    self.ema_count.assign(tf.where(initialized, self.ema_count,
-                                   tf.ones_like(self.ema_count)))
-    self.initialized.assign(True)
-    return self.codebook.read_value()
+    initialized = variables.initialized.read_value()
+    variables.codebook.assign(tf.where(initialized, variables.codebook, candidates))
+    variables.ema_sum.assign(tf.where(initialized, variables.ema_sum, candidates))
+    variables.ema_count.assign(tf.where(initialized, variables.ema_count,
+                                        tf.ones_like(variables.ema_count)))
+    variables.initialized.assign(True)
+    return variables.codebook.read_value()
 
   def _current_decay(self, updates):
     """The decay of update number `updates` (warmed up if `decay_warmup`)."""
@@ -391,20 +399,77 @@ class VectorQuantizerEMA(tf.Module):
     updates = tf.cast(updates, tf.float32)
     return tf.minimum(self.decay, (1.0 + updates) / (10.0 + updates))
 
-  def _update(self, code_counts, code_sums, candidates, updates):
+  def _update(self, variables, code_counts, code_sums, candidates, updates):
     """EMA update of counts and sums, dead-code re-seeding, new codebook."""
     decay = self._current_decay(updates)
-    self.num_updates.assign(updates + 1)
-    moving_averages.assign_moving_average(self.ema_count, code_counts, decay,
+    variables.num_updates.assign(updates + 1)
+    moving_averages.assign_moving_average(variables.ema_count, code_counts, decay,
                                           zero_debias=False)
-    moving_averages.assign_moving_average(self.ema_sum, code_sums, decay,
+    moving_averages.assign_moving_average(variables.ema_sum, code_sums, decay,
                                           zero_debias=False)
+    ema_count, ema_sum = variables.ema_count, variables.ema_sum
     if self.dead_code_threshold > 0:
-      dead = self.ema_count < self.dead_code_threshold
+      dead = ema_count < self.dead_code_threshold
       # A re-seeded code restarts as one assignment of its new vector.
-      self.ema_count.assign(tf.where(dead, tf.ones_like(self.ema_count), self.ema_count))
-      self.ema_sum.assign(tf.where(dead[:, None], candidates, self.ema_sum))
-    counts = self.ema_count.read_value()
+      ema_count.assign(tf.where(dead, tf.ones_like(ema_count), ema_count))
+      ema_sum.assign(tf.where(dead[:, None], candidates, ema_sum))
+    counts = ema_count.read_value()
     total = tf.reduce_sum(counts)
     smoothed = (counts + self.epsilon) / (total + self.num_embeddings * self.epsilon) * total
-    self.codebook.assign(self.ema_sum / smoothed[:, None])
+    variables.codebook.assign(ema_sum / smoothed[:, None])
+
+
+class VectorQuantizerEMA(EMAQuantization, tf.Module):
+  """Vector quantizer whose codebook follows EMAs of its assigned encoder outputs.
+
+  Example:
+    quantizer = VectorQuantizerEMA(num_embeddings=512, embedding_dim=64)
+    out = quantizer(z_e, training=True)  # z_e [B, 7, 7, 64]
+    out.quantized  # [B, 7, 7, 64]; out.codes [B, 7, 7] int32
+  """
+
+  def __init__(self, num_embeddings: int, embedding_dim: int,
+               commitment_cost: float = 0.25, decay: float = 0.99,
+               epsilon: float = 1e-5, dead_code_threshold: float = 0.5,
+               initializer=None, decay_warmup: bool = True, seed: int = 0,
+               reduction_group_size: int = 0, name: str = "quantizer"):
+    """Creates the codebook and its EMA state.
+
+    Args:
+      num_embeddings, embedding_dim, commitment_cost, decay, epsilon,
+      dead_code_threshold, initializer, decay_warmup, seed, reduction_group_size:
+        see `EMAQuantization`.
+      name: module name.
+
+    Raises:
+      ValueError: if an argument is out of range.
+    """
+    tf.Module.__init__(self, name=name)
+    EMAQuantization.__init__(
+        self, num_embeddings, embedding_dim, commitment_cost=commitment_cost,
+        decay=decay, epsilon=epsilon, dead_code_threshold=dead_code_threshold,
+        initializer=initializer, decay_warmup=decay_warmup, seed=seed,
+        reduction_group_size=reduction_group_size)
+    shape = [self.num_embeddings, self.embedding_dim]
+    state = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    with self.name_scope:
+      self.codebook = tf.Variable(tf.zeros(shape), name="codebook", **state)
+      self.ema_count = tf.Variable(tf.zeros(shape[:1]), name="ema_count", **state)
+      self.ema_sum = tf.Variable(tf.zeros(shape), name="ema_sum", **state)
+      self.initialized = tf.Variable(False, name="initialized", **state)
+      self.num_updates = tf.Variable(0, dtype=tf.int64, name="num_updates", **state)
+
+  @tf.Module.with_name_scope
+  def __call__(self, inputs, training=False, seed=None):
+    """Quantizes `inputs` [..., D]; see `EMAQuantization.quantize`.
+
+    Returns:
+      A `QuantizerOutput`.
+    """
+    state = EMAVariables(self.codebook, self.ema_count, self.ema_sum, self.initialized,
+                         self.num_updates)
+    return self.quantize(state, inputs, training=training, seed=seed)
+
+  def lookup(self, codes):
+    """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
+    return tf.gather(self.codebook, codes)

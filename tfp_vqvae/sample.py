@@ -10,6 +10,9 @@ command writes the same image, whatever --batch_size.
 
 import sys
 
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae import _cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 import numpy as np
@@ -109,7 +112,12 @@ def main(argv):
   print(values.out)
 
 
-if __name__ == "__main__":
+def run():
+  """The console entry point, tfp-vqvae-sample."""
   define_flags()
   flags.mark_flags_as_required(["vqvae_dir", "prior_dir", "out"])
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,4 +1,4 @@
-"""Clients of an exported VQ-VAE served by TF Serving: gRPC Predict and REST :predict.
+"""Clients of an exported VQ-VAE: TF Serving's gRPC Predict and REST :predict, or in-process.
 
 Example (gRPC, port 8500):
   with serving_client.GrpcClient("localhost:8500") as client:
@@ -6,11 +6,14 @@ Example (gRPC, port 8500):
     probs = client.decode(codes)["probs"]         # float32 [B, 28, 28, 1]
 
 `RestClient("http://localhost:8501")` has the same methods over TF Serving's
-REST API (JSON; slower for big batches). Both raise `PredictionError` carrying
-the server's status code and message, e.g. INVALID_ARGUMENT with
-"decode: codes must be in [0, 512); ...". The signatures are documented in
-`export_lib`; arrays are sent as given, so images must already be uint8 and codes
-int32 (the server rejects other dtypes).
+REST API (JSON; slower for big batches), and `LocalClient(export_dir)` runs the
+SavedModel in this process. All raise `PredictionError` carrying a status code
+and message, e.g. INVALID_ARGUMENT with "decode: codes must be in [0, 512); ...".
+The signatures are documented in `export_lib`. Inputs must be NumPy arrays (or,
+for `LocalClient`, tensors) of exactly the signature's dtypes, uint8 images and
+int32 codes: the gRPC server refuses other dtypes, and the REST and local clients
+refuse them before sending, because JSON and TF's Python signature calls would
+convert them silently (256 -> 0, 3.7 -> 3, 2**32 + 3 -> 3).
 """
 
 import json
@@ -36,6 +39,14 @@ SIGNATURE_OUTPUTS = {
     "neg_elbo": {"neg_elbo": np.float32},
 }
 SIGNATURE_OUTPUTS["serving_default"] = SIGNATURE_OUTPUTS["reconstruct"]
+# The input dtypes of each signature, which the REST client checks: JSON has none.
+SIGNATURE_INPUTS = {
+    "encode": {"images": np.uint8},
+    "decode": {"codes": np.int32},
+    "reconstruct": {"images": np.uint8},
+    "neg_elbo": {"images": np.uint8},
+}
+SIGNATURE_INPUTS["serving_default"] = SIGNATURE_INPUTS["reconstruct"]
 
 
 class PredictionError(Exception):
@@ -45,6 +56,42 @@ class PredictionError(Exception):
     super().__init__(f"{code}: {message}")
     self.code = code
     self.message = message
+
+
+def check_inputs(signature_name, inputs, dtypes):
+  """Refuses inputs that are not arrays of exactly the signature's dtypes.
+
+  TF converts a NumPy array or Python list passed to `loaded.signatures[...]` to
+  the signature's dtype with a C cast (int64 256 -> uint8 0, int8 -1 -> 255,
+  float 3.7 -> int32 3, 2**32 + 3 -> 3), and TF Serving's REST API casts JSON
+  integers to uint8 the same way, so such values would reach the graph's range
+  checks already wrapped. TF Serving's gRPC API refuses a wrong dtype; this is the
+  same rule for the other paths.
+
+  Args:
+    signature_name: for the messages.
+    inputs: {input name: value} as given by the caller.
+    dtypes: {input name: NumPy or TF dtype} of the signature.
+
+  Raises:
+    PredictionError: INVALID_ARGUMENT if the input names differ from the
+      signature's, or a value is not a `np.ndarray` or `tf.Tensor` of its dtype.
+  """
+  if set(inputs) != set(dtypes):
+    raise PredictionError("INVALID_ARGUMENT",
+                          f"{signature_name}: input keys {sorted(inputs)} do not match "
+                          f"the signature's {sorted(dtypes)}.")
+  for name, value in inputs.items():
+    expected = tf.as_dtype(dtypes[name])
+    if not isinstance(value, (np.ndarray, tf.Tensor)):
+      got = type(value).__name__
+    elif tf.as_dtype(value.dtype) != expected:
+      got = tf.as_dtype(value.dtype).name
+    else:
+      continue
+    raise PredictionError("INVALID_ARGUMENT",
+                          f"{signature_name}: input {name} must be a NumPy array or "
+                          f"tensor of dtype {expected.name}, got {got}.")
 
 
 class _Client:
@@ -148,9 +195,11 @@ class RestClient(_Client):
     """See `_Client.predict`; outputs are cast to the dtypes of `SIGNATURE_OUTPUTS`.
 
     Raises:
-      PredictionError: with the HTTP status and the server's "error" message.
-      KeyError: for a signature this client does not know the outputs of.
+      PredictionError: INVALID_ARGUMENT (see `check_inputs`) before sending, or
+        the HTTP status and the server's "error" message.
+      KeyError: for a signature this client does not know the inputs of.
     """
+    check_inputs(signature_name, inputs, SIGNATURE_INPUTS[signature_name])
     outputs = SIGNATURE_OUTPUTS[signature_name]
     body = json.dumps({
         "signature_name": signature_name,
@@ -175,3 +224,38 @@ class RestClient(_Client):
       (name,) = outputs
       result = {name: result}
     return {name: np.asarray(value, outputs[name]) for name, value in result.items()}
+
+
+class LocalClient(_Client):
+  """Runs an exported SavedModel's signatures in this process, inputs checked.
+
+  The checked way to call an export from Python: `check_inputs` first (what
+  TF Serving's gRPC API checks), then the signature on tensors, whose graph checks
+  shapes and value ranges. Failures raise `PredictionError` as the remote clients
+  do, so code can switch between them.
+  """
+
+  def __init__(self, export_dir):
+    """Loads the SavedModel version directory `export_dir` (e.g. BASE/1)."""
+    self.loaded = tf.saved_model.load(export_dir)
+
+  def predict(self, signature_name, inputs):
+    """See `_Client.predict`; any signature of the export, e.g. "sample".
+
+    Raises:
+      PredictionError: FAILED_PRECONDITION for an unknown signature,
+        INVALID_ARGUMENT for inputs `check_inputs` refuses or that fail the
+        graph's checks (with their message).
+    """
+    function = self.loaded.signatures.get(signature_name)
+    if function is None:
+      raise PredictionError("FAILED_PRECONDITION",
+                            f'Serving signature key "{signature_name}" not found.')
+    specs = function.structured_input_signature[1]
+    check_inputs(signature_name, inputs, {name: spec.dtype for name, spec in specs.items()})
+    try:
+      outputs = function(**{name: tf.convert_to_tensor(value)
+                            for name, value in inputs.items()})
+    except tf.errors.InvalidArgumentError as error:
+      raise PredictionError("INVALID_ARGUMENT", error.message) from error
+    return {name: value.numpy() for name, value in outputs.items()}

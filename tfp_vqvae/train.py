@@ -6,6 +6,9 @@ TensorBoard summaries, metrics.json and PNG figures to --model_dir.
 
 import sys
 
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae import _cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 
@@ -27,6 +30,11 @@ def main(argv):
     sys.exit(f"error: {error}")
 
 
-if __name__ == "__main__":
+def run():
+  """The console entry point, tfp-vqvae-train."""
   flags.mark_flag_as_required("model_dir")
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -29,7 +29,6 @@ from tfp_vqvae import distribute
 from tfp_vqvae import figures
 from tfp_vqvae import loop as loop_lib
 from tfp_vqvae import optimization
-from tfp_vqvae import plots
 from tfp_vqvae import quantizer as quantizer_lib
 
 METRICS_FILE = "metrics.json"
@@ -236,52 +235,22 @@ def _stage_codebooks(quantizer):
   return [stage.codebook.numpy() for stage in getattr(quantizer, "stages", [quantizer])]
 
 
-def _figures(trainer, image_data, config, code_counts, history, count=16):
-  """{name: uint8 image} of the tutorials' figures, written as name.png.
+def _figure_inputs(trainer, image_data, config, count=16):
+  """The evaluation outputs `figures.write_run_figures` draws (except counts, history).
 
-  reconstructions (originals above their reconstructions), random_codes (decoded
-  uniformly random codes), code_map (8 originals above their first-stage codes,
-  one colour per code), codebook_pca (each stage's codebook on its first two
-  principal axes, coloured by eval usage: blue rare to yellow frequent, red
-  unused), training_recon_error (normalised MSE, log scale, raw and smoothed) and
-  training_perplexity (raw and smoothed).
+  The first `count` eval images, their reconstructions and codes, images decoded
+  from uniformly random codes, and each stage's codebook.
   """
   images = next(image_data.eval_batches(data.EVAL, count, config.seed, config.binarize,
                                         max_examples=count))
   means, codes = trainer.reconstruct(images)
   model = trainer.model
-  columns = min(count, 8)
-  rows = []
-  for start in range(0, len(images), columns):
-    rows += [images[start:start + columns], means[start:start + columns]]
-  grids = {"reconstructions": figures.image_grid(np.concatenate(rows), columns)}
   random_codes = tf.random.stateless_uniform(
       (count,) + model.code_shape, seed=[config.seed, 1], maxval=model.num_embeddings,
       dtype=tf.int32)
-  grids["random_codes"] = figures.image_grid(trainer.decode_codes(random_codes), columns)
-  codes = codes.numpy()
-  first_stage = codes.reshape(codes.shape[:3] + (-1,))[:columns, ..., 0]
-  code_maps = plots.code_colors(figures.upsample_nearest(first_stage,
-                                                         model.image_shape[:2]))
-  originals = np.broadcast_to(images[:columns],
-                              images[:columns].shape[:3] + (3,)).astype(np.float32)
-  grids["code_map"] = figures.image_grid(np.concatenate([originals, code_maps]), columns)
-  scatters = []
-  for codebook, counts in zip(_stage_codebooks(model.quantizer), code_counts):
-    order = np.argsort(-counts, kind="stable")  # rare codes drawn on top
-    scatters.append(plots.scatter(plots.pca_2d(codebook)[order],
-                                  plots.usage_colors(counts)[order]))
-  grids["codebook_pca"] = figures.image_grid(np.stack(scatters), len(scatters))
-  steps = np.array(history.columns["step"])
-  if len(steps):
-    window = max(len(steps) // 20, 1)
-    for name, column, log_y in (("training_recon_error", "normalized_mse", True),
-                                ("training_perplexity", "perplexity", False)):
-      values = np.array(history.columns[column])
-      chart = plots.line_chart([(steps, values), (steps, plots.smooth(values, window))],
-                               log_y=log_y)
-      grids[name] = figures.image_grid(chart[None], 1)
-  return images, means, grids
+  return dict(originals=images.numpy(), reconstructions=means.numpy(),
+              random_decoded=trainer.decode_codes(random_codes).numpy(),
+              codes=codes.numpy(), codebooks=_stage_codebooks(model.quantizer))
 
 
 class _Reporter:
@@ -323,13 +292,9 @@ class _Reporter:
             tf.summary.scalar(f"{name[:-len('_per_stage')]}/stage_{stage}", stage_value)
         elif name not in ("step", "num_embeddings", "eval_examples"):
           tf.summary.scalar(name, value)
-      images, means, grids = _figures(trainer, image_data, self.config, code_counts,
-                                      history)
-      tf.summary.image("originals", images, max_outputs=8)
-      tf.summary.image("reconstructions", means, max_outputs=8)
-      for name, grid in grids.items():
-        figures.write_png(os.path.join(self.loop.model_dir, f"{name}.png"), grid)
-        tf.summary.image(f"figures/{name}", grid[None])
+      figures.write_run_figures(self.loop.model_dir, metrics["step"],
+                                code_counts=code_counts, history=history.columns,
+                                **_figure_inputs(trainer, image_data, self.config))
 
 
 def train_and_evaluate(config, model_dir, strategy=None):

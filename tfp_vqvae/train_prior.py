@@ -29,6 +29,9 @@ import sys
 import time
 from typing import Optional
 
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae import _cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -49,10 +52,6 @@ METRICS_FILE = "prior_metrics.json"
 _SHARED_FIELDS = config_lib.field_names(config_lib.DATA, config_lib.LOOP)
 # Data fields always in the codes key (the others only when not at their defaults).
 _KEYED_FIELDS = ("dataset", "dataset_dir", "data_dir", "train_split", "eval_split")
-# Classes of a class-conditional prior: the MNIST family and CIFAR-10 have 10.
-# Fixed rather than read from the labels so the architecture is known, and
-# checked against a resumed model_dir, before any image is encoded.
-NUM_CLASSES = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,13 +86,36 @@ class TrainPriorConfig:
   def from_flags(cls, flag_values=flags.FLAGS):
     return cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})
 
-  def prior_config(self, num_embeddings, latent_shape):
-    """The `prior.PriorConfig` of this run for a VQ-VAE's K and latent grid."""
+  def num_classes(self):
+    """Classes of the labels (`data.num_classes` of the training split), or 0.
+
+    0 unless --class_conditional. Read from the data's metadata or labels, not
+    from the codes, so that the architecture is known, and checked against a
+    resumed model_dir, before any image is encoded.
+
+    Raises:
+      ValueError: with --class_conditional, if the data has no labels.
+    """
+    if not self.class_conditional:
+      return 0
+    classes = data.num_classes(self.dataset, self.train_split,
+                               dataset_dir=self.dataset_dir, data_dir=self.data_dir,
+                               image_key=self.image_key, label_key=self.label_key)
+    if not classes:
+      raise ValueError(f"--class_conditional: {self.dataset} {self.train_split} has no "
+                       "labels.")
+    return classes
+
+  def prior_config(self, num_embeddings, latent_shape, num_classes):
+    """The `prior.PriorConfig` of this run for a VQ-VAE's K and latent grid.
+
+    num_classes: 0 for an unconditional prior, else `num_classes()`.
+    """
     return prior_lib.PriorConfig(
         num_embeddings=num_embeddings, latent_shape=tuple(latent_shape),
         num_channels=self.num_channels, num_layers=self.num_layers,
         kernel_size=self.kernel_size, dropout_rate=self.dropout_rate,
-        num_classes=NUM_CLASSES if self.class_conditional else 0, seed=self.seed)
+        num_classes=num_classes, seed=self.seed)
 
 
 class EncodedSplits:
@@ -236,24 +258,34 @@ def evaluate_prior(prior, codes, labels, batch_size):
   return -total / len(codes)
 
 
-def _load_or_encode(vqvae, vqvae_config, config, model_dir, key):
-  """The splits encoded by the frozen VQ-VAE, from model_dir's cache if there."""
+def _check_labels(encoded, num_classes):
+  """Refuses a label outside [0, num_classes) in either split, in one line."""
+  for flag, labels in (("--train_split", encoded.train_labels),
+                       ("--eval_split", encoded.eval_labels)):
+    outside = labels[(labels < 0) | (labels >= num_classes)]
+    if outside.size:
+      raise ValueError(f"--class_conditional: {flag} has label {outside[0]}, outside "
+                       f"the data's {num_classes} classes [0, {num_classes}).")
+
+
+def _load_or_encode(vqvae, vqvae_config, config, model_dir, key, num_classes):
+  """The splits encoded by the frozen VQ-VAE, from model_dir's cache if there.
+
+  With num_classes > 0 (a class-conditional prior) every label is checked.
+  """
   path = os.path.join(model_dir, f"codes-{key}.npz")
   if tf.io.gfile.exists(path):
     logging.info("Codes from the cache %s.", path)
-    return EncodedSplits.load(path)
-  start = time.perf_counter()
-  encoded = encode_splits(vqvae, vqvae_config, config)
-  labels = np.concatenate([encoded.train_labels, encoded.eval_labels])
-  if config.class_conditional and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
-    found = ("images without labels" if labels.min() < 0
-             else f"labels up to {labels.max()}")
-    raise ValueError(f"--class_conditional expects labels in [0, {NUM_CLASSES}); "
-                     f"{config.dataset} has {found}.")
-  encoded.save(path)
-  logging.info("Encoded %d train and %d eval images in %.1f s; cached in %s.",
-               len(encoded.train_codes), len(encoded.eval_codes),
-               time.perf_counter() - start, path)
+    encoded = EncodedSplits.load(path)
+  else:
+    start = time.perf_counter()
+    encoded = encode_splits(vqvae, vqvae_config, config)
+    encoded.save(path)
+    logging.info("Encoded %d train and %d eval images in %.1f s; cached in %s.",
+                 len(encoded.train_codes), len(encoded.eval_codes),
+                 time.perf_counter() - start, path)
+  if num_classes:
+    _check_labels(encoded, num_classes)
   return encoded
 
 
@@ -288,17 +320,20 @@ def train_prior(config, vqvae_dir, model_dir):
   Raises:
     data.DatasetUnavailableError: if the data cannot be loaded.
     ValueError: if vqvae_dir is not a trained VQ-VAE, the prior flags do not fit
-      its grid, or model_dir holds a prior of another architecture or codes.
+      its grid, model_dir holds a prior of another architecture or codes, or a
+      class-conditional prior meets a label outside the data's classes.
   """
   vqvae, vqvae_config, vqvae_path = checkpoints.load_vqvae(vqvae_dir)
-  prior_config = config.prior_config(vqvae.num_embeddings, vqvae.latent_shape)
+  prior_config = config.prior_config(vqvae.num_embeddings, vqvae.latent_shape,
+                                     config.num_classes())
   # Built once before any work so that a bad architecture fails at once.
   prior_lib.GatedPixelCNN(prior_config)
   key = codes_key(vqvae, vqvae_config, config)
   logging.info("VQ-VAE %s; codes key %s.", vqvae_path, key)
   tf.io.gfile.makedirs(model_dir)
   _check_or_write_config(model_dir, prior_config, key, vqvae_dir)
-  encoded = _load_or_encode(vqvae, vqvae_config, config, model_dir, key)
+  encoded = _load_or_encode(vqvae, vqvae_config, config, model_dir, key,
+                            prior_config.num_classes)
 
   schedule = loop_lib.Schedule(config.num_steps, config.log_every, config.eval_every,
                                config.checkpoint_every, config.max_checkpoints)
@@ -406,7 +441,12 @@ def main(argv):
     sys.exit(f"error: {error}")
 
 
-if __name__ == "__main__":
+def run():
+  """The console entry point, tfp-vqvae-train-prior."""
   define_flags()
   flags.mark_flags_as_required(["vqvae_dir", "model_dir"])
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,119 @@
+"""Every quantizer of the package behind one interface, for the contract tests.
+
+A `Member` makes a quantizer and reads it the same way whatever its kind: the
+tf.Module quantizers (EMA, loss-trained, residual stacks of each) and the Keras
+layers. Between them the members use each codebook initialiser (None, UniformInit,
+KMeansInit). The EMA members sum per-code statistics in reduction groups of
+`GROUP` images, so that one device on a global batch of 2 * GROUP computes the same
+bits as two replicas with GROUP each (quantizer.EMAQuantization); calls on GROUP
+images or fewer are unaffected.
+"""
+
+from typing import Callable, NamedTuple
+
+import keras
+import numpy as np
+
+from tfp_vqvae import codebook_init
+from tfp_vqvae import keras_layers
+from tfp_vqvae import quantizer as quantizer_lib
+from tfp_vqvae import quantizer_loss
+from tfp_vqvae import residual_quantizer
+
+K, D, GROUP = 8, 4, 4
+# Options that make every mechanism act within a few small steps: a fast EMA and
+# re-seeding of codes unused for a step or two.
+_EMA = dict(decay=0.8, dead_code_threshold=0.3, reduction_group_size=GROUP, seed=3)
+
+
+class Member(NamedTuple):
+  """How to make one kind of quantizer and read it.
+
+  Attributes:
+    make: builds a ready quantizer (Keras layers built for [..., D] inputs).
+    stages: N, the number of residual stages (1 for a plain quantizer).
+    trainable: how many of its variables an optimizer trains.
+    float32_loss: whether its commitment_loss is float32 whatever the inputs' dtype
+      (a residual stack sums its stages' float32 losses), not the inputs' dtype.
+  """
+  make: Callable[[], object]
+  stages: int
+  trainable: int
+  float32_loss: bool = False
+
+
+def _residual(stage, initializer):
+  return lambda: residual_quantizer.ResidualQuantizer(
+      [stage(K, D, initializer=initializer, name=f"stage_{i}") for i in range(2)],
+      seed=5)
+
+
+def _keras(layer_class, **options):
+  def make():
+    layer = layer_class(K, D, **options)
+    layer.build((None, D))
+    return layer
+  return make
+
+
+def _ema_stage(*args, **kwargs):
+  return quantizer_lib.VectorQuantizerEMA(*args, **_EMA, **kwargs)
+
+
+MEMBERS = {
+    "ema": Member(lambda: quantizer_lib.VectorQuantizerEMA(K, D, **_EMA), 1, 0),
+    "loss": Member(lambda: quantizer_loss.VectorQuantizerLoss(
+        K, D, initializer=codebook_init.UniformInit(), seed=4), 1, 1),
+    "residual_ema": Member(_residual(_ema_stage, codebook_init.KMeansInit()), 2, 0,
+                           float32_loss=True),
+    "residual_loss": Member(_residual(quantizer_loss.VectorQuantizerLoss,
+                                      codebook_init.KMeansInit(iterations=3)), 2, 2,
+                            float32_loss=True),
+    "keras_ema": Member(_keras(keras_layers.VectorQuantizerEMALayer,
+                               initializer=codebook_init.KMeansInit(), **_EMA), 1, 0),
+    "keras_loss": Member(_keras(keras_layers.VectorQuantizerLossLayer, seed=6), 1, 1),
+}
+
+
+def is_keras(quantizer) -> bool:
+  return isinstance(quantizer, keras.layers.Layer)
+
+
+def output(quantizer, inputs, training) -> quantizer_lib.QuantizerOutput:
+  """The quantizer's `QuantizerOutput` for `inputs` (a training call if `training`)."""
+  if is_keras(quantizer):
+    return quantizer.quantizer_output(inputs, training=training)
+  return quantizer(inputs, training=training)
+
+
+def state(quantizer) -> list:
+  """The quantizer's tf.Variables, in a fixed order (a Keras layer's: its weights')."""
+  if is_keras(quantizer):
+    return [weight.value for weight in quantizer.weights]
+  return list(quantizer.variables)
+
+
+def trainable(quantizer) -> list:
+  if is_keras(quantizer):
+    return quantizer.trainable_weights
+  return list(quantizer.trainable_variables)
+
+
+def codebooks(quantizer) -> list:
+  """The [K, D] NumPy codebook of each stage."""
+  stages = getattr(quantizer, "stages", [quantizer])
+  return [np.array(stage.codebook.numpy()) for stage in stages]
+
+
+def numpy_codes(vectors, books):
+  """[N, stages] codes of residual coding of float [N, D] `vectors` with `books`,
+  and the [N, D] sum of the chosen codebook rows: the NumPy reference."""
+  residual = vectors.astype(np.float64)
+  codes, total = [], np.zeros_like(residual)
+  for book in books:
+    distances = ((residual[:, None, :] - book[None].astype(np.float64)) ** 2).sum(-1)
+    chosen = distances.argmin(1)
+    codes.append(chosen)
+    total += book[chosen]
+    residual = residual - book[chosen]
+  return np.stack(codes, axis=-1), total
