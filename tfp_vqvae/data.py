@@ -8,9 +8,10 @@ preprocessed (preprocessing.py: channels, size) as uint8, and binarized as
 float32 at the end. No split is held in memory (except the small idx files) or
 embedded in a graph; per example only its path or record position is kept.
 
-Determinism and resume. The examples of a split are numbered 0..N-1 (TFDS
-order, sorted paths, file and record order, file order). Training reads them
-by index through a stateless permutation per epoch:
+Determinism and resume. The examples of a split are numbered 0..N-1 (in
+TFDS's reading order; in sorted path order; TFRecord files in sorted order and
+records in file order; the official files' order). Training reads them by
+index through a stateless permutation per epoch:
 
 * `train_batches` yields `(step, images)` batches forever. The examples form
   a stream of epochs, each a permutation drawn with stateless ops seeded by
