@@ -49,12 +49,12 @@ class DataExportTest(tf.test.TestCase):
 
     data_export.export_png_folder(self._open("train"), root, "train", label_folders=True)
 
-    images, labels, folder = self._read_folder(root, "train")
+    images, labels, _ = self._read_folder(root, "train")
     # Sorted by label first, then by position.
     order = np.argsort(self.labels, kind="stable")
     self.assertAllEqual(labels, self.labels[order])
     self.assertAllEqual(images, self.images[order])
-    self.assertEqual(folder.num_classes, 3)
+    self.assertEqual(data.num_classes(f"folder:{root}", "train"), 3)
 
   def test_refusals_are_one_line(self):
     root = os.path.join(self.get_temp_dir(), "out")

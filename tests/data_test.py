@@ -20,8 +20,7 @@ def _array_data(images, eval_images=None):
   """An ImageData over in-memory uint8 images [N, H, W, C] (the idx route's reader)."""
 
   def examples(array):
-    return image_readers.ArrayExamples("test images", array,
-                                       np.arange(len(array)) % 10, 10)
+    return image_readers.ArrayExamples("test images", array, np.arange(len(array)) % 10)
 
   eval_images = images if eval_images is None else eval_images
   return data.ImageData({data.TRAIN: examples(images), data.EVAL: examples(eval_images)},
@@ -446,6 +445,20 @@ class TfrecordPipelineTest(tf.test.TestCase):
 
 
 class OpenDataTest(parameterized.TestCase, tf.test.TestCase):
+
+  def test_num_classes_from_the_source_or_the_labels(self):
+    root = self.get_temp_dir()
+    images = image_files.random_images(4, (2, 2, 1))
+    labelled = image_files.write_tfrecord(os.path.join(root, "a.rec"), images, [0, 6, 2, 1])
+    plain = image_files.write_tfrecord(os.path.join(root, "b.rec"), images)
+
+    for subdir in ("cat", "dog"):
+      image_files.write_image(os.path.join(root, "folder", subdir, "a.png"), images[0])
+
+    self.assertEqual(data.num_classes(f"tfrecord:{labelled}", "train"), 7)
+    self.assertEqual(data.num_classes(f"tfrecord:{labelled}", "train[2:]"), 3)
+    self.assertIsNone(data.num_classes(f"tfrecord:{plain}", "train"))
+    self.assertEqual(data.num_classes(f"folder:{root}/folder", "train"), 2)
 
   @parameterized.named_parameters(
       ("empty_selection", dict(train_split="train[3:3]"), ValueError,

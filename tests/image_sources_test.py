@@ -324,7 +324,7 @@ class FolderSourceTest(parameterized.TestCase, tf.test.TestCase):
     # Files at the top of the split: no labels.
     self.assertFalse(examples.has_labels)
     self.assertAllEqual(labels, [image_readers.NO_LABEL] * 3)
-    self.assertIsNone(source.num_classes)
+    self.assertEqual(source.num_classes, 0)
     with self.assertRaisesRegex(ValueError, "Split 'test' of folder:.*Unknown split 'test'"):
       source.examples("test")
 

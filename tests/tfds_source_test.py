@@ -81,7 +81,7 @@ class PreparedTest(parameterized.TestCase, tf.test.TestCase):
 
     self.assertEqual(image_data.image_shape, (4, 4, 1))
     self.assertEqual(image_data.num_examples(data.EVAL), 30)
-    self.assertEqual(image_data.num_classes, 10)
+    self.assertEqual(data.num_classes("sharded_digits", "train", data_dir=data_dir), 10)
     (images, labels), = list(image_data.eval_batches(data.EVAL, 30, 0, "none",
                                                      with_labels=True))
     self.assertAllEqual(np.round(images[:, 0, 0, 0] * 255) % 10, labels)
@@ -95,7 +95,8 @@ class MockedTest(tf.test.TestCase):
       batches = list(image_data.eval_batches(data.EVAL, 5, 0, "none", with_labels=True))
 
     self.assertEqual(image_data.image_shape, (28, 28, 1))
-    self.assertEqual(image_data.num_classes, 10)
+    # From TFDS's metadata: nothing is read.
+    self.assertEqual(data.num_classes("kmnist", "train"), 10)
     (images, labels), = batches
     self.assertEqual(images.shape, (5, 28, 28, 1))
     self.assertEqual(labels.dtype, tf.int64)
@@ -105,9 +106,10 @@ class MockedTest(tf.test.TestCase):
     with tfds.testing.mock_data(num_examples=6):
       image_data = data.open_data("celeb_a", "train", "test", image_size="64")
       (step, images), = list(image_data.train_batches(4, 0, "none").take(1))
+      # No label feature: no classes, and nothing read to find that out.
+      self.assertIsNone(data.num_classes("celeb_a", "train"))
 
     self.assertEqual(image_data.image_shape, (64, 64, 3))
-    self.assertIsNone(image_data.num_classes)
     self.assertEqual(images.shape, (4, 64, 64, 3))
     self.assertEqual(int(step), 0)
 

@@ -8,9 +8,10 @@ preprocessed (preprocessing.py: channels, size) as uint8, and binarized as
 float32 at the end. No split is held in memory (except the small idx files) or
 embedded in a graph; per example only its path or record position is kept.
 
-Determinism and resume. The examples of a split are numbered 0..N-1 (TFDS
-order, sorted paths, file and record order, file order). Training reads them
-by index through a stateless permutation per epoch:
+Determinism and resume. The examples of a split are numbered 0..N-1 (in
+TFDS's reading order; in sorted path order; TFRecord files in sorted order and
+records in file order; the official files' order). Training reads them by
+index through a stateless permutation per epoch:
 
 * `train_batches` yields `(step, images)` batches forever. The examples form
   a stream of epochs, each a permutation drawn with stateless ops seeded by
@@ -167,7 +168,6 @@ class ImageData:
 
   Attributes:
     image_shape: (H, W, C) of every image the pipelines yield.
-    num_classes: Number of label classes, or None if unknown or unlabelled.
     skipped_images: Number of unreadable files left out (with
       `skip_corrupt_images`), over both splits.
   """
@@ -176,7 +176,6 @@ class ImageData:
                image_shape: tuple[int, int, int], skipped_images: int = 0):
     self._splits = splits
     self.image_shape = tuple(int(s) for s in image_shape)
-    self.num_classes = splits[TRAIN].num_classes
     self.skipped_images = skipped_images
 
   def num_examples(self, split: str) -> int:
@@ -425,6 +424,40 @@ class ImageData:
     return pixel_variance(histogram, binarize_mode)
 
 
+def num_classes(dataset: str, train_split: str, *, dataset_dir: Optional[str] = None,
+                data_dir: Optional[str] = None, image_key: str = "",
+                label_key: str = "") -> Optional[int]:
+  """Number of label classes of a dataset, for a class-conditional model.
+
+  The source's when it knows it without reading the data (a TFDS ClassLabel, a
+  folder's class sub-folders), else the largest label of `train_split` + 1 (the
+  official files and TFRecords carry no class list; one pass over the labels,
+  which reads but does not decode the images).
+
+  Args:
+    dataset, train_split, dataset_dir, data_dir, image_key, label_key: as for
+      `open_data`.
+
+  Returns:
+    The number of classes, or None if the data has no labels.
+
+  Raises:
+    ValueError, DatasetUnavailableError: as `open_data`.
+  """
+  source = image_sources.open_source(dataset, dataset_dir, data_dir, image_key,
+                                     label_key)
+  if source.num_classes is not None:
+    return source.num_classes or None
+  examples = source.examples(train_split)
+  if not examples.has_labels or not len(examples):
+    return None
+  labels = (tf.data.Dataset.range(len(examples))
+            .map(lambda index: examples.read(index)[1],
+                 num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(4096))
+  return int(max(batch.max() for batch in labels.as_numpy_iterator())) + 1
+
+
 def _readable(examples: image_readers.Examples) -> tuple[np.ndarray, list[str]]:
   """(Indices of the examples that decode, descriptions of those that do not)."""
   if not examples.encoded:
@@ -459,27 +492,6 @@ def _image_shape(examples: image_readers.Examples, size: Optional[tuple[int, int
           "out.") from e
   height, width = size or stored[:2]
   return int(height), int(width), channels or preprocessing.stored_channels(stored[2])
-
-
-def num_classes(image_data: ImageData) -> int:
-  """The number of classes of the training labels (largest label + 1).
-
-  For a class-conditional model. Streams the training split's labels once (the
-  images are decoded too).
-
-  Raises:
-    ValueError: if the training split has unlabelled images.
-  """
-  largest = -1
-  for _, labels in image_data.uint8_batches(TRAIN, 1024, with_labels=True):
-    labels = np.asarray(labels)
-    if not labels.size:
-      continue
-    if labels.min() < 0:
-      raise ValueError("--class_conditional needs labels, but the training split "
-                       f"{image_data.describe(TRAIN)} has unlabelled images.")
-    largest = max(largest, int(labels.max()))
-  return largest + 1
 
 
 def open_data(dataset: str, train_split: str, eval_split: str, *,

@@ -22,6 +22,9 @@ import resource
 import tempfile
 import time
 
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae import _cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 import numpy as np

@@ -19,6 +19,9 @@ turn TFRecords or a TFDS dataset into files.
 import os
 import sys
 
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae import _cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -98,7 +101,12 @@ def main(argv):
                os.path.join(values.output_dir, output_split))
 
 
-if __name__ == "__main__":
+def run():
+  """The console entry point, tfp-vqvae-data-export."""
   define_flags()
   flags.mark_flag_as_required("output_dir")
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

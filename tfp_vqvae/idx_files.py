@@ -26,8 +26,6 @@ LOCAL_DATASETS = ("kmnist", "mnist", "fashion_mnist")
 # Official file name prefix of each split.
 _IDX_PREFIXES = {"train": "train", "test": "t10k"}
 SPLIT_NAMES = tuple(_IDX_PREFIXES)
-# Each of these datasets has ten classes.
-NUM_CLASSES = 10
 
 
 def _expected_files(name: str, split_name: str) -> tuple[list[str], list[str]]:

@@ -68,20 +68,17 @@ class Examples(abc.ABC):
       to decode, False if it gives a uint8 image [H, W, C].
     stored_shape: (H, W, C) shared by every stored image if known without
       decoding any, else None.
-    num_classes: Number of label classes, or None if unknown or unlabelled.
     has_labels: Whether `read` gives real labels rather than `NO_LABEL`.
   """
 
   encoded = True
   stored_shape: Optional[tuple[int, int, int]] = None
 
-  def __init__(self, name: str, columns: dict[str, np.ndarray],
-               num_classes: Optional[int] = None, has_labels: bool = False):
+  def __init__(self, name: str, columns: dict[str, np.ndarray], has_labels: bool = False):
     lengths = {len(column) for column in columns.values()}
     if len(lengths) != 1:
       raise ValueError(f"Columns of unequal lengths: {sorted(lengths)}.")
     self.name = name
-    self.num_classes = num_classes
     self.has_labels = has_labels
     self._columns = columns
     self._tensors = {}
@@ -127,11 +124,10 @@ class ArrayExamples(Examples):
 
   encoded = False
 
-  def __init__(self, name: str, images: np.ndarray, labels: np.ndarray,
-               num_classes: Optional[int]):
-    """Args: name; uint8 images [N, H, W, C]; int64 labels [N]; classes."""
+  def __init__(self, name: str, images: np.ndarray, labels: np.ndarray):
+    """Args: name; uint8 images [N, H, W, C]; int64 labels [N]."""
     super().__init__(name, {"images": images, "labels": labels.astype(np.int64)},
-                     num_classes, has_labels=True)
+                     has_labels=True)
     self.stored_shape = tuple(int(s) for s in images.shape[1:])
 
   def read(self, index):
@@ -145,15 +141,14 @@ class ArrayExamples(Examples):
 class FileExamples(Examples):
   """One image file per example (PNG, JPEG, BMP, GIF or WebP)."""
 
-  def __init__(self, name: str, paths: Sequence[str], labels: Optional[np.ndarray],
-               num_classes: Optional[int]):
-    """Args: name; file paths; int64 labels [N] or None; number of classes."""
+  def __init__(self, name: str, paths: Sequence[str], labels: Optional[np.ndarray]):
+    """Args: name; file paths; int64 labels [N] or None."""
     has_labels = labels is not None
     if labels is None:
       labels = np.full([len(paths)], NO_LABEL, np.int64)
     super().__init__(name, {"paths": np.asarray(paths, dtype=object),
                             "labels": labels.astype(np.int64)},
-                     num_classes, has_labels)
+                     has_labels)
 
   def read(self, index):
     return (tf.io.read_file(tf.gather(self._column("paths"), index)),
@@ -234,12 +229,12 @@ class RecordExamples(Examples):
   """
 
   def __init__(self, name: str, index: RecordIndex, rows: np.ndarray, image_key: str,
-               label_key: Optional[str], num_classes: Optional[int] = None,
+               label_key: Optional[str],
                stored_shape: Optional[tuple[int, int, int]] = None):
     """Args: name; the files' `RecordIndex`; its rows that form this split, in
-    order; feature keys; number of classes; stored image shape if known."""
+    order; feature keys; stored image shape if known."""
     super().__init__(name, {key: column[rows] for key, column in index.columns.items()},
-                     num_classes, has_labels=label_key is not None)
+                     has_labels=label_key is not None)
     self.image_key = image_key
     self.label_key = label_key
     self.stored_shape = stored_shape
@@ -281,12 +276,11 @@ class DataSourceExamples(Examples):
   """
 
   def __init__(self, name: str, source, image_key: str, label_key: Optional[str],
-               num_classes: Optional[int] = None,
                stored_shape: Optional[tuple[int, int, int]] = None):
     """Args: name; source with len() and [i] -> {key: value}, images encoded;
-    feature keys; number of classes; stored image shape if known."""
+    feature keys; stored image shape if known."""
     super().__init__(name, {"keys": np.arange(len(source), dtype=np.int64)},
-                     num_classes, has_labels=label_key is not None)
+                     has_labels=label_key is not None)
     self.stored_shape = stored_shape
     self._source = source
     self._image_key = image_key

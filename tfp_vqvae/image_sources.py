@@ -52,7 +52,13 @@ _TFRECORD_LABEL_KEYS = ("image/class/label", "label")
 
 
 class Source(Protocol):
-  """A dataset whose splits can be read by example index."""
+  """A dataset whose splits can be read by example index.
+
+  Attributes:
+    name: The `--dataset` value.
+    num_classes: Number of label classes if known without reading the data,
+      0 if the data has no labels, None if only its labels can tell.
+  """
 
   name: str
   num_classes: Optional[int]
@@ -165,7 +171,8 @@ class IdxSource:
 
   def __init__(self, name: str, dataset_dir: str):
     self.name = name
-    self.num_classes = idx_files.NUM_CLASSES
+    # The files carry no class list (`data.num_classes` reads the labels).
+    self.num_classes = None
     self._directory = idx_files.IdxDirectory(name, dataset_dir)
 
   def examples(self, split: str) -> image_readers.ArrayExamples:
@@ -176,8 +183,7 @@ class IdxSource:
     return image_readers.ArrayExamples(
         f"{self.name} {split}",
         np.concatenate([images[rows] for (images, _), rows in parts]),
-        np.concatenate([labels[rows] for (_, labels), rows in parts]),
-        self.num_classes)
+        np.concatenate([labels[rows] for (_, labels), rows in parts]))
 
 
 def _image_files(directory: str) -> list[str]:
@@ -219,7 +225,7 @@ class FolderSource:
                       for name, files in self._files.items()}
     self.class_names = sorted({f.split(os.sep)[0] for name, files in self._files.items()
                                if self._labelled[name] for f in files})
-    self.num_classes = len(self.class_names) or None
+    self.num_classes = len(self.class_names)
 
   def examples(self, split: str) -> image_readers.FileExamples:
     ranges = resolve_split(split, tuple(self._files),
@@ -233,8 +239,7 @@ class FolderSource:
                     if self._labelled[name] else None)
     labelled = all(label is not None for label in labels)
     return image_readers.FileExamples(
-        f"{self.name} {split}", paths, np.concatenate(labels) if labelled else None,
-        self.num_classes if labelled else None)
+        f"{self.name} {split}", paths, np.concatenate(labels) if labelled else None)
 
 
 def _first_record_features(path: str) -> dict[str, str]:
@@ -261,7 +266,6 @@ class TfrecordSource:
       ValueError: If a feature key is not in the first record.
     """
     self.name = f"{TFRECORD_PREFIX}{pattern}"
-    self.num_classes = None
     if _SPLIT_PLACEHOLDER in pattern:
       self._files = {name: sorted(tf.io.gfile.glob(pattern.replace(_SPLIT_PLACEHOLDER,
                                                                    name)))
@@ -278,6 +282,8 @@ class TfrecordSource:
                                first_file, "bytes_list")
     self.label_key = self._key("--label_key", label_key, _TFRECORD_LABEL_KEYS, features,
                                first_file, "int64_list", optional=True)
+    # TFRecords carry no class list (`data.num_classes` reads the labels).
+    self.num_classes = None if self.label_key else 0
     self._index = None
 
   @staticmethod

@@ -83,7 +83,8 @@ class TfdsSource:
     name: The dataset's name as given, e.g. "celeb_a" or "imagenet_resized/64x64".
     image_key: The image feature.
     label_key: The label feature, or None.
-    num_classes: Number of classes of a `ClassLabel` label, else None.
+    num_classes: Number of classes of a `ClassLabel` label, 0 without a label
+      feature, None for another label feature.
     stored_shape: The image feature's (H, W, C) if fully known, else None.
   """
 
@@ -126,7 +127,7 @@ class TfdsSource:
     self.label_key = label_key or None
     label = features[self.label_key] if self.label_key else None
     self.num_classes = (label.num_classes if isinstance(label, tfds.features.ClassLabel)
-                        else None)
+                        else None if label else 0)
     shape = features[self.image_key].shape
     self.stored_shape = tuple(shape) if None not in shape else None
 
@@ -194,11 +195,11 @@ class TfdsSource:
                            list(rows.batch(1 << 16).as_numpy_iterator()))
     return image_readers.RecordExamples(
         f"{self.name} {split}", index, order, self.image_key, self.label_key,
-        self.num_classes, self.stored_shape)
+        self.stored_shape)
 
   def _data_source_examples(self, split: str) -> image_readers.DataSourceExamples:
     source = self._builder.as_data_source(
         split=split, decoders={self.image_key: tfds.decode.SkipDecoding()})
     return image_readers.DataSourceExamples(
         f"{self.name} {split}", source, self.image_key, self.label_key,
-        self.num_classes, self.stored_shape)
+        self.stored_shape)

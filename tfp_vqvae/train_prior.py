@@ -86,16 +86,25 @@ class TrainPriorConfig:
   def from_flags(cls, flag_values=flags.FLAGS):
     return cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})
 
-  def num_classes(self, image_shape):
+  def num_classes(self):
     """Classes of the labels (`data.num_classes` of the training split), or 0.
 
-    0 unless --class_conditional. Read from the labels, not from the codes, so
-    that the architecture is known, and checked against a resumed model_dir,
-    before any image is encoded.
+    0 unless --class_conditional. Read from the data's metadata or labels, not
+    from the codes, so that the architecture is known, and checked against a
+    resumed model_dir, before any image is encoded.
+
+    Raises:
+      ValueError: with --class_conditional, if the data has no labels.
     """
     if not self.class_conditional:
       return 0
-    return data.num_classes(data.open_data(**_data_args(self, image_shape)))
+    classes = data.num_classes(self.dataset, self.train_split,
+                               dataset_dir=self.dataset_dir, data_dir=self.data_dir,
+                               image_key=self.image_key, label_key=self.label_key)
+    if not classes:
+      raise ValueError(f"--class_conditional: {self.dataset} {self.train_split} has no "
+                       "labels.")
+    return classes
 
   def prior_config(self, num_embeddings, latent_shape, num_classes):
     """The `prior.PriorConfig` of this run for a VQ-VAE's K and latent grid.
@@ -316,7 +325,7 @@ def train_prior(config, vqvae_dir, model_dir):
   """
   vqvae, vqvae_config, vqvae_path = checkpoints.load_vqvae(vqvae_dir)
   prior_config = config.prior_config(vqvae.num_embeddings, vqvae.latent_shape,
-                                     config.num_classes(vqvae.image_shape))
+                                     config.num_classes())
   # Built once before any work so that a bad architecture fails at once.
   prior_lib.GatedPixelCNN(prior_config)
   key = codes_key(vqvae, vqvae_config, config)
