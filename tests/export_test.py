@@ -34,6 +34,11 @@ _SIGNATURES = ("encode", "decode", "reconstruct", "neg_elbo", "serving_default")
 _PROGRAMS = os.path.join(_ROOT, "tests", "programs")
 
 
+def _tool(name):
+  """A console script of the running venv, e.g. saved_model_cli."""
+  return os.path.join(os.path.dirname(sys.executable), name)
+
+
 def _run(*args, env=None):
   return subprocess.run(args, cwd=_ROOT, capture_output=True, text=True, timeout=300,
                         env=env)

@@ -72,7 +72,7 @@ class LikelihoodsTest(tf.test.TestCase):
     log_scale = rng.uniform(-7, 3, shape).astype(np.float32)
     loc[0, 0, :4, 0] = [-1.0, 1.0, 0.0, 0.5 / 127.5]  # levels 0, 255, 127.5, 128
     log_scale[0, 0, :4, 0] = -7.0
-    likelihood = likelihoods.make_likelihood("logistic", (-1.0, 1.0))(
+    likelihood = likelihoods.DiscretizedLogistic((-1.0, 1.0))(
         np.concatenate([loc, log_scale], axis=-1))
     # The direct sum of level / 255 * P(level) over the 256 levels, in float64,
     # from the distribution's own float32 location and scale.
