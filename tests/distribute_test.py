@@ -20,8 +20,6 @@ from tfp_vqvae import config as config_lib
 from tfp_vqvae import distribute
 from tfp_vqvae import loop as loop_lib
 from tfp_vqvae import quantizer as quantizer_lib
-from tfp_vqvae import train_lib
-import test_util
 
 _PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs",
                         "train_under_strategy.py")

@@ -18,7 +18,6 @@ from google.protobuf import text_format
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
-import tensorflow_datasets as tfds
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -26,7 +25,6 @@ from tfp_vqvae import checkpoints
 from tfp_vqvae import export_lib
 from tfp_vqvae import prior as prior_lib
 from tfp_vqvae import serving_client
-from tfp_vqvae import train_lib
 import test_util
 
 _ROOT = test_util.ROOT

@@ -8,7 +8,6 @@ import tensorflow as tf
 
 from tfp_vqvae import checkpoints
 from tfp_vqvae import export_lib
-from tfp_vqvae import train_lib
 import test_util
 
 # flags/smoke.cfg with these overrides, trained a few steps on mock KMNIST.

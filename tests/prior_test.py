@@ -17,7 +17,6 @@ from tfp_vqvae import checkpoints
 from tfp_vqvae import export_lib
 from tfp_vqvae import prior as prior_lib
 from tfp_vqvae import sample as sample_lib
-from tfp_vqvae import train_lib
 from tfp_vqvae import train_prior
 import test_util
 

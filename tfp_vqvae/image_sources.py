@@ -26,7 +26,6 @@ Every source takes TFDS split strings over its splits: `train`, `test[:1000]`,
 """
 
 import collections.abc
-import glob
 import os
 from typing import Callable, Optional, Protocol, Sequence
 

@@ -28,7 +28,6 @@ stateless seeds.
 import dataclasses
 import json
 import os
-from typing import Optional
 
 import tensorflow as tf
 import tensorflow_probability as tfp
