@@ -32,6 +32,7 @@ _CONSOLE_SCRIPTS = {
     "tfp-vqvae-export": "tfp_vqvae.export:run",
     "tfp-vqvae-client": "tfp_vqvae.client:run",
     "tfp-vqvae-benchmark": "tfp_vqvae.benchmark:main",
+    "tfp-vqvae-data-export": "tfp_vqvae.data_export:run",
 }
 
 
