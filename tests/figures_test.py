@@ -4,6 +4,7 @@ import os
 import sys
 from unittest import mock
 
+from absl import logging as absl_logging
 import numpy as np
 import tensorflow as tf
 
@@ -66,6 +67,9 @@ class FiguresTest(tf.test.TestCase):
                        drawn[0]["codebook_pca"].shape[1])
 
   def test_tsne_is_skipped_with_a_log_line_without_scikit_learn(self):
+    # Other tests in the same process may have lowered absl's verbosity.
+    self.addCleanup(absl_logging.set_verbosity, absl_logging.get_verbosity())
+    absl_logging.set_verbosity(absl_logging.INFO)
     with mock.patch.dict(sys.modules, {"sklearn": None}):
       self.assertFalse(figures.tsne_available())
       with self.assertLogs(level="INFO") as logs:
