@@ -54,7 +54,9 @@ class DataFlagfilesTest(parameterized.TestCase, tf.test.TestCase):
     return config, model, metrics
 
   @parameterized.parameters(("celeba64.cfg", (64, 64, 3), (16, 16)),
-                            ("imagenet128.cfg", (128, 128, 3), (32, 32)))
+                            ("imagenet128.cfg", (128, 128, 3), (32, 32)),
+                            ("vqvae2_imagenet256.cfg", (256, 256, 3),
+                             {"top": (32, 32), "bottom": (64, 64)}))
   def test_tfds_flagfile_trains_on_mock_data(self, name, image_shape, code_shape):
     with tfds.testing.mock_data(num_examples=8):
       config, model, metrics = self._train(name)
