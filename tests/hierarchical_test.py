@@ -17,6 +17,7 @@ from tfp_vqvae import layers
 from tfp_vqvae import networks
 from tfp_vqvae import quantizer as quantizer_lib
 from tfp_vqvae import serving_client
+import readme_test
 import test_util
 
 _K = 5
@@ -99,6 +100,18 @@ class HierarchicalModelTest(tf.test.TestCase):
           quantizer_lib.VectorQuantizerEMA(5, 3), networks.Decoder(out_channels=3),
           layers.Conv2D(6, 3, 1), quantizer_lib.VectorQuantizerEMA(7, 3),
           networks.Upsampler(3))
+
+
+class ReadmeSnippetTest(tf.test.TestCase):
+
+  def test_the_readme_composition_runs(self):
+    namespace = {}
+    exec(compile(readme_test.readme_snippet("## VQ-VAE-2"), "README.md", "exec"),  # pylint: disable=exec-used
+         namespace)
+    model = namespace["model"]
+    self.assertEqual(model.code_shape, {"top": (4, 4), "bottom": (8, 8)})
+    terms = model.loss_terms(tf.zeros([2, 28, 28, 1]), training=True)
+    self.assertAllClose(terms.kl, [80 * math.log(512)] * 2, rtol=1e-6)
 
 
 class HierarchicalTrainAndExportTest(tf.test.TestCase):
