@@ -1,10 +1,12 @@
-"""train_prior and sampling for the code layouts beyond one grid: residual, hierarchical."""
+"""train_prior and sampling for the code layouts beyond one grid: residual, VQ-VAE-2."""
 
 import dataclasses
 import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -71,6 +73,67 @@ class ResidualPriorTest(tf.test.TestCase):
     self.assertEqual(probs.shape, (5, 28, 28, 1))
     again, _ = sample_lib.sample_images(vqvae, prior, 5, temperature=0.5, seed=2)
     self.assertAllEqual(again, codes)
+
+
+class HierarchicalPipelineTest(tf.test.TestCase):
+  """A tiny VQ-VAE-2 (4x4 top, 8x8 bottom codes) -> its prior (resumed) -> samples."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.temp_dir = tempfile.mkdtemp(prefix="hierarchical_prior_test_")
+    cls.vqvae_dir = os.path.join(cls.temp_dir, "vqvae")
+    test_util.train_tiny_model(cls.vqvae_dir, top_downsamples=1, pad_to=32)
+    cls.prior_dir = os.path.join(cls.temp_dir, "prior")
+    config = dataclasses.replace(_TINY_PRIOR, num_layers=3, num_attention_blocks=1,
+                                 num_heads=2, bottom_num_layers=4, bottom_kernel_size=5)
+    with tfds.testing.mock_data(num_examples=32):
+      cls.first = train_prior.train_prior(dataclasses.replace(config, num_steps=2),
+                                          cls.vqvae_dir, cls.prior_dir)
+      cls.metrics = train_prior.train_prior(config, cls.vqvae_dir, cls.prior_dir)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.temp_dir)
+    super().tearDownClass()
+
+  def test_resumes_and_reports_each_level_and_the_bounds(self):
+    self.assertEqual((self.first["step"], self.metrics["step"]), (2, 3))
+    metrics = self.metrics
+    self.assertEqual(metrics["latents_per_image"], 16 + 64)
+    self.assertAllClose(metrics["top_prior_nll_nats_per_image"]
+                        + metrics["bottom_prior_nll_nats_per_image"],
+                        metrics["prior_nll_nats_per_image"])
+    self.assertAllClose(metrics["bottom_prior_bits_per_latent"],
+                        metrics["bottom_prior_nll_nats_per_image"] / (64 * math.log(2)))
+    self.assertAllClose(metrics["neg_elbo_learned_prior_nats"],
+                        metrics["recon_nll_nats"] + metrics["prior_nll_nats_per_image"])
+    # The uniform bound is the VQ-VAE-2's own -ELBO: KL = (4 * 4 + 8 * 8) log 16.
+    with open(os.path.join(self.vqvae_dir, "metrics.json")) as f:
+      self.assertAllClose(metrics["neg_elbo_uniform_prior_nats"],
+                          json.load(f)["neg_elbo_nats"], rtol=1e-5)
+    config, _ = prior_lib.read_config(self.prior_dir)
+    self.assertIsInstance(config, prior_lib.HierarchicalPriorConfig)
+    self.assertEqual(config.bottom.condition_shape, (4, 4))
+
+  def test_sample_cli_draws_top_then_bottom_deterministically(self):
+    out = os.path.join(self.get_temp_dir(), "samples.png")
+    result = subprocess.run(
+        [sys.executable, "-m", "tfp_vqvae.sample", "--vqvae_dir", self.vqvae_dir,
+         "--prior_dir", self.prior_dir, "--num", "4", "--columns", "2", "--seed", "3",
+         "--batch_size", "2", "--temperature", "0.7", "--out", out],
+        cwd=test_util.ROOT, capture_output=True, text=True, timeout=300)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    image = tf.io.decode_png(tf.io.read_file(out)).numpy()
+    self.assertEqual(image.shape, (2 * 30 + 2, 2 * 30 + 2, 1))
+    vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
+    prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
+    codes, probs = sample_lib.sample_images(vqvae, prior, 4, temperature=0.7, seed=3)
+    self.assertEqual({level: c.shape for level, c in codes.items()},
+                     {"top": (4, 4, 4), "bottom": (4, 8, 8)})
+    # In-process, one batch of 4 instead of 2 + 2: the same pixels.
+    self.assertAllClose(image[2:30, 2:30, 0], np.round(probs[0, ..., 0] * 255), atol=1)
+    self.assertAllClose(image[32:60, 32:60, 0], np.round(probs[3, ..., 0] * 255), atol=1)
 
 
 class HierarchicalTrainerTest(tf.test.TestCase):
