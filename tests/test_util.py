@@ -62,11 +62,12 @@ def smoke_config(**overrides):
 
 
 def train_tiny_model(model_dir, **overrides):
-  """Trains flags/smoke.cfg's model for a few steps on mock KMNIST into model_dir."""
+  """Trains flags/smoke.cfg's model for a few steps on mock KMNIST into model_dir;
+  returns its metrics."""
   config = smoke_config(**dict(dict(num_steps=4, eval_every=4, checkpoint_every=4),
                                **overrides))
   with tfds.testing.mock_data(num_examples=32):
-    train_lib.train_and_evaluate(config, model_dir)
+    return train_lib.train_and_evaluate(config, model_dir)
 
 
 def write_code_shards(directory, splits, rows_per_shard=None, labels=None):
