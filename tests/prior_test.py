@@ -399,7 +399,9 @@ class PriorPipelineTest(tf.test.TestCase):
     vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
     prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
     seeds = np.array([3, 1, 4], np.int64)
-    codes = prior.sample(seeds).numpy()
+    # The program asks for temperatures 1, 0.5, 1: one per sample.
+    codes = prior.sample(seeds, np.array([[1.0], [0.5], [1.0]], np.float32)).numpy()
+    self.assertAllEqual(codes[1], prior.sample(seeds[1:2], 0.5)[0])
     outputs = os.path.join(self.get_temp_dir(), "outputs.npz")
     result = _run(os.path.join(test_util.ROOT, "tests", "programs", "sample_from_export.py"),
                   export_dir, outputs)
@@ -414,7 +416,8 @@ class PriorPipelineTest(tf.test.TestCase):
     self.assertContainsSubset(["sample", "log_prob_codes", "decode"], loaded.signatures)
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                 r"sample: seeds must have shape \[batch\]"):
-      loaded.signatures["sample"](seeds=tf.zeros([2, 2], tf.int64))
+      loaded.signatures["sample"](seeds=tf.zeros([2, 2], tf.int64),
+                                  temperature=tf.ones([2]))
 
 
 if __name__ == "__main__":

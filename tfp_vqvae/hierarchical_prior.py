@@ -100,7 +100,8 @@ class HierarchicalPrior(tf.Module):
 
     Args:
       seeds: int64 [B], one seed per sample.
-      temperature: scalar > 0, divides the logits of both levels.
+      temperature: > 0, a scalar or [B, 1] (one per sample); divides the logits
+        of both levels.
       labels: int [B] class labels, iff num_classes > 0.
 
     Returns:

@@ -436,7 +436,8 @@ class GatedPixelCNN(tf.Module):
 
     Args:
       seeds: int64 [B], one seed per sample.
-      temperature: scalar > 0; below 1 sharpens, above 1 flattens each factor.
+      temperature: > 0, a scalar or [B, 1] (one per sample); below 1 sharpens,
+        above 1 flattens each factor.
       labels: int [B] class labels, iff num_classes > 0.
       condition: int [B, *condition_shape] codes, iff condition_shape.
       stream: the `seeds.Stream` of the noise (a prior composed with others
