@@ -106,10 +106,6 @@ class HierarchicalPriorConfig:
   top: PriorConfig
   bottom: PriorConfig
 
-  @property
-  def code_shape(self) -> dict[str, tuple[int, ...]]:
-    return {"top": self.top.code_shape, "bottom": self.bottom.code_shape}
-
 
 AnyPriorConfig = Union[PriorConfig, HierarchicalPriorConfig]
 
