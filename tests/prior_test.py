@@ -140,6 +140,20 @@ class PriorModelTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "cannot be conditioned on a grid of shape"):
       _prior((4, 4), condition_shape=(3, 2))
 
+  def test_configs_written_before_the_layout_options_read_as_today(self):
+    # The prior_config.json of a single-level prior before residual stages,
+    # attention and conditioning existed: a run with today's flags resumes it.
+    prior_dir = self.get_temp_dir()
+    old = {"num_embeddings": 16, "latent_shape": [7, 7], "num_channels": 8,
+           "num_layers": 6, "kernel_size": 3, "dropout_rate": 0.1, "num_classes": 0,
+           "seed": 0, "codes_key": "abc", "vqvae_dir": "/runs/k16"}
+    with open(os.path.join(prior_dir, prior_lib.PRIOR_CONFIG_FILE), "w") as f:
+      json.dump(old, f)
+    config, facts = prior_lib.read_config(prior_dir)
+    self.assertEqual(config, _TINY_PRIOR.prior_config(16, (7, 7), 0))
+    self.assertEqual(facts, {"codes_key": "abc", "vqvae_dir": "/runs/k16"})
+    self.assertEqual(prior_lib.build_prior(config).code_shape, (7, 7))
+
   def test_too_few_layers_for_the_grid_are_refused(self):
     with self.assertRaisesRegex(ValueError, "blind spot on a 7x7 grid"):
       _prior((7, 7), num_layers=5)

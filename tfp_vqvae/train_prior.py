@@ -136,14 +136,16 @@ class TrainPriorConfig:
     """
     common = dict(num_embeddings=num_embeddings, dropout_rate=self.dropout_rate,
                   num_classes=num_classes)
+    # Heads only with attention: a prior without is recorded as before the flags
+    # existed, so that its model_dir resumes.
+    attention = (dict(num_attention_blocks=self.num_attention_blocks,
+                      num_heads=self.num_heads) if self.num_attention_blocks else {})
     if not isinstance(code_shape, dict):
       shape = tuple(int(s) for s in code_shape)
       return prior_lib.PriorConfig(
           latent_shape=shape[:2], num_stages=shape[2] if len(shape) > 2 else 1,
           num_channels=self.num_channels, num_layers=self.num_layers,
-          kernel_size=self.kernel_size, seed=self.seed,
-          num_attention_blocks=self.num_attention_blocks, num_heads=self.num_heads,
-          **common)
+          kernel_size=self.kernel_size, seed=self.seed, **attention, **common)
     top, bottom = (tuple(int(s) for s in code_shape[level]) for level in ("top", "bottom"))
     bottom_layers = self.bottom_num_layers or self.num_layers
     bottom_kernel = self.bottom_kernel_size or self.kernel_size
@@ -156,8 +158,7 @@ class TrainPriorConfig:
         top=prior_lib.PriorConfig(
             latent_shape=top, num_channels=self.num_channels,
             num_layers=self.num_layers, kernel_size=self.kernel_size, seed=self.seed,
-            num_attention_blocks=self.num_attention_blocks, num_heads=self.num_heads,
-            **common),
+            **attention, **common),
         # Its own seed: the two networks start from different weights.
         bottom=prior_lib.PriorConfig(
             latent_shape=bottom, num_channels=self.bottom_num_channels or self.num_channels,
