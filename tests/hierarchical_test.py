@@ -7,6 +7,7 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from tfp_vqvae import builder
 from tfp_vqvae import checkpoints
@@ -17,6 +18,7 @@ from tfp_vqvae import layers
 from tfp_vqvae import networks
 from tfp_vqvae import quantizer as quantizer_lib
 from tfp_vqvae import serving_client
+from tfp_vqvae import train_prior
 import readme_test
 import test_util
 
@@ -123,8 +125,17 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
     root = tempfile.mkdtemp(prefix="hierarchical_test_")
     cls.model_dir = os.path.join(root, "model")
     cls.metrics = test_util.train_tiny_model(cls.model_dir, top_downsamples=1, pad_to=32)
+    prior_dir = os.path.join(root, "prior")
+    with tfds.testing.mock_data(num_examples=32):
+      train_prior.train_prior(
+          train_prior.TrainPriorConfig(
+              num_channels=8, num_layers=3, num_attention_blocks=1, num_heads=2,
+              bottom_num_layers=7, batch_size=8, num_steps=2, log_every=2,
+              eval_every=2, checkpoint_every=2, eval_batch_size=16),
+          cls.model_dir, prior_dir)
     cls.export_dir = export_lib.export_saved_model(
-        cls.model_dir, os.path.join(root, "export"), warmup_batch_sizes=(1,))
+        cls.model_dir, os.path.join(root, "export"), warmup_batch_sizes=(1,),
+        prior_dir=prior_dir)
 
   def test_metrics_report_each_level(self):
     self.assertEqual(self.metrics["stages"], ["top", "bottom"])
@@ -138,7 +149,8 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
   def test_saved_model_cli_lists_both_code_maps(self):
     shown = subprocess.run(["saved_model_cli", "show", "--all", "--dir", self.export_dir],
                            capture_output=True, text=True, check=True).stdout
-    for signature in ("encode", "decode", "reconstruct", "neg_elbo"):
+    for signature in ("encode", "decode", "reconstruct", "neg_elbo", "sample",
+                      "log_prob_codes"):
       self.assertIn(f"signature_def['{signature}']", shown)
     self.assertRegex(shown, r"(?s)inputs\['top_codes'\].*DT_INT32.*shape: \(-1, 4, 4\)")
     self.assertRegex(shown, r"(?s)inputs\['bottom_codes'\].*DT_INT32.*shape: \(-1, 8, 8\)")
@@ -166,6 +178,30 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
       client.decode(dict(codes, bottom_codes=codes["bottom_codes"][:2]))
     self.assertEqual(client.decode({n: c[:0] for n, c in codes.items()})["probs"].shape,
                      (0, 28, 28, 1))
+
+  def test_sample_takes_a_temperature_per_sample_and_log_prob_scores_both_levels(self):
+    client = serving_client.LocalClient(self.export_dir)
+    seeds = np.array([5, 6, 5], np.int64)
+    sampled = client.predict("sample", {"seeds": seeds,
+                                        "temperature": np.array([1, 1, 1], np.float32)})
+    self.assertEqual(sampled["top_codes"].shape, (3, 4, 4))
+    self.assertEqual(sampled["bottom_codes"].shape, (3, 8, 8))
+    self.assertEqual(sampled["probs"].shape, (3, 28, 28, 1))
+    # A sample is a function of its own seed and temperature.
+    self.assertAllEqual(sampled["bottom_codes"][0], sampled["bottom_codes"][2])
+    cold = client.predict("sample", {"seeds": seeds,
+                                     "temperature": np.array([1, 1, 0.05], np.float32)})
+    self.assertAllEqual(cold["top_codes"][:2], sampled["top_codes"][:2])
+    codes = {name: sampled[name] for name in ("top_codes", "bottom_codes")}
+    log_prob = client.predict("log_prob_codes", codes)["log_prob"]
+    self.assertEqual(log_prob.shape, (3,))
+    self.assertAllLess(log_prob, 0.0)
+    with self.assertRaisesRegex(serving_client.PredictionError,
+                                r"(?s)sample: temperature must .* be finite and > 0"):
+      client.predict("sample", {"seeds": seeds, "temperature": np.zeros(3, np.float32)})
+    with self.assertRaisesRegex(serving_client.PredictionError,
+                                r"(?s)log_prob_codes: top_codes must be in \[0, 16\)"):
+      client.predict("log_prob_codes", dict(codes, top_codes=-codes["top_codes"] - 1))
 
   def test_resumed_model_dir_rebuilds_the_hierarchy(self):
     model, config, _ = checkpoints.load_vqvae(self.model_dir)
