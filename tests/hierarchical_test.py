@@ -1,8 +1,10 @@
 """VQ-VAE-2: the two-level quantizer inside a VQVAE, its loss, builder checks and export."""
 
+import json
 import math
 import os
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -125,7 +127,7 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
     root = tempfile.mkdtemp(prefix="hierarchical_test_")
     cls.model_dir = os.path.join(root, "model")
     cls.metrics = test_util.train_tiny_model(cls.model_dir, top_downsamples=1, pad_to=32)
-    prior_dir = os.path.join(root, "prior")
+    cls.prior_dir = prior_dir = os.path.join(root, "prior")
     with tfds.testing.mock_data(num_examples=32):
       train_prior.train_prior(
           train_prior.TrainPriorConfig(
@@ -202,6 +204,17 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
     with self.assertRaisesRegex(serving_client.PredictionError,
                                 r"(?s)log_prob_codes: top_codes must be in \[0, 16\)"):
       client.predict("log_prob_codes", dict(codes, top_codes=-codes["top_codes"] - 1))
+
+  def test_benchmark_reports_sampling_speed(self):
+    result = subprocess.run(
+        [sys.executable, "-m", "tfp_vqvae.benchmark", "--what", "sample", "--quick",
+         "--runs", f"vqvae2={self.model_dir},{self.prior_dir}", "--sample-batch", "2"],
+        capture_output=True, text=True, timeout=600, check=True)
+    line, = [json.loads(text) for text in result.stdout.splitlines()]
+    self.assertEqual((line["what"], line["run"], line["batch"]), ("sample", "vqvae2", 2))
+    self.assertEqual(line["code_shape"], str({"top": (4, 4), "bottom": (8, 8)}))
+    self.assertAllClose(line["images_per_s"], 2000.0 / line["ms_per_step_median"],
+                        rtol=1e-3)
 
   def test_resumed_model_dir_rebuilds_the_hierarchy(self):
     model, config, _ = checkpoints.load_vqvae(self.model_dir)
