@@ -21,6 +21,8 @@ from tfp_vqvae import networks
 from tfp_vqvae import quantizer as quantizer_lib
 from tfp_vqvae import serving_client
 from tfp_vqvae import train_prior
+import image_files
+import prediction_server
 import readme_test
 import test_util
 
@@ -215,6 +217,31 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
     self.assertEqual(line["code_shape"], str({"top": (4, 4), "bottom": (8, 8)}))
     self.assertAllClose(line["images_per_s"], 2000.0 / line["ms_per_step_median"],
                         rtol=1e-3)
+
+  def test_client_cli_writes_and_reads_both_code_maps(self):
+    images = (np.random.default_rng(1).random((2, 28, 28, 1)) * 255).astype(np.uint8)
+    root = self.get_temp_dir()
+    paths = [image_files.write_image(os.path.join(root, f"in_{i}.png"), image)
+             for i, image in enumerate(images)]
+    expected = serving_client.LocalClient(self.export_dir).reconstruct(images)
+
+    def run_client(*args):
+      result = subprocess.run(
+          [sys.executable, "-m", "tfp_vqvae.client", "--server", server.address, *args],
+          cwd=test_util.ROOT, capture_output=True, text=True, timeout=300)
+      self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+
+    with prediction_server.PredictionServer(self.export_dir, lifetime_seconds=300) as server:
+      run_client("--output", os.path.join(root, "codes.npy"), "encode", *paths)
+      with np.load(os.path.join(root, "codes.npz")) as codes:
+        self.assertEqual(sorted(codes), ["bottom_codes", "top_codes"])
+        self.assertAllEqual(codes["top_codes"], expected["top_codes"])
+      run_client("--output", os.path.join(root, "decoded"), "decode",
+                 os.path.join(root, "codes.npz"))
+    decoded = tf.io.decode_png(tf.io.read_file(os.path.join(root, "decoded",
+                                                            "decoded_001.png")))
+    self.assertAllClose(decoded.numpy() / 255.0, expected["probs"][1],
+                        atol=0.5 / 255 + 1e-6)
 
   def test_resumed_model_dir_rebuilds_the_hierarchy(self):
     model, config, _ = checkpoints.load_vqvae(self.model_dir)
