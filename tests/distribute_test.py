@@ -1,5 +1,7 @@
 """tf.distribute training: 2 replicas (and 2 workers) equal one device on the same batch.
 
+The two-worker test reads TFDS mock data and a folder of PNG files.
+
 Each scenario runs in a fresh Python process: logical devices and TF_CONFIG must be
 set before the TensorFlow runtime starts.
 """
@@ -13,6 +15,7 @@ import sys
 import tempfile
 from unittest import mock
 
+from absl.testing import parameterized
 import tensorflow as tf
 
 from tfp_vqvae import checkpoints
@@ -20,14 +23,17 @@ from tfp_vqvae import config as config_lib
 from tfp_vqvae import distribute
 from tfp_vqvae import loop as loop_lib
 from tfp_vqvae import quantizer as quantizer_lib
+import image_files
 
 _PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs",
                         "train_under_strategy.py")
 
 
-def _train(model_dir, strategy_name, steps, env=None, group_size=0):
+def _train(model_dir, strategy_name, steps, env=None, group_size=0, source="mock",
+           overrides=None):
   return subprocess.Popen(
-      [sys.executable, _PROGRAM, model_dir, strategy_name, str(steps), str(group_size)],
+      [sys.executable, _PROGRAM, model_dir, strategy_name, str(steps), str(group_size),
+       source, json.dumps(overrides or {})],
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
       env=dict(os.environ, **(env or {})))
 
@@ -49,7 +55,7 @@ def _free_ports(count):
   return ports
 
 
-class DistributeTest(tf.test.TestCase):
+class DistributeTest(parameterized.TestCase, tf.test.TestCase):
 
   @classmethod
   def setUpClass(cls):
@@ -104,25 +110,47 @@ class DistributeTest(tf.test.TestCase):
     self.assertIn("REPLICAS 2", _finish(_train(mirrored, "mirrored", 6, group_size=8)))
     self.assertSameModel(mirrored, self.grouped, exactly=True)
     self.assertSameMetrics(mirrored, self.grouped)
+    # Groups change only the order of float sums: close to the ungrouped run.
+    self.assertSameModel(self.grouped)
 
-  def test_two_workers_equal_one_process_bit_for_bit_in_groups(self):
-    model_dir = os.path.join(self.root, "workers")
+  def test_vqvae2_on_two_replicas_in_groups_equals_one_device_bit_for_bit(self):
+    # Both levels' codebooks all-reduce their statistics; the top networks run in
+    # the same reduction groups as the bottom ones.
+    vqvae2 = dict(top_downsamples=1, pad_to=32)
+    runs = {name: os.path.join(self.root, f"vqvae2_{name}")
+            for name in ("default", "mirrored")}
+    processes = [_train(model_dir, name, 6, group_size=8, overrides=vqvae2)
+                 for name, model_dir in runs.items()]
+    for process in processes:
+      _finish(process)
+    self.assertSameModel(runs["mirrored"], runs["default"], exactly=True)
+    self.assertSameMetrics(runs["mirrored"], runs["default"])
+
+  @parameterized.named_parameters(("mock_tfds", "mock"), ("folder", "folder"))
+  def test_two_workers_equal_one_process_bit_for_bit_in_groups(self, source):
+    if source == "mock":
+      reference, runs = self.grouped, []
+    else:  # A folder of PNG files; its one-process run alongside the workers.
+      source = "folder:" + image_files.write_folder(
+          os.path.join(self.root, "images"), {"train": 48, "test": 16}, (16, 16, 1))
+      reference = os.path.join(self.root, "folder_grouped")
+      runs = [_train(reference, "default", 6, group_size=8, source=source)]
+    model_dir = os.path.join(self.root, f"workers_{source.split(':')[0]}")
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     workers = [
-        _train(model_dir, "multi_worker", 6, group_size=8, env={
+        _train(model_dir, "multi_worker", 6, group_size=8, source=source, env={
             "TF_CONFIG": json.dumps({"cluster": cluster,
                                      "task": {"type": "worker", "index": index}})})
         for index in range(2)]
-    outputs = [_finish(worker) for worker in workers]
-    for output in outputs:
-      self.assertIn("REPLICAS 2", output)
+    for run in runs:
+      self.assertIn("REPLICAS 1", _finish(run))
+    for worker in workers:
+      self.assertIn("REPLICAS 2", _finish(worker))
     # Only the chief (worker 0) keeps checkpoints; worker 1's scratch dir is gone.
     self.assertEmpty(tf.io.gfile.glob(os.path.join(model_dir, "scratch_*")))
-    self.assertSameModel(model_dir, self.grouped, exactly=True)
-    self.assertSameMetrics(model_dir, self.grouped)
-    # Groups change only the order of float sums: close to the ungrouped run.
-    self.assertSameModel(self.grouped)
+    self.assertSameModel(model_dir, reference, exactly=True)
+    self.assertSameMetrics(model_dir, reference)
 
 
 class DistributeUnitTest(tf.test.TestCase):

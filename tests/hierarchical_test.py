@@ -1,12 +1,15 @@
 """VQ-VAE-2: the two-level quantizer inside a VQVAE, its loss, builder checks and export."""
 
+import json
 import math
 import os
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from tfp_vqvae import builder
 from tfp_vqvae import checkpoints
@@ -17,6 +20,10 @@ from tfp_vqvae import layers
 from tfp_vqvae import networks
 from tfp_vqvae import quantizer as quantizer_lib
 from tfp_vqvae import serving_client
+from tfp_vqvae import train_prior
+import image_files
+import prediction_server
+import readme_test
 import test_util
 
 _K = 5
@@ -101,6 +108,18 @@ class HierarchicalModelTest(tf.test.TestCase):
           networks.Upsampler(3))
 
 
+class ReadmeSnippetTest(tf.test.TestCase):
+
+  def test_the_readme_composition_runs(self):
+    namespace = {}
+    exec(compile(readme_test.readme_snippet("## VQ-VAE-2"), "README.md", "exec"),  # pylint: disable=exec-used
+         namespace)
+    model = namespace["model"]
+    self.assertEqual(model.code_shape, {"top": (4, 4), "bottom": (8, 8)})
+    terms = model.loss_terms(tf.zeros([2, 28, 28, 1]), training=True)
+    self.assertAllClose(terms.kl, [80 * math.log(512)] * 2, rtol=1e-6)
+
+
 class HierarchicalTrainAndExportTest(tf.test.TestCase):
   """A few training steps on 28x28 KMNIST-like mock data, then the export."""
 
@@ -110,8 +129,17 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
     root = tempfile.mkdtemp(prefix="hierarchical_test_")
     cls.model_dir = os.path.join(root, "model")
     cls.metrics = test_util.train_tiny_model(cls.model_dir, top_downsamples=1, pad_to=32)
+    cls.prior_dir = prior_dir = os.path.join(root, "prior")
+    with tfds.testing.mock_data(num_examples=32):
+      train_prior.train_prior(
+          train_prior.TrainPriorConfig(
+              num_channels=8, num_layers=3, num_attention_blocks=1, num_heads=2,
+              bottom_num_layers=7, batch_size=8, num_steps=2, log_every=2,
+              eval_every=2, checkpoint_every=2, eval_batch_size=16),
+          cls.model_dir, prior_dir)
     cls.export_dir = export_lib.export_saved_model(
-        cls.model_dir, os.path.join(root, "export"), warmup_batch_sizes=(1,))
+        cls.model_dir, os.path.join(root, "export"), warmup_batch_sizes=(1,),
+        prior_dir=prior_dir)
 
   def test_metrics_report_each_level(self):
     self.assertEqual(self.metrics["stages"], ["top", "bottom"])
@@ -125,7 +153,8 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
   def test_saved_model_cli_lists_both_code_maps(self):
     shown = subprocess.run(["saved_model_cli", "show", "--all", "--dir", self.export_dir],
                            capture_output=True, text=True, check=True).stdout
-    for signature in ("encode", "decode", "reconstruct", "neg_elbo"):
+    for signature in ("encode", "decode", "reconstruct", "neg_elbo", "sample",
+                      "log_prob_codes"):
       self.assertIn(f"signature_def['{signature}']", shown)
     self.assertRegex(shown, r"(?s)inputs\['top_codes'\].*DT_INT32.*shape: \(-1, 4, 4\)")
     self.assertRegex(shown, r"(?s)inputs\['bottom_codes'\].*DT_INT32.*shape: \(-1, 8, 8\)")
@@ -153,6 +182,66 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
       client.decode(dict(codes, bottom_codes=codes["bottom_codes"][:2]))
     self.assertEqual(client.decode({n: c[:0] for n, c in codes.items()})["probs"].shape,
                      (0, 28, 28, 1))
+
+  def test_sample_takes_a_temperature_per_sample_and_log_prob_scores_both_levels(self):
+    client = serving_client.LocalClient(self.export_dir)
+    seeds = np.array([5, 6, 5], np.int64)
+    sampled = client.predict("sample", {"seeds": seeds,
+                                        "temperature": np.array([1, 1, 1], np.float32)})
+    self.assertEqual(sampled["top_codes"].shape, (3, 4, 4))
+    self.assertEqual(sampled["bottom_codes"].shape, (3, 8, 8))
+    self.assertEqual(sampled["probs"].shape, (3, 28, 28, 1))
+    # A sample is a function of its own seed and temperature.
+    self.assertAllEqual(sampled["bottom_codes"][0], sampled["bottom_codes"][2])
+    cold = client.predict("sample", {"seeds": seeds,
+                                     "temperature": np.array([1, 1, 0.05], np.float32)})
+    self.assertAllEqual(cold["top_codes"][:2], sampled["top_codes"][:2])
+    codes = {name: sampled[name] for name in ("top_codes", "bottom_codes")}
+    log_prob = client.predict("log_prob_codes", codes)["log_prob"]
+    self.assertEqual(log_prob.shape, (3,))
+    self.assertAllLess(log_prob, 0.0)
+    with self.assertRaisesRegex(serving_client.PredictionError,
+                                r"(?s)sample: temperature must .* be finite and > 0"):
+      client.predict("sample", {"seeds": seeds, "temperature": np.zeros(3, np.float32)})
+    with self.assertRaisesRegex(serving_client.PredictionError,
+                                r"(?s)log_prob_codes: top_codes must be in \[0, 16\)"):
+      client.predict("log_prob_codes", dict(codes, top_codes=-codes["top_codes"] - 1))
+
+  def test_benchmark_reports_sampling_speed(self):
+    result = subprocess.run(
+        [sys.executable, "-m", "tfp_vqvae.benchmark", "--what", "sample", "--quick",
+         "--runs", f"vqvae2={self.model_dir},{self.prior_dir}", "--sample-batch", "2"],
+        capture_output=True, text=True, timeout=600, check=True)
+    line, = [json.loads(text) for text in result.stdout.splitlines()]
+    self.assertEqual((line["what"], line["run"], line["batch"]), ("sample", "vqvae2", 2))
+    self.assertEqual(line["code_shape"], str({"top": (4, 4), "bottom": (8, 8)}))
+    self.assertAllClose(line["images_per_s"], 2000.0 / line["ms_per_step_median"],
+                        rtol=1e-3)
+
+  def test_client_cli_writes_and_reads_both_code_maps(self):
+    images = (np.random.default_rng(1).random((2, 28, 28, 1)) * 255).astype(np.uint8)
+    root = self.get_temp_dir()
+    paths = [image_files.write_image(os.path.join(root, f"in_{i}.png"), image)
+             for i, image in enumerate(images)]
+    expected = serving_client.LocalClient(self.export_dir).reconstruct(images)
+
+    def run_client(*args):
+      result = subprocess.run(
+          [sys.executable, "-m", "tfp_vqvae.client", "--server", server.address, *args],
+          cwd=test_util.ROOT, capture_output=True, text=True, timeout=300)
+      self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+
+    with prediction_server.PredictionServer(self.export_dir, lifetime_seconds=300) as server:
+      run_client("--output", os.path.join(root, "codes.npy"), "encode", *paths)
+      with np.load(os.path.join(root, "codes.npz")) as codes:
+        self.assertEqual(sorted(codes), ["bottom_codes", "top_codes"])
+        self.assertAllEqual(codes["top_codes"], expected["top_codes"])
+      run_client("--output", os.path.join(root, "decoded"), "decode",
+                 os.path.join(root, "codes.npz"))
+    decoded = tf.io.decode_png(tf.io.read_file(os.path.join(root, "decoded",
+                                                            "decoded_001.png")))
+    self.assertAllClose(decoded.numpy() / 255.0, expected["probs"][1],
+                        atol=0.5 / 255 + 1e-6)
 
   def test_resumed_model_dir_rebuilds_the_hierarchy(self):
     model, config, _ = checkpoints.load_vqvae(self.model_dir)

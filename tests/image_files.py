@@ -70,3 +70,21 @@ def write_tfrecord(path: str, images, labels=None, **keys) -> str:
       label = None if labels is None else int(labels[i])
       writer.write(example_bytes(encode(image, ".png"), label, **keys))
   return path
+
+
+def write_folder(root: str, split_sizes: dict, shape, seed: int = 0) -> str:
+  """Writes random uint8 images of `shape` as PNGs root/<split>/NNN.png.
+
+  Args:
+    root: the folder (`--dataset=folder:root`).
+    split_sizes: {split name: number of images}, e.g. {"train": 48, "test": 16}.
+    shape: (H, W, C) of every image.
+    seed: of the pixels; each split draws its own from (seed, its position).
+
+  Returns:
+    `root`.
+  """
+  for i, (split, count) in enumerate(split_sizes.items()):
+    for j, image in enumerate(random_images(count, shape, seed=seed * 1000 + i)):
+      write_image(os.path.join(root, split, f"{j:03d}.png"), image)
+  return root

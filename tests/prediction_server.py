@@ -14,7 +14,10 @@ and answers `Predict` the way TF Serving does:
   * errors raised while running the signature (the SavedModel's own input
     checks) are INVALID_ARGUMENT with their message.
 
-It also answers TF Serving's REST `:predict` (JSON) when given a REST port. It
+`GetModelMetadata` answers metadata_field "signature_def" with the
+SavedModel's SignatureDefMap (other fields are INVALID_ARGUMENT), as TF Serving
+does. It also answers TF Serving's REST `:predict` (JSON) and `GET .../metadata`
+when given a REST port. It
 binds to 127.0.0.1 only and stops when its `with` block ends, or at the latest
 after `lifetime_seconds`. For a manual trial:
 
@@ -31,9 +34,12 @@ import threading
 
 from absl import app
 from absl import flags
+from google.protobuf import json_format
 import grpc
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
@@ -59,13 +65,22 @@ class _Servable:
     self.model_name = model_name
     version = os.path.basename(os.path.normpath(export_dir))
     self.version = int(version) if version.isdigit() else 0
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
+      saved_model.ParseFromString(f.read())
+    self.signature_defs = get_model_metadata_pb2.SignatureDefMap(
+        signature_def=saved_model.meta_graphs[0].signature_def)
 
-  def signature(self, model_name, version, signature_name):
-    """(signature key, function, {input name: TensorSpec}) a request addresses."""
+  def check_model(self, model_name, version):
+    """Raises NOT_FOUND unless the request addresses the served model (and version)."""
     if model_name != self.model_name or version not in (None, self.version):
       raise _Abort(grpc.StatusCode.NOT_FOUND,
                    f"Servable not found for request: {model_name} version {version} "
                    f"(this server serves {self.model_name} version {self.version})")
+
+  def signature(self, model_name, version, signature_name):
+    """(signature key, function, {input name: TensorSpec}) a request addresses."""
+    self.check_model(model_name, version)
     signature_name = signature_name or _DEFAULT_SIGNATURE
     function = self.loaded.signatures.get(signature_name)
     if function is None:
@@ -101,18 +116,37 @@ class _Servable:
             if not output_filter or name in output_filter}
 
 
+def _version(spec):
+  return spec.version.value if spec.HasField("version") else None
+
+
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-  """Answers Predict from a `_Servable`; the other RPCs stay UNIMPLEMENTED."""
+  """Answers Predict and GetModelMetadata from a `_Servable`; the other RPCs stay
+  UNIMPLEMENTED."""
 
   def __init__(self, servable):
     self._servable = servable
+
+  def GetModelMetadata(self, request, context):  # pylint: disable=invalid-name
+    try:
+      self._servable.check_model(request.model_spec.name, _version(request.model_spec))
+      if list(request.metadata_field) != ["signature_def"]:
+        raise _Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                     f"Metadata fields {list(request.metadata_field)}: only "
+                     "signature_def is supported.")
+    except _Abort as error:
+      context.abort(error.code, error.message)
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.name = self._servable.model_name
+    response.model_spec.version.value = self._servable.version
+    response.metadata["signature_def"].Pack(self._servable.signature_defs)
+    return response
 
   def Predict(self, request, context):  # pylint: disable=invalid-name
     spec = request.model_spec
     try:
       signature_name, function, _ = self._servable.signature(
-          spec.name, spec.version.value if spec.HasField("version") else None,
-          spec.signature_name)
+          spec.name, _version(spec), spec.signature_name)
       inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
       outputs = self._servable.run(signature_name, function, inputs,
                                    request.output_filter)
@@ -128,7 +162,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 def _rest_handler(servable):
-  """A handler of TF Serving's REST POST /v1/models/NAME[/versions/N]:predict.
+  """A handler of TF Serving's REST POST /v1/models/NAME[/versions/N]:predict
+  and GET /v1/models/NAME[/versions/N]/metadata.
 
   Like TF Serving, it converts JSON values to the signature's input dtypes and
   answers columnar "inputs" with "outputs" and row "instances" with
@@ -136,6 +171,23 @@ def _rest_handler(servable):
   """
 
   class Handler(http.server.BaseHTTPRequestHandler):
+
+    def do_GET(self):  # pylint: disable=invalid-name
+      match = re.fullmatch(r"/v1/models/([^/:]+)(?:/versions/(\d+))?/metadata", self.path)
+      try:
+        if not match:
+          raise _Abort(grpc.StatusCode.NOT_FOUND, f"Malformed request: {self.path}")
+        servable.check_model(match.group(1),
+                             int(match.group(2)) if match.group(2) else None)
+      except _Abort as error:
+        self._reply(404, {"error": error.message})
+        return
+      signature_defs = json_format.MessageToDict(servable.signature_defs,
+                                                 preserving_proto_field_name=True)
+      self._reply(200, {
+          "model_spec": {"name": servable.model_name, "signature_name": "",
+                         "version": str(servable.version)},
+          "metadata": {"signature_def": signature_defs}})
 
     def do_POST(self):  # pylint: disable=invalid-name
       match = re.fullmatch(r"/v1/models/([^/:]+)(?:/versions/(\d+))?:predict",

@@ -21,8 +21,9 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from tfp_vqvae import export_lib
 from tfp_vqvae import serving_client
-import test_util
+import image_files
 import prediction_server
+import test_util
 
 _ROOT = test_util.ROOT
 
@@ -35,10 +36,10 @@ class ServingTest(tf.test.TestCase):
     cls.temp_dir = tempfile.mkdtemp(prefix="serving_test_")
     model_dir = os.path.join(cls.temp_dir, "model")
     test_util.train_tiny_model(model_dir)
-    export_dir = export_lib.export_saved_model(model_dir,
-                                               os.path.join(cls.temp_dir, "export"))
-    cls.loaded = tf.saved_model.load(export_dir)
-    cls.server = prediction_server.PredictionServer(export_dir, rest_port=0,
+    cls.export_dir = export_lib.export_saved_model(model_dir,
+                                                   os.path.join(cls.temp_dir, "export"))
+    cls.loaded = tf.saved_model.load(cls.export_dir)
+    cls.server = prediction_server.PredictionServer(cls.export_dir, rest_port=0,
                                                     lifetime_seconds=300).start()
     cls.client = serving_client.GrpcClient(cls.server.address, timeout_seconds=60)
     rng = np.random.default_rng(1)
@@ -153,26 +154,41 @@ class ServingTest(tf.test.TestCase):
         client.encode(np.zeros((512, 28, 28, 1), np.uint8))
     self.assertEqual(caught.exception.code, grpc.StatusCode.DEADLINE_EXCEEDED.name)
 
-  def test_client_cli_encodes_pngs_and_decodes_codes(self):
-    png_paths = []
-    for i, image in enumerate(self.images[:2]):
-      path = os.path.join(self.temp_dir, f"image_{i}.png")
-      tf.io.write_file(path, tf.io.encode_png(image))
-      png_paths.append(path)
+  def test_image_shape_comes_from_the_model_metadata(self):
+    clients = (self.client, serving_client.RestClient(self.server.rest_url),
+               serving_client.LocalClient(self.export_dir))
+    for client in clients:
+      with self.subTest(client=type(client).__name__):
+        self.assertEqual(client.image_shape(), (28, 28, 1))
+        self.assertEqual(client.image_shape("neg_elbo"), (28, 28, 1))
+        self.assertEqual(client.input_shapes("decode"), {"codes": (None, 7, 7)})
+        with self.assertRaisesRegex(serving_client.PredictionError,
+                                    'signature key "sample" not found'):
+          client.image_shape("sample")
+
+  def _run_client(self, *args):
+    return subprocess.run(
+        (sys.executable, "-m", "export.client", "--server", self.server.address) + args,
+        cwd=_ROOT, capture_output=True, text=True, timeout=120)
+
+  def test_client_cli_encodes_png_and_jpeg_files_and_decodes_codes(self):
+    # An RGB PNG (the grey model takes its luma) and a grey JPEG, named by a glob.
+    inputs = os.path.join(self.temp_dir, "inputs")
+    rgb = np.random.default_rng(2).integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    image_files.write_image(os.path.join(inputs, "image_0.png"), rgb)
+    jpeg = image_files.write_image(os.path.join(inputs, "image_1.jpg"), self.images[1])
+    expected_images = np.stack([tf.image.rgb_to_grayscale(rgb).numpy(),
+                                tf.io.decode_jpeg(tf.io.read_file(jpeg)).numpy()])
     codes_path = os.path.join(self.temp_dir, "codes.npy")
     decoded_dir = os.path.join(self.temp_dir, "decoded")
-    base = (sys.executable, "-m", "export.client", "--server", self.server.address)
 
-    def run(*args):
-      return subprocess.run(base + args, cwd=_ROOT, capture_output=True, text=True,
-                            timeout=120)
-
-    encoded = run("--output", codes_path, "encode", *png_paths)
+    encoded = self._run_client("--output", codes_path, "encode",
+                               os.path.join(inputs, "image_*"))
     self.assertEqual(encoded.returncode, 0, encoded.stderr[-3000:])
     self.assertAllEqual(np.load(codes_path),
-                        self._direct("encode", {"images": self.images[:2]})["codes"])
+                        self._direct("encode", {"images": expected_images})["codes"])
 
-    decoded = run("--output", decoded_dir, "decode", codes_path)
+    decoded = self._run_client("--output", decoded_dir, "decode", codes_path)
     self.assertEqual(decoded.returncode, 0, decoded.stderr[-3000:])
     probs = self._direct("decode", {"codes": np.load(codes_path)})["probs"]
     for i in range(2):
@@ -182,11 +198,21 @@ class ServingTest(tf.test.TestCase):
 
     bad_codes = os.path.join(self.temp_dir, "bad_codes.npy")
     np.save(bad_codes, np.full((1, 7, 7), 16, np.int32))
-    failed = run("--output", decoded_dir, "decode", bad_codes)
+    failed = self._run_client("--output", decoded_dir, "decode", bad_codes)
     self.assertNotEqual(failed.returncode, 0)
     self.assertIn("error: the server answered INVALID_ARGUMENT", failed.stderr)
     self.assertIn("decode: codes must be in [0, 16)", failed.stderr)
     self.assertNotIn("Traceback", failed.stderr)
+
+  def test_client_cli_refuses_an_image_of_another_size_in_one_line(self):
+    good = image_files.write_image(os.path.join(self.temp_dir, "good.png"), self.images[0])
+    path = image_files.write_image(os.path.join(self.temp_dir, "narrow.png"),
+                                   self.images[0][:, :24])
+    failed = self._run_client("neg_elbo", good, path)
+    self.assertNotEqual(failed.returncode, 0)
+    self.assertEqual(failed.stderr.strip().splitlines()[-1],
+                     f"error: {path} is 28x24 pixels but the model takes 28x28 images; "
+                     "resize or crop it first (the client does not).")
 
 
 if __name__ == "__main__":

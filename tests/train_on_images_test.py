@@ -1,19 +1,24 @@
 """Training on image data end to end: the real-data flagfiles parse and train a few
-steps (tiny networks) on mock or generated data at the image shape they ask for, and
-bad images end the CLI with one line."""
+steps (tiny networks) on mock or generated data at the image shape they ask for, the
+64x64 RGB models export and serve, and bad images end the CLI with one line."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 from absl.testing import parameterized
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfp_vqvae import checkpoints
+from tfp_vqvae import export_lib
+from tfp_vqvae import serving_client
 from tfp_vqvae import train_lib
 import image_files
+import prediction_server
 import test_util
 
 # Tiny networks and a short run; the data flags stay the flagfiles'.
@@ -46,16 +51,50 @@ class DataFlagfilesTest(parameterized.TestCase, tf.test.TestCase):
     with open(path) as f:
       self.assertIn("python -m tfp_vqvae.train --flagfile flags/" + name, f.read())
     config = test_util.flagfile_config(path, **dict(_TINY, **overrides))
-    model_dir = self.get_temp_dir()
-    metrics = train_lib.train_and_evaluate(config, model_dir)
-    with open(os.path.join(model_dir, "metrics.json")) as f:
+    self.model_dir = os.path.join(self.get_temp_dir(), "model")
+    metrics = train_lib.train_and_evaluate(config, self.model_dir)
+    with open(os.path.join(self.model_dir, "metrics.json")) as f:
       self.assertEqual(json.load(f)["step"], 2)
-    model, _, _ = checkpoints.load_vqvae(model_dir)
+    model, _, _ = checkpoints.load_vqvae(self.model_dir)
     return config, model, metrics
 
-  @parameterized.parameters(("celeba64.cfg", (64, 64, 3), (16, 16)),
-                            ("imagenet128.cfg", (128, 128, 3), (32, 32)))
-  def test_tfds_flagfile_trains_on_mock_data(self, name, image_shape, code_shape):
+  def assertExportsAndServes(self, image_shape, code_shape):
+    """The export of self.model_dir takes uint8 [-1, *image_shape] images in
+    `saved_model_cli show`, decode(encode(x)) == reconstruct(x), and the gRPC
+    stand-in serves it."""
+    export_dir = export_lib.export_saved_model(
+        self.model_dir, os.path.join(self.get_temp_dir(), "export"))
+    # Started first: it runs (mostly importing TensorFlow) while this process checks.
+    shown = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "saved_model_cli"), "show",
+         "--all", "--dir", export_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    self.addCleanup(shown.kill)  # If a check fails before it is waited for.
+    images = image_files.random_images(3, image_shape, seed=5)
+    loaded = tf.saved_model.load(export_dir)
+    codes = loaded.encode(tf.constant(images))["codes"]
+    self.assertEqual(codes.shape, (3,) + code_shape)
+    reconstructed = loaded.reconstruct(tf.constant(images))
+    self.assertAllEqual(loaded.decode(codes)["probs"], reconstructed["probs"])
+    self.assertAllEqual(codes, reconstructed["codes"])
+    with prediction_server.PredictionServer(export_dir, lifetime_seconds=120) as server, \
+        serving_client.GrpcClient(server.address) as client:
+      self.assertEqual(client.image_shape(), image_shape)
+      self.assertAllEqual(client.encode(images)["codes"], codes)
+    stdout, stderr = shown.communicate(timeout=300)
+    self.assertEqual(shown.returncode, 0, stderr[-3000:])
+    shape = ", ".join(map(str, (-1,) + image_shape))
+    for signature in ("encode", "reconstruct", "neg_elbo", "serving_default"):
+      self.assertRegex(stdout, rf"signature_def\['{signature}'\]:\n.*\n"
+                       rf"    inputs\['images'\] tensor_info:\n"
+                       rf"        dtype: DT_UINT8\n        shape: \({re.escape(shape)}\)")
+
+  @parameterized.parameters(("celeba64.cfg", (64, 64, 3), (16, 16), True),
+                            ("imagenet128.cfg", (128, 128, 3), (32, 32), False),
+                            ("vqvae2_imagenet256.cfg", (256, 256, 3),
+                             {"top": (32, 32), "bottom": (64, 64)}, False))
+  def test_tfds_flagfile_trains_on_mock_data(self, name, image_shape, code_shape,
+                                             serve):
     with tfds.testing.mock_data(num_examples=8):
       config, model, metrics = self._train(name)
 
@@ -63,6 +102,8 @@ class DataFlagfilesTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual(model.code_shape, code_shape)
     self.assertEqual(config.num_embeddings, 8)  # Overridden; the flagfile has 512.
     self.assertEqual(metrics["eval_examples"], 8)
+    if serve:  # ImageNet's 128x128 export would only take longer.
+      self.assertExportsAndServes(image_shape, code_shape)
 
   def test_folder_flagfile_trains_on_a_generated_folder(self):
     root = self.get_temp_dir()
@@ -73,6 +114,7 @@ class DataFlagfilesTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual(config.image_size, "64")
     self.assertEqual(model.image_shape, (64, 64, 3))
     self.assertEqual(metrics["eval_examples"], 6)
+    self.assertExportsAndServes((64, 64, 3), (16, 16))
 
 
 class BadImagesCliTest(tf.test.TestCase):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -15,6 +16,7 @@ import tf_keras
 from tfp_vqvae import builder
 from tfp_vqvae import checkpoints
 from tfp_vqvae import train_lib
+import image_files
 import test_util
 
 def _run_cli(*args):
@@ -127,7 +129,7 @@ class TrainTest(tf.test.TestCase):
       checkpoints.load_vqvae(model_dir)
 
 
-class TrainCliTest(tf.test.TestCase):
+class TrainCliTest(parameterized.TestCase, tf.test.TestCase):
 
   def test_bad_flag_is_one_clear_error_before_training(self):
     model_dir = os.path.join(self.get_temp_dir(), "run")
@@ -166,25 +168,27 @@ class TrainCliTest(tf.test.TestCase):
     self.assertIn("error:", third.stderr)
     self.assertNotIn("Traceback", third.stderr)
 
-  def test_kill_9_then_resume_writes_the_uninterrupted_metrics(self):
-    if not os.path.isdir(test_util.KMNIST_DIR):
-      self.skipTest(f"{test_util.KMNIST_DIR} is absent")
-    args = ["--flagfile", test_util.SMOKE_FLAGS, "--dataset_dir", test_util.KMNIST_DIR,
-            "--train_split=test[:256]", "--eval_split=test[256:320]", "--num_steps=40",
-            "--checkpoint_every=8", "--log_every=4", "--eval_every=20",
-            "--binarize=dynamic"]
+  @parameterized.named_parameters(("idx_files", "idx"), ("folder", "folder"))
+  def test_kill_9_then_resume_writes_the_uninterrupted_metrics(self, source):
+    args = ["--flagfile", test_util.SMOKE_FLAGS, *self._data_args(source),
+            "--num_steps=40", "--checkpoint_every=8", "--log_every=4",
+            "--eval_every=20", "--binarize=dynamic"]
     straight, killed = (os.path.join(self.get_temp_dir(), d) for d in ("a", "b"))
-    done = _run_cli(*args, "--model_dir", straight)
-    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
-    process = subprocess.Popen([sys.executable, "-m", "tfp_vqvae.train", *args,
-                                "--model_dir", killed], cwd=test_util.ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Both runs at once (less waiting; the result must not depend on the load).
+    straight_process, process = (
+        subprocess.Popen([sys.executable, "-m", "tfp_vqvae.train", *args, "--model_dir",
+                          model_dir], cwd=test_util.ROOT, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE if model_dir == straight
+                         else subprocess.DEVNULL, text=True)
+        for model_dir in (straight, killed))
     # Killed between checkpoints: the steps after ckpt-16 are replayed on resume.
     while (process.poll() is None
            and not tf.io.gfile.exists(os.path.join(killed, "ckpt-16.index"))):
       time.sleep(0.05)
     process.kill()
     process.wait()
+    _, stderr = straight_process.communicate(timeout=600)
+    self.assertEqual(straight_process.returncode, 0, stderr[-3000:])
     resumed = _run_cli(*args, "--model_dir", killed)
     self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
     self.assertRegex(resumed.stderr, r"Resumed from step (8|16|24|32)")
@@ -196,6 +200,17 @@ class TrainCliTest(tf.test.TestCase):
     self.assertLen(metrics[0]["history"]["step"], 40)
     self.assertEqual(metrics[0], metrics[1])
 
+  def _data_args(self, source):
+    """Flags reading 320 small grey images from the official KMNIST files ("idx";
+    skipped without them) or from a generated folder of PNG files ("folder")."""
+    if source == "idx":
+      if not os.path.isdir(test_util.KMNIST_DIR):
+        self.skipTest(f"{test_util.KMNIST_DIR} is absent")
+      return ["--dataset_dir", test_util.KMNIST_DIR, "--train_split=test[:256]",
+              "--eval_split=test[256:320]"]
+    root = image_files.write_folder(os.path.join(self.get_temp_dir(), "images"),
+                                    {"train": 256, "test": 64}, (16, 16, 1))
+    return [f"--dataset=folder:{root}"]
 
 if __name__ == "__main__":
   tf.test.main()

@@ -26,6 +26,7 @@ _EXPORTS = {
     "Encoder": "networks",
     "Decoder": "networks",
     "ResidualStack": "networks",
+    "Upsampler": "networks",
     "MLPEncoder": "architectures",
     "MLPDecoder": "architectures",
     "GlobalEncoder": "architectures",
@@ -38,6 +39,7 @@ _EXPORTS = {
     "VectorQuantizerEMA": "quantizer",
     "VectorQuantizerLoss": "quantizer_loss",
     "ResidualQuantizer": "residual_quantizer",
+    "HierarchicalQuantizer": "hierarchical",
     "QuantizerOutput": "quantizer",
     "nearest_codes": "quantizer",
     "EMAQuantization": "quantizer",
@@ -107,7 +109,8 @@ if TYPE_CHECKING:  # Static analysers and IDEs see the real names.
   from tfp_vqvae.layers import Conv2D, Conv2DTranspose, Linear
   from tfp_vqvae.likelihoods import Bernoulli, DiscretizedLogistic, Gaussian
   from tfp_vqvae.model import VQVAE, LossTerms
-  from tfp_vqvae.networks import Decoder, Encoder, ResidualStack
+  from tfp_vqvae.hierarchical import HierarchicalQuantizer
+  from tfp_vqvae.networks import Decoder, Encoder, ResidualStack, Upsampler
   from tfp_vqvae.prior import (GatedPixelCNN, HierarchicalPriorConfig, PriorConfig,
                                build_prior, load_prior)
   from tfp_vqvae.quantizer import (EMAQuantization, EMAVariables, QuantizerOutput,

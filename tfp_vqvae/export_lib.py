@@ -301,17 +301,17 @@ class PriorServingModule(ServingModule):
   """`ServingModule` plus `sample` and `log_prob_codes` from a learned prior."""
 
   def __init__(self, model, prior, binarize_mode, name="serving"):
-    """Wraps `model` and `prior` (a `prior.GatedPixelCNN` over its codes).
+    """Wraps `model` and `prior` (`prior.build_prior`'s, over its codes).
 
     Raises:
       ValueError: as `ServingModule`, or if the prior's K or grid differ.
     """
     super().__init__(model, binarize_mode, name=name)
     if (prior.num_embeddings != model.num_embeddings
-        or tuple(prior.latent_shape) != tuple(model.code_shape)):
-      raise ValueError(f"The prior is over {prior.latent_shape} grids of "
-                       f"{prior.num_embeddings} codes, the model's are "
-                       f"{model.code_shape} of {model.num_embeddings}.")
+        or prior.code_shape != prior_lib.code_shape_of(model)):
+      raise ValueError(f"The prior is over codes of shape {prior.code_shape} out of "
+                       f"{prior.num_embeddings}, the model's are {model.code_shape} "
+                       f"out of {model.num_embeddings}.")
     self.prior = prior
 
   def input_specs(self):

@@ -521,7 +521,7 @@ def read_config(prior_dir: str) -> tuple[AnyPriorConfig, dict]:
   return _prior_config(record), {k: v for k, v in record.items() if k not in names}
 
 
-def _code_shape(vqvae):
+def code_shape_of(vqvae):
   """A VQ-VAE's `code_shape` with tuples for shapes (a dict for VQ-VAE-2)."""
   shape = vqvae.code_shape
   if isinstance(shape, dict):
@@ -546,10 +546,10 @@ def load_prior(prior_dir: str, vqvae=None) -> tuple[tf.Module, str]:
   config, _ = read_config(prior_dir)
   prior = build_prior(config)
   if vqvae is not None and (prior.num_embeddings != vqvae.num_embeddings
-                            or prior.code_shape != _code_shape(vqvae)):
+                            or prior.code_shape != code_shape_of(vqvae)):
     raise ValueError(
         f"{prior_dir} holds a prior over codes of shape {prior.code_shape} out of "
-        f"{prior.num_embeddings}, but the VQ-VAE's are {_code_shape(vqvae)} out of "
+        f"{prior.num_embeddings}, but the VQ-VAE's are {code_shape_of(vqvae)} out of "
         f"{vqvae.num_embeddings}.")
   path = tf.train.latest_checkpoint(os.path.join(prior_dir, BEST_DIR))
   if path is None:

@@ -9,6 +9,8 @@ Example (gRPC, port 8500):
 REST API (JSON; slower for big batches), and `LocalClient(export_dir)` runs the
 SavedModel in this process. All raise `PredictionError` carrying a status code
 and message, e.g. INVALID_ARGUMENT with "decode: codes must be in [0, 512); ...".
+`client.image_shape()` asks the server for the (H, W, C) of the images the model
+takes (GetModelMetadata over gRPC, GET .../metadata over REST).
 The signatures are documented in `export_lib`. Inputs must be NumPy arrays (or,
 for `LocalClient`, tensors) of exactly the signature's dtypes, uint8 images and
 int32 codes: the gRPC server refuses other dtypes, and the REST and local clients
@@ -20,9 +22,11 @@ import json
 import urllib.error
 import urllib.request
 
+from google.protobuf import json_format
 import grpc
 import numpy as np
 import tensorflow as tf
+from tensorflow_serving.apis import get_model_metadata_pb2
 from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -96,12 +100,42 @@ def check_inputs(signature_name, inputs, dtypes):
                           f"tensor of dtype {expected.name}, got {got}.")
 
 
+def _unknown_signature(signature_name):
+  return PredictionError("FAILED_PRECONDITION",
+                         f'Serving signature key "{signature_name}" not found.')
+
+
+def _input_shapes(signature_defs, signature_name):
+  """{input name: shape} of one signature of a `SignatureDefMap` (the served metadata)."""
+  if signature_name not in signature_defs.signature_def:
+    raise _unknown_signature(signature_name)
+  inputs = signature_defs.signature_def[signature_name].inputs
+  return {name: tuple(dim.size if dim.size >= 0 else None
+                      for dim in info.tensor_shape.dim)
+          for name, info in inputs.items()}
+
+
 class _Client:
-  """The signature methods, shared by the transports; subclasses define `predict`."""
+  """The signature methods, shared by the transports; subclasses define `predict`
+  and `input_shapes`."""
 
   def predict(self, signature_name, inputs):
     """Runs a signature on {input name: array}; returns {output name: np.ndarray}."""
     raise NotImplementedError
+
+  def input_shapes(self, signature_name):
+    """{input name: shape tuple} of a signature, from the served model's metadata;
+    None marks a dimension of any size (the batch)."""
+    raise NotImplementedError
+
+  def image_shape(self, signature_name: str = "encode") -> tuple[int, int, int]:
+    """(H, W, C) of the uint8 images `signature_name` (one taking images) accepts.
+
+    Raises:
+      PredictionError: if the server has no such signature or cannot be reached.
+      KeyError: if the signature takes no `images` input.
+    """
+    return tuple(self.input_shapes(signature_name)["images"][1:])
 
   def encode(self, images):
     """uint8 images [B, H, W, C] -> {"codes": int32 [B, h, w], "latents"}
@@ -155,6 +189,19 @@ class GrpcClient(_Client):
     self._version = version
     self._timeout = timeout_seconds
 
+  def _spec(self, signature_name=""):
+    spec = model_pb2.ModelSpec(name=self._model_name, signature_name=signature_name)
+    if self._version is not None:
+      spec.version.value = self._version
+    return spec
+
+  def _call(self, method, request):
+    """`method`(request) with the deadline; gRPC errors become `PredictionError`s."""
+    try:
+      return method(request, timeout=self._timeout)
+    except grpc.RpcError as error:
+      raise PredictionError(error.code().name, error.details()) from error
+
   def predict(self, signature_name, inputs):
     """See `_Client.predict`.
 
@@ -162,17 +209,24 @@ class GrpcClient(_Client):
       PredictionError: with the gRPC status (e.g. INVALID_ARGUMENT,
         DEADLINE_EXCEEDED, UNAVAILABLE) and the server's message.
     """
-    spec = model_pb2.ModelSpec(name=self._model_name, signature_name=signature_name)
-    if self._version is not None:
-      spec.version.value = self._version
-    request = predict_pb2.PredictRequest(model_spec=spec)
+    request = predict_pb2.PredictRequest(model_spec=self._spec(signature_name))
     for name, value in inputs.items():
       request.inputs[name].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
-    try:
-      response = self._stub.Predict(request, timeout=self._timeout)
-    except grpc.RpcError as error:
-      raise PredictionError(error.code().name, error.details()) from error
+    response = self._call(self._stub.Predict, request)
     return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+
+  def input_shapes(self, signature_name):
+    """See `_Client.input_shapes`: TF Serving's GetModelMetadata ("signature_def").
+
+    Raises:
+      PredictionError: as `predict`; FAILED_PRECONDITION for an unknown signature.
+    """
+    request = get_model_metadata_pb2.GetModelMetadataRequest(
+        model_spec=self._spec(), metadata_field=["signature_def"])
+    response = self._call(self._stub.GetModelMetadata, request)
+    signature_defs = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signature_defs)
+    return _input_shapes(signature_defs, signature_name)
 
   def close(self):
     self._channel.close()
@@ -194,8 +248,33 @@ class RestClient(_Client):
     path = f"/v1/models/{model_name}"
     if version is not None:
       path += f"/versions/{version}"
-    self._url = base_url.rstrip("/") + path + ":predict"
+    self._model_url = base_url.rstrip("/") + path
     self._timeout = timeout_seconds
+
+  def _request(self, url, body=None):
+    """GET `url`, or POST the JSON `body` to it; returns the parsed JSON reply.
+
+    Raises:
+      PredictionError: the HTTP status and the server's "error" message, or
+        UNAVAILABLE if the server cannot be reached.
+    """
+    if body is None:
+      request = urllib.request.Request(url)
+    else:
+      request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                       headers={"Content-Type": "application/json"})
+    try:
+      with urllib.request.urlopen(request, timeout=self._timeout) as reply:
+        return json.load(reply)
+    except urllib.error.HTTPError as error:
+      message = error.read().decode(errors="replace")
+      try:
+        message = json.loads(message)["error"]
+      except (ValueError, KeyError, TypeError):
+        pass  # Not TF Serving's JSON error body: keep the raw text.
+      raise PredictionError(error.code, message) from error
+    except urllib.error.URLError as error:
+      raise PredictionError("UNAVAILABLE", str(error.reason)) from error
 
   def predict(self, signature_name, inputs):
     """See `_Client.predict`; outputs are cast to the dtypes of `SIGNATURE_OUTPUTS`.
@@ -207,29 +286,27 @@ class RestClient(_Client):
     """
     check_inputs(signature_name, inputs, SIGNATURE_INPUTS[signature_name])
     outputs = SIGNATURE_OUTPUTS[signature_name]
-    body = json.dumps({
+    result = self._request(self._model_url + ":predict", {
         "signature_name": signature_name,
         "inputs": {name: np.asarray(value).tolist() for name, value in inputs.items()},
-    }).encode()
-    request = urllib.request.Request(self._url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-      with urllib.request.urlopen(request, timeout=self._timeout) as reply:
-        result = json.load(reply)["outputs"]
-    except urllib.error.HTTPError as error:
-      message = error.read().decode(errors="replace")
-      try:
-        message = json.loads(message)["error"]
-      except (ValueError, KeyError, TypeError):
-        pass  # Not TF Serving's JSON error body: keep the raw text.
-      raise PredictionError(error.code, message) from error
-    except urllib.error.URLError as error:
-      raise PredictionError("UNAVAILABLE", str(error.reason)) from error
+    })["outputs"]
     if not isinstance(result, dict):
       # TF Serving leaves out the name when a signature has one output.
       (name,) = outputs
       result = {name: result}
     return {name: np.asarray(value, outputs[name]) for name, value in result.items()}
+
+  def input_shapes(self, signature_name):
+    """See `_Client.input_shapes`: TF Serving's GET .../metadata.
+
+    Raises:
+      PredictionError: as `predict`; FAILED_PRECONDITION for an unknown signature.
+    """
+    reply = self._request(self._model_url + "/metadata")
+    signature_defs = json_format.ParseDict(reply["metadata"]["signature_def"],
+                                           get_model_metadata_pb2.SignatureDefMap(),
+                                           ignore_unknown_fields=True)
+    return _input_shapes(signature_defs, signature_name)
 
 
 class LocalClient(_Client):
@@ -253,11 +330,8 @@ class LocalClient(_Client):
         INVALID_ARGUMENT for inputs `check_inputs` refuses or that fail the
         graph's checks (with their message).
     """
-    function = self.loaded.signatures.get(signature_name)
-    if function is None:
-      raise PredictionError("FAILED_PRECONDITION",
-                            f'Serving signature key "{signature_name}" not found.')
-    specs = function.structured_input_signature[1]
+    specs = self._input_specs(signature_name)
+    function = self.loaded.signatures[signature_name]
     check_inputs(signature_name, inputs, {name: spec.dtype for name, spec in specs.items()})
     try:
       outputs = function(**{name: tf.convert_to_tensor(value)
@@ -265,3 +339,18 @@ class LocalClient(_Client):
     except tf.errors.InvalidArgumentError as error:
       raise PredictionError("INVALID_ARGUMENT", error.message) from error
     return {name: value.numpy() for name, value in outputs.items()}
+
+  def _input_specs(self, signature_name):
+    function = self.loaded.signatures.get(signature_name)
+    if function is None:
+      raise _unknown_signature(signature_name)
+    return function.structured_input_signature[1]
+
+  def input_shapes(self, signature_name):
+    """See `_Client.input_shapes`: the signature's TensorSpecs.
+
+    Raises:
+      PredictionError: FAILED_PRECONDITION for an unknown signature.
+    """
+    return {name: tuple(spec.shape.as_list())
+            for name, spec in self._input_specs(signature_name).items()}
