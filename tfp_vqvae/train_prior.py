@@ -506,6 +506,10 @@ def define_flags(flag_values=flags.FLAGS):
                          f"VQ-VAE-2 only: {what} of the bottom prior (conditioned on "
                          f"the top codes); 0 for --{name}'s.", lower_bound=0,
                          flag_values=flag_values)
+  flags.register_validator("bottom_kernel_size",
+                           lambda value: value == 0 or (value >= 3 and value % 2),
+                           message="must be 0 or an odd number >= 3",
+                           flag_values=flag_values)
   flags.DEFINE_bool("class_conditional", defaults.class_conditional,
                     "Condition the prior on the class label: it then bounds "
                     "-log p(x | label), not -log p(x).", flag_values=flag_values)
