@@ -29,10 +29,11 @@ _PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs",
                         "train_under_strategy.py")
 
 
-def _train(model_dir, strategy_name, steps, env=None, group_size=0, source="mock"):
+def _train(model_dir, strategy_name, steps, env=None, group_size=0, source="mock",
+           overrides=None):
   return subprocess.Popen(
       [sys.executable, _PROGRAM, model_dir, strategy_name, str(steps), str(group_size),
-       source],
+       source, json.dumps(overrides or {})],
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
       env=dict(os.environ, **(env or {})))
 
@@ -111,6 +112,19 @@ class DistributeTest(parameterized.TestCase, tf.test.TestCase):
     self.assertSameMetrics(mirrored, self.grouped)
     # Groups change only the order of float sums: close to the ungrouped run.
     self.assertSameModel(self.grouped)
+
+  def test_vqvae2_on_two_replicas_in_groups_equals_one_device_bit_for_bit(self):
+    # Both levels' codebooks all-reduce their statistics; the top networks run in
+    # the same reduction groups as the bottom ones.
+    vqvae2 = dict(top_downsamples=1, pad_to=32)
+    runs = {name: os.path.join(self.root, f"vqvae2_{name}")
+            for name in ("default", "mirrored")}
+    processes = [_train(model_dir, name, 6, group_size=8, overrides=vqvae2)
+                 for name, model_dir in runs.items()]
+    for process in processes:
+      _finish(process)
+    self.assertSameModel(runs["mirrored"], runs["default"], exactly=True)
+    self.assertSameMetrics(runs["mirrored"], runs["default"])
 
   @parameterized.named_parameters(("mock_tfds", "mock"), ("folder", "folder"))
   def test_two_workers_equal_one_process_bit_for_bit_in_groups(self, source):

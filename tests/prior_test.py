@@ -14,6 +14,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfp_vqvae import checkpoints
+from tfp_vqvae import code_shards
 from tfp_vqvae import export_lib
 from tfp_vqvae import prior as prior_lib
 from tfp_vqvae import sample as sample_lib
@@ -85,11 +86,11 @@ def _np_log_prob(prior, codes):
 
 class PriorModelTest(tf.test.TestCase):
 
-  def _assert_causal_without_blind_spot(self, prior, labels=None):
-    height, width = prior.latent_shape
-    count = height * width
-    base = np.random.default_rng(0).integers(0, prior.num_embeddings, (height, width))
-    # Row 0 is the base grid; row 1 + q changes only the code at raster position q.
+  def _assert_causal_without_blind_spot(self, prior, labels=None, condition=None):
+    """Code q (in raster order, then stages) moves exactly the logits after q."""
+    count = int(np.prod(prior.code_shape))
+    base = np.random.default_rng(0).integers(0, prior.num_embeddings, prior.code_shape)
+    # Row 0 is the base grid; row 1 + q changes only the code at position q.
     grids = np.repeat(base[None], count + 1, axis=0)
     for q in range(count):
       grids[1 + q].flat[q] = (base.flat[q] + 1) % prior.num_embeddings
@@ -97,8 +98,9 @@ class PriorModelTest(tf.test.TestCase):
     # One grid per call: every grid then takes the same kernels, so a position that
     # does not depend on the changed code gets the same bits (in one batch, oneDNN
     # may sum some grids in another order).
-    logits = np.concatenate([prior.logits(grid[None], batch_labels).numpy()
-                             for grid in grids]).reshape(count + 1, count, -1)
+    logits = np.concatenate([
+        prior.logits(grid[None], batch_labels, condition=condition).numpy()
+        for grid in grids]).reshape(count + 1, count, -1)
     for q in range(count):
       changed = np.abs(logits[1 + q] - logits[0]).max(axis=-1) > 0
       self.assertFalse(changed[:q + 1].any(), f"position {q} leaks into <= {q}")
@@ -109,6 +111,48 @@ class PriorModelTest(tf.test.TestCase):
     self._assert_causal_without_blind_spot(_prior((7, 7), 16, num_layers=6))
     self._assert_causal_without_blind_spot(_prior((3, 5), 4, num_layers=2,
                                                   kernel_size=5, num_classes=3), 2)
+
+  def test_residual_stages_are_causal_in_raster_then_stage_order(self):
+    # Stage n at a position sees the earlier positions and the stages < n there.
+    self._assert_causal_without_blind_spot(_prior((2, 3), 4, num_layers=2,
+                                                  num_stages=3))
+    self._assert_causal_without_blind_spot(
+        _prior((3, 3), 4, num_layers=2, num_stages=2, num_classes=2), 1)
+
+  def test_attention_keeps_causality(self):
+    self._assert_causal_without_blind_spot(
+        _prior((3, 4), 5, num_layers=3, num_attention_blocks=2, num_heads=2))
+    self._assert_causal_without_blind_spot(
+        _prior((2, 2), 4, num_layers=1, num_attention_blocks=1, num_stages=2))
+
+  def test_condition_is_seen_everywhere_and_keeps_causality(self):
+    prior = _prior((4, 4), 4, num_layers=3, condition_shape=(2, 2),
+                   num_attention_blocks=1)
+    condition = np.array([[[0, 1], [2, 3]]], np.int32)
+    self._assert_causal_without_blind_spot(prior, condition=condition)
+    codes = np.random.default_rng(4).integers(0, 4, (1, 4, 4))
+    logits = prior.logits(codes, condition=condition).numpy()
+    # A change of one top code reaches every bottom position (3x3 conv on 2x2).
+    other = prior.logits(codes, condition=np.array([[[0, 1], [2, 0]]])).numpy()
+    self.assertTrue((np.abs(logits - other).max(-1) > 0).all())
+    with self.assertRaisesRegex(ValueError, "pass condition codes exactly when"):
+      prior.log_prob(codes)
+    with self.assertRaisesRegex(ValueError, "cannot be conditioned on a grid of shape"):
+      _prior((4, 4), condition_shape=(3, 2))
+
+  def test_configs_written_before_the_layout_options_read_as_today(self):
+    # The prior_config.json of a single-level prior before residual stages,
+    # attention and conditioning existed: a run with today's flags resumes it.
+    prior_dir = self.get_temp_dir()
+    old = {"num_embeddings": 16, "latent_shape": [7, 7], "num_channels": 8,
+           "num_layers": 6, "kernel_size": 3, "dropout_rate": 0.1, "num_classes": 0,
+           "seed": 0, "codes_key": "abc", "vqvae_dir": "/runs/k16"}
+    with open(os.path.join(prior_dir, prior_lib.PRIOR_CONFIG_FILE), "w") as f:
+      json.dump(old, f)
+    config, facts = prior_lib.read_config(prior_dir)
+    self.assertEqual(config, _TINY_PRIOR.prior_config(16, (7, 7), 0))
+    self.assertEqual(facts, {"codes_key": "abc", "vqvae_dir": "/runs/k16"})
+    self.assertEqual(prior_lib.build_prior(config).code_shape, (7, 7))
 
   def test_too_few_layers_for_the_grid_are_refused(self):
     with self.assertRaisesRegex(ValueError, "blind spot on a 7x7 grid"):
@@ -131,20 +175,57 @@ class PriorModelTest(tf.test.TestCase):
       log_probs = prior.log_prob(grids, np.full([len(grids)], label))
       self.assertAllClose(tf.reduce_logsumexp(log_probs), 0.0, atol=1e-5)
 
-  def test_sampling_is_seeded_per_example_and_matches_the_distribution(self):
-    prior = _prior((2, 2), 3, num_layers=1)
+  def test_residual_probabilities_sum_to_one_and_split_by_stage(self):
+    prior = _prior((2, 1), 3, num_layers=1, num_stages=2, num_classes=2)
+    grids = np.array(list(itertools.product(range(3), repeat=4))).reshape(-1, 2, 1, 2)
+    for label in range(2):
+      labels = np.full([len(grids)], label)
+      log_probs = prior.log_prob(grids, labels)
+      self.assertAllClose(tf.reduce_logsumexp(log_probs), 0.0, atol=1e-5)
+      stages = prior.level_log_probs(grids, labels)
+      self.assertEqual(sorted(stages), ["stage_0", "stage_1"])
+      self.assertAllClose(stages["stage_0"] + stages["stage_1"], log_probs, atol=1e-5)
+    self.assertEqual(prior.level_sizes, {"stage_0": 2, "stage_1": 2})
+
+  def test_conditional_probabilities_sum_to_one_for_each_condition(self):
+    prior = _prior((2, 2), 2, num_layers=1, condition_shape=(1, 1))
+    grids = np.array(list(itertools.product(range(2), repeat=4))).reshape(-1, 2, 2)
+    totals = [tf.reduce_logsumexp(prior.log_prob(
+        grids, condition=np.full([len(grids), 1, 1], top))) for top in range(2)]
+    self.assertAllClose(totals, [0.0, 0.0], atol=1e-5)
+
+  def _assert_samples_follow_the_distribution(self, prior, grids, **kwargs):
     seeds = tf.range(4000, dtype=tf.int64)
-    codes = prior.sample(seeds).numpy()
-    self.assertAllEqual(codes, prior.sample(seeds))
-    self.assertAllEqual(codes[7:9], prior.sample(seeds[7:9]))
-    self.assertNotAllEqual(codes, prior.sample(seeds + 4000))
+    codes = prior.sample(seeds, **kwargs).numpy()
+    self.assertAllEqual(codes, prior.sample(seeds, **kwargs))
+    self.assertNotAllEqual(codes, prior.sample(seeds + 4000, **kwargs))
     self.assertEqual(codes.dtype, np.int32)
-    self.assertAllInRange(codes, 0, 2)
-    grids = np.array(list(itertools.product(range(3), repeat=4))).reshape(-1, 2, 2)
-    expected = np.exp(prior.log_prob(grids).numpy())
-    observed = [np.mean(np.all(codes == grid, axis=(1, 2))) for grid in grids]
+    self.assertAllInRange(codes, 0, prior.num_embeddings - 1)
+    condition = kwargs.get("condition")
+    if condition is not None:
+      condition = np.repeat(condition[:1], len(grids), axis=0)
+    expected = np.exp(prior.log_prob(grids, condition=condition).numpy())
+    axes = tuple(range(1, codes.ndim))
+    observed = [np.mean(np.all(codes == grid, axis=axes)) for grid in grids]
     # 4000 draws: each frequency is within ~4 standard errors of its probability.
     self.assertAllClose(observed, expected, atol=4 * np.sqrt(expected.max() / 4000))
+    return codes
+
+  def test_sampling_is_seeded_per_example_and_matches_the_distribution(self):
+    prior = _prior((2, 2), 3, num_layers=1)
+    grids = np.array(list(itertools.product(range(3), repeat=4))).reshape(-1, 2, 2)
+    codes = self._assert_samples_follow_the_distribution(prior, grids)
+    self.assertAllEqual(codes[7:9], prior.sample(tf.constant([7, 8], tf.int64)))
+
+  def test_residual_and_conditional_sampling_match_the_distribution(self):
+    residual = _prior((2, 1), 2, num_layers=1, num_stages=2)
+    grids = np.array(list(itertools.product(range(2), repeat=4))).reshape(-1, 2, 1, 2)
+    codes = self._assert_samples_follow_the_distribution(residual, grids)
+    self.assertAllEqual(codes[7:9], residual.sample(tf.constant([7, 8], tf.int64)))
+    conditional = _prior((2, 2), 2, num_layers=1, condition_shape=(1, 1))
+    grids = np.array(list(itertools.product(range(2), repeat=4))).reshape(-1, 2, 2)
+    self._assert_samples_follow_the_distribution(
+        conditional, grids, condition=np.ones([4000, 1, 1], np.int32))
 
   def test_low_temperature_samples_are_greedy_decodes(self):
     prior = _prior()
@@ -152,6 +233,12 @@ class PriorModelTest(tf.test.TestCase):
     for row, column in itertools.product(range(4), range(4)):
       greedy[:, row, column] = np.argmax(prior.logits(greedy)[:, row, column], axis=-1)
     self.assertAllEqual(prior.sample(tf.constant([5, 6], tf.int64), 1e-4), greedy)
+    residual = _prior((2, 2), num_stages=2, num_layers=1, num_attention_blocks=1)
+    greedy = np.zeros([2, 2, 2, 2], np.int32)
+    for row, column, stage in itertools.product(range(2), range(2), range(2)):
+      greedy[:, row, column, stage] = np.argmax(
+          residual.logits(greedy)[:, row, column, stage], axis=-1)
+    self.assertAllEqual(residual.sample(tf.constant([5, 6], tf.int64), 1e-4), greedy)
 
   def test_dropout_only_in_training_and_seeded(self):
     prior = _prior(dropout_rate=0.5)
@@ -167,18 +254,19 @@ class PriorModelTest(tf.test.TestCase):
     # Each code repeats the one to its left, or is a fresh draw at column 0.
     first = rng.integers(0, 8, (600, 4, 1))
     codes = np.repeat(first, 4, axis=2).astype(np.int32)
-    labels = np.zeros([600], np.int32)
-    encoded = train_prior.EncodedSplits(codes[:500], labels[:500], codes[500:],
-                                        labels[500:], np.zeros([100], np.float32))
-    config = dataclasses.replace(_TINY_PRIOR, dropout_rate=0.0, learning_rate=1e-2)
+    train, evaluation = test_util.write_code_shards(
+        self.get_temp_dir(), {"train": codes[:500], "eval": codes[500:]},
+        rows_per_shard=128)
+    config = dataclasses.replace(_TINY_PRIOR, dropout_rate=0.0, learning_rate=1e-2,
+                                 num_steps=60)
     step = tf.Variable(0, dtype=tf.int64)
     trainer = train_prior.PriorTrainer(
-        config.prior_config(8, (4, 4), 0), config, encoded, step)
-    before = train_prior.evaluate_prior(trainer.prior, codes[500:], labels[500:], 64)
+        config.prior_config(8, (4, 4), 0), config, train, step)
+    before, _, _ = train_prior.evaluate_prior(trainer.prior, evaluation, 64)
     for _ in range(60):
       trainer.train_step()
       step.assign_add(1)
-    after = train_prior.evaluate_prior(trainer.prior, codes[500:], labels[500:], 64)
+    after, _, _ = train_prior.evaluate_prior(trainer.prior, evaluation, 64)
     self.assertGreater(before, 16 * np.log(8) - 2)
     # The entropy is 4 log 8 nats (the first column); uniform is 16 log 8.
     self.assertLess(after, 8 * np.log(8))
@@ -226,11 +314,13 @@ class PriorPipelineTest(tf.test.TestCase):
     # The best checkpoint is the one the metrics describe.
     prior, path = prior_lib.load_prior(self.prior_dir)
     self.assertEndsWith(path, f"ckpt-{written['best_step']}")
-    encoded = train_prior.EncodedSplits.load(
-        tf.io.gfile.glob(os.path.join(self.prior_dir, "codes-*.npz"))[0])
+    (codes_dir,) = tf.io.gfile.glob(os.path.join(self.prior_dir, "codes-*"))
+    evaluation = code_shards.CodeShards(codes_dir, "eval")
+    records = evaluation.read(np.arange(evaluation.num_rows))
     self.assertAllClose(
-        -np.mean(prior.log_prob(encoded.eval_codes)), written["prior_nll_nats_per_image"],
+        -np.mean(prior.log_prob(records["codes"])), written["prior_nll_nats_per_image"],
         rtol=1e-5)
+    self.assertAllClose(np.mean(records["recon_nll"]), written["recon_nll_nats"])
     self.assertNotEmpty(tf.io.gfile.glob(os.path.join(self.prior_dir, "eval", "events.*")))
 
   def test_other_codes_are_not_resumed(self):
@@ -323,7 +413,9 @@ class PriorPipelineTest(tf.test.TestCase):
     vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
     prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
     seeds = np.array([3, 1, 4], np.int64)
-    codes = prior.sample(seeds).numpy()
+    # The program asks for temperatures 1, 0.5, 1: one per sample.
+    codes = prior.sample(seeds, np.array([[1.0], [0.5], [1.0]], np.float32)).numpy()
+    self.assertAllEqual(codes[1], prior.sample(seeds[1:2], 0.5)[0])
     outputs = os.path.join(self.get_temp_dir(), "outputs.npz")
     result = _run(os.path.join(test_util.ROOT, "tests", "programs", "sample_from_export.py"),
                   export_dir, outputs)
@@ -338,7 +430,8 @@ class PriorPipelineTest(tf.test.TestCase):
     self.assertContainsSubset(["sample", "log_prob_codes", "decode"], loaded.signatures)
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                 r"sample: seeds must have shape \[batch\]"):
-      loaded.signatures["sample"](seeds=tf.zeros([2, 2], tf.int64))
+      loaded.signatures["sample"](seeds=tf.zeros([2, 2], tf.int64),
+                                  temperature=tf.ones([2]))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ import subprocess
 import sys
 
 from absl import flags
+import numpy as np
 import tensorflow_datasets as tfds
 
 from tfp_vqvae import builder
+from tfp_vqvae import code_shards
 from tfp_vqvae import config as config_lib
 from tfp_vqvae import train_lib
 
@@ -60,8 +62,33 @@ def smoke_config(**overrides):
 
 
 def train_tiny_model(model_dir, **overrides):
-  """Trains flags/smoke.cfg's model for a few steps on mock KMNIST into model_dir."""
+  """Trains flags/smoke.cfg's model for a few steps on mock KMNIST into model_dir;
+  returns its metrics."""
   config = smoke_config(**dict(dict(num_steps=4, eval_every=4, checkpoint_every=4),
                                **overrides))
   with tfds.testing.mock_data(num_examples=32):
-    train_lib.train_and_evaluate(config, model_dir)
+    return train_lib.train_and_evaluate(config, model_dir)
+
+
+def write_code_shards(directory, splits, rows_per_shard=None, labels=None):
+  """Writes {split: codes} (an array [n, ...], or a dict of them per level) as
+  `code_shards` with labels `labels[split]` (default 0) and recon NLLs i / 2 on
+  "eval"; returns the `CodeShards` of "train" and "eval"."""
+  entries = {}
+  for split, codes in splits.items():
+    with_recon = split == "eval"
+    shape = ({name: level.shape[1:] for name, level in codes.items()}
+             if isinstance(codes, dict) else codes.shape[1:])
+    columns = dict(codes) if isinstance(codes, dict) else {"codes": codes}
+    count = len(next(iter(columns.values())))
+    columns[code_shards.LABEL] = (np.zeros(count, np.int32) if labels is None
+                                  else labels[split])
+    if with_recon:
+      columns[code_shards.RECON_NLL] = np.arange(count, dtype=np.float32) / 2
+    writer = code_shards.ShardWriter(directory, split,
+                                     code_shards.record_dtype(shape, with_recon),
+                                     rows_per_shard)
+    writer.write(**columns)
+    entries[split] = writer.close()
+  code_shards.write_index(directory, entries)
+  return tuple(code_shards.CodeShards(directory, split) for split in ("train", "eval"))

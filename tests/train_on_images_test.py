@@ -90,7 +90,9 @@ class DataFlagfilesTest(parameterized.TestCase, tf.test.TestCase):
                        rf"        dtype: DT_UINT8\n        shape: \({re.escape(shape)}\)")
 
   @parameterized.parameters(("celeba64.cfg", (64, 64, 3), (16, 16), True),
-                            ("imagenet128.cfg", (128, 128, 3), (32, 32), False))
+                            ("imagenet128.cfg", (128, 128, 3), (32, 32), False),
+                            ("vqvae2_imagenet256.cfg", (256, 256, 3),
+                             {"top": (32, 32), "bottom": (64, 64)}, False))
   def test_tfds_flagfile_trains_on_mock_data(self, name, image_shape, code_shape,
                                              serve):
     with tfds.testing.mock_data(num_examples=8):

@@ -26,6 +26,7 @@ _EXPORTS = {
     "Encoder": "networks",
     "Decoder": "networks",
     "ResidualStack": "networks",
+    "Upsampler": "networks",
     "MLPEncoder": "architectures",
     "MLPDecoder": "architectures",
     "GlobalEncoder": "architectures",
@@ -38,6 +39,7 @@ _EXPORTS = {
     "VectorQuantizerEMA": "quantizer",
     "VectorQuantizerLoss": "quantizer_loss",
     "ResidualQuantizer": "residual_quantizer",
+    "HierarchicalQuantizer": "hierarchical",
     "QuantizerOutput": "quantizer",
     "nearest_codes": "quantizer",
     "EMAQuantization": "quantizer",
@@ -57,6 +59,10 @@ _EXPORTS = {
     # The learned prior.
     "GatedPixelCNN": "prior",
     "PriorConfig": "prior",
+    "HierarchicalPriorConfig": "prior",
+    "HierarchicalPrior": "hierarchical_prior",
+    "CausalSelfAttention": "attention",
+    "build_prior": "prior",
     "load_prior": "prior",
     "sample_images": "sample",
     # Configuration, building and training.
@@ -91,6 +97,7 @@ def __dir__():
 if TYPE_CHECKING:  # Static analysers and IDEs see the real names.
   # pylint: disable=g-bad-import-order,g-import-not-at-top
   from tfp_vqvae.architectures import GlobalDecoder, GlobalEncoder, MLPDecoder, MLPEncoder
+  from tfp_vqvae.attention import CausalSelfAttention
   from tfp_vqvae.builder import build_vqvae
   from tfp_vqvae.checkpoints import load_vqvae
   from tfp_vqvae.codebook_init import CodebookInit, KMeansInit, UniformInit
@@ -98,11 +105,14 @@ if TYPE_CHECKING:  # Static analysers and IDEs see the real names.
   from tfp_vqvae.config import Config
   from tfp_vqvae.export_lib import (PriorServingModule, ServingModule,
                                     export_saved_model, save_module)
+  from tfp_vqvae.hierarchical_prior import HierarchicalPrior
   from tfp_vqvae.layers import Conv2D, Conv2DTranspose, Linear
   from tfp_vqvae.likelihoods import Bernoulli, DiscretizedLogistic, Gaussian
   from tfp_vqvae.model import VQVAE, LossTerms
-  from tfp_vqvae.networks import Decoder, Encoder, ResidualStack
-  from tfp_vqvae.prior import GatedPixelCNN, PriorConfig, load_prior
+  from tfp_vqvae.hierarchical import HierarchicalQuantizer
+  from tfp_vqvae.networks import Decoder, Encoder, ResidualStack, Upsampler
+  from tfp_vqvae.prior import (GatedPixelCNN, HierarchicalPriorConfig, PriorConfig,
+                               build_prior, load_prior)
   from tfp_vqvae.quantizer import (EMAQuantization, EMAVariables, QuantizerOutput,
                                    VectorQuantizerEMA, nearest_codes)
   from tfp_vqvae.quantizer_loss import LossQuantization, LossVariables, VectorQuantizerLoss

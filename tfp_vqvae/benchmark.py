@@ -35,6 +35,11 @@ What is timed:
               SavedModel written by `export_lib.save_module` from a freshly
               initialised model and loaded back: latency p50/p99 per call at
               batch 1 and 64 (one call per sample), images/s at batch 256.
+  sample      (ours only; `--what sample --runs NAME=VQVAE_DIR,PRIOR_DIR ...`)
+              ancestral sampling from trained model and prior directories (any
+              code layout: one grid, residual, VQ-VAE-2) and decoding, as
+              `sample.sample_images` does for a batch of `--sample-batch`
+              images (traced once), reported as images/s.
 """
 
 import argparse
@@ -56,8 +61,10 @@ SERVING_LATENCY_BATCHES = (1, 64)
 SERVING_THROUGHPUT_BATCH = 256
 # (warm-up steps, timed windows, steps per window), as in the peer bench.
 PROTOCOL = {
-    "full": {"train_step": (3, 10, 3), "quantizer": (2, 5, 3), "serving": (5, 200, 1)},
-    "quick": {"train_step": (2, 3, 2), "quantizer": (1, 3, 2), "serving": (2, 20, 1)},
+    "full": {"train_step": (3, 10, 3), "quantizer": (2, 5, 3), "serving": (5, 200, 1),
+             "sample": (1, 5, 1)},
+    "quick": {"train_step": (2, 3, 2), "quantizer": (1, 3, 2), "serving": (2, 20, 1),
+              "sample": (1, 2, 1)},
 }
 CHILD_TIMEOUT_S = 600
 # glibc never returns freed memory to this VM (no mmap for malloc, no trimming),
@@ -115,12 +122,13 @@ def time_windows(step, warmup, windows, steps_per_window):
 
 
 def _record(config, samples, rss_baseline, **extra):
-  """The JSON line of a train_step or quantizer configuration (the peers' keys)."""
+  """The JSON line of a train_step, quantizer or sample configuration (the peers'
+  keys)."""
   median = statistics.median(samples)
   record = {"peer": config["peer"], "what": config["what"], "batch": config.get("batch"),
             "num_embeddings": config["num_embeddings"], "embedding_dim": 64,
             "n_vectors": config["n_vectors"]}
-  if config["what"] == "train_step":
+  if config["what"] in ("train_step", "sample"):
     record["images_per_s"] = round(config["batch"] / (median / 1000.0), 2)
   else:
     record["vectors_per_s"] = round(config["n_vectors"] / (median / 1000.0), 1)
@@ -269,8 +277,36 @@ def run_serving(config):
   return records
 
 
+def run_sample(config):
+  """Times ancestral sampling from a trained VQ-VAE and prior: images per second."""
+  from tfp_vqvae import checkpoints  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae import prior as prior_lib  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae import sample as sample_lib  # pylint: disable=g-import-not-at-top
+
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  rss_baseline = current_rss_mb()
+  vqvae, _, _ = checkpoints.load_vqvae(config["vqvae_dir"])
+  prior, _ = prior_lib.load_prior(config["prior_dir"], vqvae)
+  labels = tf.zeros([config["batch"]], tf.int32) if prior.num_classes else None
+  decode = tf.function(lambda codes: vqvae.decode_codes(codes).mean())
+  draws = iter(range(1 << 30))
+
+  def step():
+    # What `sample.sample_images` does per batch, its functions traced once: new
+    # seeds each call, the same graphs.
+    codes = prior.sample(sample_lib.sample_seeds(next(draws), config["batch"]), 1.0,
+                         labels)
+    return float(decode(codes)[0, 0, 0, 0])
+
+  samples, _ = time_windows(step, config["warmup"], config["windows"],
+                            config["steps_per_window"])
+  return _record(config, samples, rss_baseline, run=config["run"],
+                 code_shape=str(vqvae.code_shape), num_embeddings=vqvae.num_embeddings)
+
+
 _RUNNERS = {"train_step": run_train_step, "quantizer": run_quantizer,
-            "serving": run_serving}
+            "serving": run_serving, "sample": run_sample}
 
 
 def build_configs(args):
@@ -299,6 +335,14 @@ def build_configs(args):
           configs.append(dict(base, peer=PEER + ("-xla" if args.jit_compile else ""),
                               dtype="float32", batch=None, n_vectors=n,
                               num_embeddings=k))
+    elif what == "sample":
+      for run in args.runs or ():
+        name, _, dirs = run.partition("=")
+        vqvae_dir, _, prior_dir = dirs.partition(",")
+        configs.append(dict(base, peer=PEER, dtype="float32", batch=args.sample_batch,
+                            num_embeddings=None, n_vectors=None, run=name,
+                            vqvae_dir=vqvae_dir,
+                            prior_dir=prior_dir))
     else:
       configs.append(dict(base, peer=PEER, dtype="float32",
                           num_embeddings=args.num_embeddings))
@@ -330,8 +374,13 @@ def run_children(configs, malloc):
 def parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--what", choices=("train_step", "quantizer", "serving", "all"),
-                      default="all")
+  parser.add_argument("--what", choices=("train_step", "quantizer", "serving", "sample",
+                                         "all"), default="all",
+                      help="all: train_step, quantizer and serving (sample needs --runs)")
+  parser.add_argument("--runs", nargs="+", metavar="NAME=VQVAE_DIR,PRIOR_DIR",
+                      help="sample: trained VQ-VAE and prior directories to sample from")
+  parser.add_argument("--sample-batch", type=int, default=64,
+                      help="sample: images drawn per call")
   parser.add_argument("--batch", type=int, nargs="+", help="train-step batch sizes")
   parser.add_argument("--n", type=int, nargs="+", help="quantizer: numbers of vectors N")
   parser.add_argument("--k", type=int, nargs="+", help="quantizer: codebook sizes K")

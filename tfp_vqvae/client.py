@@ -18,7 +18,9 @@ of another size than the model's H x W is refused with one line naming it
 (resize or crop it as training did, e.g. with --image_size). encode writes the
 codes to --output (.npy); decode and reconstruct write one PNG per image into
 the --output directory (reconstruct also writes codes.npy there); neg_elbo
-prints one value per image.
+prints one value per image. A VQ-VAE-2's two code maps go into one .npz file
+(arrays top_codes and bottom_codes, the signatures' names) in place of each .npy,
+which decode takes back.
 """
 
 import os
@@ -113,14 +115,33 @@ def _read_images(paths, image_shape):
 
 
 def _read_codes(paths):
-  """int32 [B, h, w] from .npy files, in order."""
+  """int32 [B, h, w] from .npy files, in order; for VQ-VAE-2, .npz files give
+  {"top_codes": ..., "bottom_codes": ...}."""
   batches = []
   for path in paths:
-    array = np.load(path)
-    if not np.issubdtype(array.dtype, np.integer):
-      raise ValueError(f"{path} holds {array.dtype} values; codes must be integers.")
-    batches.append(array.astype(np.int32))
-  return np.concatenate(batches)
+    loaded = np.load(path)
+    arrays = dict(loaded) if path.endswith(".npz") else {"codes": loaded}
+    for name, array in arrays.items():
+      if not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{path} holds {array.dtype} values in {name}; codes must be "
+                         "integers.")
+    batches.append({name: array.astype(np.int32) for name, array in arrays.items()})
+  codes = {name: np.concatenate([batch[name] for batch in batches])
+           for name in batches[0]}
+  return codes["codes"] if list(codes) == ["codes"] else codes
+
+
+def _save_codes(path, outputs):
+  """Writes the codes of `outputs`: "codes" as .npy, VQ-VAE-2's two maps as .npz."""
+  if "codes" in outputs:
+    np.save(path, outputs["codes"])
+    shapes = outputs["codes"].shape
+  else:
+    path = os.path.splitext(path)[0] + ".npz"
+    codes = {name: outputs[name] for name in ("top_codes", "bottom_codes")}
+    np.savez(path, **codes)
+    shapes = ", ".join(f"{name} {value.shape}" for name, value in codes.items())
+  print(f"Wrote codes {shapes} to {path}.")
 
 
 def _write_pngs(directory, probs, prefix):
@@ -151,11 +172,10 @@ def _run(command, paths):
     images = _read_images(paths, client.image_shape(command))
     outputs = client.predict(command, {"images": images})
   if command == "encode":
-    np.save(_OUTPUT.value, outputs["codes"])
-    print(f"Wrote codes {outputs['codes'].shape} to {_OUTPUT.value}.")
+    _save_codes(_OUTPUT.value, outputs)
   elif command == "reconstruct":
     _write_pngs(_OUTPUT.value, outputs["probs"], "reconstructed")
-    np.save(os.path.join(_OUTPUT.value, "codes.npy"), outputs["codes"])
+    _save_codes(os.path.join(_OUTPUT.value, "codes.npy"), outputs)
   else:
     for value in outputs["neg_elbo"]:
       print(f"{value:.4f}")

@@ -155,6 +155,11 @@ class Config:
   num_downsamples: int = _field(
       2, ARCHITECTURE, _POSITIVE_INT,
       "Strided convolutions; the latent grid is image size / 2**n.")
+  top_downsamples: int = _field(
+      0, ARCHITECTURE, _NON_NEGATIVE_INT,
+      "VQ-VAE-2: a top code map this many halvings below the bottom one (the "
+      "num_downsamples grid), with its own codebook of K codes; 0 for one code map. "
+      "Conv architecture only.")
   commitment_cost: float = _field(
       0.25, TRAINING, _NON_NEGATIVE,
       "beta, the weight of the commitment loss.")

@@ -21,13 +21,19 @@ clients always send the unpadded uint8 images.
 
 With a learned prior (`export_saved_model(..., prior_dir=...)`, see prior.py):
 
-    sample          seeds int64 [B]        -> codes int32 [B, h, w],
-                                              probs float32 [B, H, W, C]
+    sample          seeds int64 [B],       -> codes int32 [B, h, w],
+                    temperature float32 [B]   probs float32 [B, H, W, C]
     log_prob_codes  codes int32 [B, h, w]  -> log_prob float32 [B] (nats)
 
-`sample` draws sample i by ancestral sampling at temperature 1 from seeds[i]
-alone, so a seed always gives the same image. A class-conditional prior adds a
-`labels` int32 [B] input to both.
+`sample` draws sample i by ancestral sampling at temperature[i] (1 samples the
+prior itself, lower is more typical, higher more diverse) from seeds[i] alone, so
+a seed and temperature always give the same image. A class-conditional prior
+adds a `labels` int32 [B] input to both.
+
+VQ-VAE-2 models (`--top_downsamples`) have two code maps: every `codes` above is
+`top_codes` int32 [B, ht, wt] and `bottom_codes` int32 [B, hb, wb] instead, and
+encode's `latents` is what the decoder takes, [B, hb, wb, 2 * D]. Each is checked
+on its own: "decode: top_codes must be in [0, 512)".
 
 Image conversion. Clients send uint8 pixels 0..255. A model trained with
 `--binarize=threshold` only ever saw 0/1 images, so the server thresholds too
@@ -147,6 +153,23 @@ def _first_rows(outputs, batch_size):
   return {name: value[:batch_size] for name, value in outputs.items()}
 
 
+def code_spec(model):
+  """The TensorSpec of a batch of the model's codes: int32 [None, *code_shape] named
+  "codes", or for VQ-VAE-2 a dict {"top": ..., "bottom": ...} of specs named
+  "top_codes" and "bottom_codes" (the signatures' input and output names)."""
+  if isinstance(model.code_shape, dict):
+    return {level: tf.TensorSpec((None,) + tuple(shape), tf.int32, name=f"{level}_codes")
+            for level, shape in model.code_shape.items()}
+  return tf.TensorSpec((None,) + tuple(model.code_shape), tf.int32, name="codes")
+
+
+def _named_codes(codes):
+  """{signature output name: codes} of the model's codes (a tensor or a dict)."""
+  if isinstance(codes, dict):
+    return {f"{level}_codes": level_codes for level, level_codes in codes.items()}
+  return {"codes": codes}
+
+
 class ServingModule(tf.Module):
   """The serving functions of a `model.VQVAE`; `signatures()` are what TF Serving sees.
 
@@ -178,8 +201,7 @@ class ServingModule(tf.Module):
     """{signature method name: {input name: TensorSpec}}, the batch dimension None."""
     model = self.model
     images = tf.TensorSpec((None,) + model.image_shape, tf.uint8, name="images")
-    codes = tf.TensorSpec((None,) + model.code_shape, tf.int32, name="codes")
-    return {"encode": {"images": images}, "decode": {"codes": codes},
+    return {"encode": {"images": images}, "decode": {"codes": code_spec(model)},
             "reconstruct": {"images": images}, "neg_elbo": {"images": images}}
 
   def signatures(self):
@@ -207,29 +229,46 @@ class ServingModule(tf.Module):
     return _nonempty(converted, batch_size), batch_size
 
   def _checked_codes(self, codes, signature):
-    """(`codes` [B, *code_shape] checked to lie in [0, K) and made `_nonempty`, B)."""
+    """(`codes` [B, *code_shape] checked to lie in [0, K) and made `_nonempty`, B).
+
+    A dict of code maps (VQ-VAE-2) is checked map by map, each message naming its
+    input ("decode: top_codes must be in [0, 512)"), and all must share one batch.
+    """
     num_embeddings = self.model.num_embeddings
-    with tf.control_dependencies(
-        [_check_shape(codes, signature, "codes", self.model.code_shape)]):
-      # Flattened so that the reductions work whatever rank was fed.
-      flat = tf.reshape(codes, [-1])
-      range_check = tf.debugging.Assert(
-          tf.reduce_all((flat >= 0) & (flat < num_embeddings)),
-          [f"{signature}: codes must be in [0, {num_embeddings}); got min",
-           tf.reduce_min(flat), "max", tf.reduce_max(flat)])
-    with tf.control_dependencies([range_check]):
-      batch_size = tf.shape(codes)[0]
-      return _nonempty(codes, batch_size), batch_size
+    specs, batch_size, checked = code_spec(self.model), None, []
+    for spec, level_codes in zip(tf.nest.flatten(specs), tf.nest.flatten(codes)):
+      checks = [_check_shape(level_codes, signature, spec.name, spec.shape[1:])]
+      if batch_size is None:
+        batch_size = tf.shape(level_codes)[0]
+      else:
+        checks.append(tf.debugging.Assert(
+            tf.equal(tf.shape(level_codes)[0], batch_size),
+            [f"{signature}: {spec.name} must have the batch size of the other code "
+             "maps; got", tf.shape(level_codes)[0], "and", batch_size]))
+      with tf.control_dependencies(checks):
+        # Flattened so that the reductions work whatever rank was fed.
+        flat = tf.reshape(level_codes, [-1])
+        range_check = tf.debugging.Assert(
+            tf.reduce_all((flat >= 0) & (flat < num_embeddings)),
+            [f"{signature}: {spec.name} must be in [0, {num_embeddings}); got min",
+             tf.reduce_min(flat), "max", tf.reduce_max(flat)])
+      with tf.control_dependencies([range_check]):
+        checked.append(_nonempty(level_codes, batch_size))
+    return tf.nest.pack_sequence_as(specs, checked), batch_size
 
   @tf.function
   def encode(self, images):
-    """uint8 images -> {"codes": int32 [B, h, w], "latents": float32 [B, h, w, D]}."""
+    """uint8 images -> {"codes": int32 [B, h, w], "latents": float32 [B, h, w, D]}.
+
+    VQ-VAE-2: "top_codes" and "bottom_codes" instead of "codes", and "latents"
+    [B, hb, wb, 2 * D], what its decoder takes.
+    """
     images, batch_size = self._model_images(images, "encode")
     codes = self.model.encode(images).codes
     # The codebook vectors themselves, not the straight-through sum z_e + (e - z_e),
     # which differs from them in the last bits.
-    return _first_rows({"codes": codes, "latents": self.model.quantizer.lookup(codes)},
-                       batch_size)
+    return _first_rows(dict(_named_codes(codes),
+                            latents=self.model.quantizer.lookup(codes)), batch_size)
 
   @tf.function
   def decode(self, codes):
@@ -248,8 +287,8 @@ class ServingModule(tf.Module):
     codes = self.model.encode(images).codes
     # Decoded from the codes, as `decode` does, so reconstruct(x) equals
     # decode(encode(x)) exactly.
-    return _first_rows({"probs": self.model.decode_codes(codes).mean(), "codes": codes},
-                       batch_size)
+    return _first_rows(dict(_named_codes(codes),
+                            probs=self.model.decode_codes(codes).mean()), batch_size)
 
   @tf.function
   def neg_elbo(self, images):
@@ -262,24 +301,26 @@ class PriorServingModule(ServingModule):
   """`ServingModule` plus `sample` and `log_prob_codes` from a learned prior."""
 
   def __init__(self, model, prior, binarize_mode, name="serving"):
-    """Wraps `model` and `prior` (a `prior.GatedPixelCNN` over its codes).
+    """Wraps `model` and `prior` (`prior.build_prior`'s, over its codes).
 
     Raises:
       ValueError: as `ServingModule`, or if the prior's K or grid differ.
     """
     super().__init__(model, binarize_mode, name=name)
     if (prior.num_embeddings != model.num_embeddings
-        or tuple(prior.latent_shape) != tuple(model.code_shape)):
-      raise ValueError(f"The prior is over {prior.latent_shape} grids of "
-                       f"{prior.num_embeddings} codes, the model's are "
-                       f"{model.code_shape} of {model.num_embeddings}.")
+        or prior.code_shape != prior_lib.code_shape_of(model)):
+      raise ValueError(f"The prior is over codes of shape {prior.code_shape} out of "
+                       f"{prior.num_embeddings}, the model's are {model.code_shape} "
+                       f"out of {model.num_embeddings}.")
     self.prior = prior
 
   def input_specs(self):
     specs = super().input_specs()
     labels = ({"labels": tf.TensorSpec([None], tf.int32, name="labels")}
               if self.prior.num_classes else {})
-    specs["sample"] = dict(seeds=tf.TensorSpec([None], tf.int64, name="seeds"), **labels)
+    specs["sample"] = dict(seeds=tf.TensorSpec([None], tf.int64, name="seeds"),
+                           temperature=tf.TensorSpec([None], tf.float32,
+                                                     name="temperature"), **labels)
     specs["log_prob_codes"] = dict(codes=specs["decode"]["codes"], **labels)
     return specs
 
@@ -301,19 +342,31 @@ class PriorServingModule(ServingModule):
       return _nonempty(labels, batch_size)
 
   @tf.function
-  def sample(self, seeds, labels=None):
-    """int64 seeds [B] -> {"codes": int32 [B, h, w], "probs": float32 [B, H, W, C]}."""
-    with tf.control_dependencies([_check_shape(seeds, "sample", "seeds", ())]):
+  def sample(self, seeds, temperature, labels=None):
+    """int64 seeds [B], float32 temperatures [B] -> {"codes": int32 [B, h, w] (VQ-VAE-2:
+    "top_codes", "bottom_codes"), "probs": float32 [B, H, W, C]}."""
+    shape_checks = [_check_shape(seeds, "sample", "seeds", ()),
+                    _check_shape(temperature, "sample", "temperature", ())]
+    with tf.control_dependencies(shape_checks):
       batch_size = tf.shape(seeds)[0]
+      temperature_check = tf.debugging.Assert(
+          tf.equal(tf.shape(temperature)[0], batch_size)
+          & tf.reduce_all(tf.math.is_finite(temperature) & (temperature > 0.0)),
+          ["sample: temperature must have the batch size of seeds and be finite and "
+           "> 0; got shape", tf.shape(temperature), "min", tf.reduce_min(temperature)])
+    with tf.control_dependencies([temperature_check]):
       seeds = _nonempty(seeds, batch_size)
+      temperature = _nonempty(temperature, batch_size) + tf.cast(
+          tf.equal(batch_size, 0), tf.float32)  # the padded row samples at 1, not 0
     labels = self._checked_labels(labels, batch_size, "sample")
-    codes = self.prior.sample(seeds, 1.0, labels)
-    return _first_rows({"codes": codes, "probs": self.model.decode_codes(codes).mean()},
-                       batch_size)
+    codes = self.prior.sample(seeds, temperature[:, None], labels)
+    return _first_rows(dict(_named_codes(codes),
+                            probs=self.model.decode_codes(codes).mean()), batch_size)
 
   @tf.function
   def log_prob_codes(self, codes, labels=None):
-    """int32 codes [B, h, w] -> {"log_prob": float32 [B]}, log p(codes) in nats."""
+    """int32 codes [B, h, w] (VQ-VAE-2: top_codes, bottom_codes) -> {"log_prob":
+    float32 [B]}, log p(codes) in nats."""
     codes, batch_size = self._checked_codes(codes, "log_prob_codes")
     labels = self._checked_labels(labels, batch_size, "log_prob_codes")
     return _first_rows({"log_prob": self.prior.log_prob(codes, labels)}, batch_size)
@@ -335,8 +388,8 @@ def _warmup_requests(module, model_name, batch_sizes):
     for batch_size in batch_sizes:
       request = predict_pb2.PredictRequest(
           model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
-      for name, spec in inputs.items():
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(
+      for spec in tf.nest.flatten(inputs):
+        request.inputs[spec.name].CopyFrom(tf.make_tensor_proto(
             tf.zeros((batch_size,) + tuple(spec.shape[1:]), spec.dtype)))
       yield prediction_log_pb2.PredictionLog(
           predict_log=prediction_log_pb2.PredictLog(request=request))

@@ -105,10 +105,17 @@ def tsne_2d(vectors) -> np.ndarray:
     return tsne.fit_transform(vectors)
 
 
-def _split_stages(codes) -> np.ndarray:
-  """Codes [B, h, w] or [B, h, w, N] (N residual stages) as [B, h, w, N]."""
+def _code_maps(codes) -> list[tuple[str, np.ndarray]]:
+  """(row label, [B, h, w] codes) of each code map: one, one per residual stage of
+  [B, h, w, N] codes, or one per level of a dict of them (VQ-VAE-2)."""
+  if isinstance(codes, dict):
+    return [(f"{level} codes", np.asarray(level_codes))
+            for level, level_codes in codes.items()]
   codes = np.asarray(codes)
-  return codes.reshape(codes.shape[:3] + (-1,))
+  if codes.ndim == 3:
+    return [("codes", codes)]
+  return [(f"stage {stage + 1} codes", codes[..., stage])
+          for stage in range(codes.shape[-1])]
 
 
 def run_figures(step: int, originals, reconstructions, random_decoded, codes,
@@ -121,8 +128,9 @@ def run_figures(step: int, originals, reconstructions, random_decoded, codes,
     originals: float [B, H, W, C] eval images in [0, 1] (C is 1 or 3).
     reconstructions: float [B, H, W, C] means of their reconstructions.
     random_decoded: float [M, H, W, C] images decoded from uniformly random codes.
-    codes: int codes of `originals`, [B, h, w] or [B, h, w, N] for N residual
-      stages (1 x L grids for global latents).
+    codes: int codes of `originals`, [B, h, w], [B, h, w, N] for N residual
+      stages (1 x L grids for global latents), or a dict of [B, h, w] maps of
+      each level (VQ-VAE-2).
     codebooks: per stage, its [K, D] codebook.
     code_counts: [N, K] uses of each code on the whole eval split, per stage.
     history: the training curve as columns (lists), at least `step`,
@@ -147,12 +155,11 @@ def run_figures(step: int, originals, reconstructions, random_decoded, codes,
       image_grid(random_decoded, _COLUMNS),
       f"Decoded uniformly random codes (K={num_codes}), step {step}")
 
-  stage_codes = _split_stages(codes)[:columns]
   shown = np.broadcast_to(originals[:columns], originals[:columns].shape[:3] + (3,))
-  maps = [plots.code_colors(upsample_nearest(stage_codes[..., stage], shown.shape[1:3]))
-          for stage in range(stage_codes.shape[-1])]
-  labels = (["codes"] if len(maps) == 1 else
-            [f"stage {stage + 1} codes" for stage in range(len(maps))])
+  code_maps = _code_maps(codes)
+  maps = [plots.code_colors(upsample_nearest(level_codes[:columns], shown.shape[1:3]))
+          for _, level_codes in code_maps]
+  labels = [label for label, _ in code_maps]
   images["code_map"] = plots.image_figure(
       image_grid(np.concatenate([shown] + maps), columns),
       f"Originals and the code of each latent position, step {step}",

@@ -118,19 +118,22 @@ class VQVAE(tf.Module):
     self.num_embeddings = int(quantizer.num_embeddings)
     latents = output_shape(encoder, self.network_size + (channels,))
     self.latent_shape = latents[:2]
-    outputs = output_shape(decoder, latents)
+    # A quantizer may hand the decoder other than D channels (VQ-VAE-2's 2 * D).
+    quantized = latents[:2] + (getattr(quantizer, "output_dim", quantizer.embedding_dim),)
+    outputs = output_shape(decoder, quantized)
     expected = self.network_size + (channels * likelihood.params_per_channel,)
     if latents[2] != quantizer.embedding_dim or outputs != expected:
       raise ValueError(
           f"The encoder maps {self.network_size + (channels,)} inputs to {latents} "
           f"latents (the quantizer expects D={quantizer.embedding_dim}), and the "
-          f"decoder those to {outputs} outputs ({expected} expected).")
+          f"decoder {quantized} quantized latents to {outputs} outputs ({expected} "
+          "expected).")
+    self.code_shape = quantizer.code_shape(self.latent_shape)
 
   @property
-  def code_shape(self):
-    """Shape of one image's codes: the latent grid, plus N for N residual stages."""
-    stages = getattr(self.quantizer, "num_quantizers", 1)
-    return tuple(self.latent_shape) + ((stages,) if stages > 1 else ())
+  def stage_names(self) -> tuple[str, ...]:
+    """Names of the quantizer's stages or levels, () for a single quantizer."""
+    return tuple(getattr(self.quantizer, "stage_names", ()))
 
   @property
   def num_latents(self):
@@ -145,10 +148,17 @@ class VQVAE(tf.Module):
     return quantizer_lib.reduction_groups(batch_size, self.reduction_group_size)
 
   def prior(self):
-    """p(z): a uniform categorical over the K codes at each position of `code_shape`."""
-    logits = tf.zeros(self.code_shape + (self.num_embeddings,))
-    return tfd.Independent(tfd.Categorical(logits=logits),
-                           reinterpreted_batch_ndims=len(self.code_shape))
+    """p(z): a uniform categorical over the K codes at each position of `code_shape`.
+
+    For several code maps (VQ-VAE-2) a `tfd.JointDistributionNamed` of one per map.
+    """
+    def uniform(shape):
+      return tfd.Independent(tfd.Categorical(logits=tf.zeros(shape + (self.num_embeddings,))),
+                             reinterpreted_batch_ndims=len(shape))
+    if isinstance(self.code_shape, dict):
+      return tfd.JointDistributionNamed(
+          {level: uniform(shape) for level, shape in self.code_shape.items()})
+    return uniform(self.code_shape)
 
   def kl_divergence(self, codes):
     """KL(q(z|x) || p(z)) [B] for the point-mass posterior at `codes` [B, *code_shape].
@@ -160,13 +170,29 @@ class VQVAE(tf.Module):
     `log_prob` itself broadcasts the logits against the batch and takes a softmax
     over [B, positions, K], 8% of a batch-64 train step for a constant.
     """
+    def level_kl(distribution, level_codes):
+      log_table = tf.reshape(
+          tf.nn.log_softmax(distribution.distribution.logits_parameter()), [-1])
+      num_positions = math.prod(distribution.event_shape)
+      flat_codes = tf.reshape(tf.cast(level_codes, tf.int32), [-1, num_positions])
+      offsets = tf.range(num_positions) * self.num_embeddings
+      return -tf.reduce_sum(tf.gather(log_table, flat_codes + offsets), axis=1)
+
     prior = self.prior()
-    log_table = tf.reshape(tf.nn.log_softmax(prior.distribution.logits_parameter()),
-                           [-1])
-    num_positions = math.prod(self.code_shape)
-    flat_codes = tf.reshape(tf.cast(codes, tf.int32), [-1, num_positions])
-    offsets = tf.range(num_positions) * self.num_embeddings
-    return -tf.reduce_sum(tf.gather(log_table, flat_codes + offsets), axis=1)
+    if isinstance(codes, dict):
+      return tf.add_n([level_kl(prior.model[level], codes[level])
+                       for level in self.code_shape])
+    return level_kl(prior, codes)
+
+  def random_codes(self, count, seed):
+    """Uniformly random int32 codes [count, *code_shape] (a dict for several maps)."""
+    def draw(shape, level_seed):
+      return tf.random.stateless_uniform((count,) + tuple(shape), seed=level_seed,
+                                         maxval=self.num_embeddings, dtype=tf.int32)
+    if isinstance(self.code_shape, dict):
+      return {level: draw(shape, tf.random.experimental.stateless_fold_in(seed, i))
+              for i, (level, shape) in enumerate(self.code_shape.items())}
+    return draw(self.code_shape, seed)
 
   def network_inputs(self, images):
     """Images [B, H, W, C] in [0, 1] as the encoder sees them (range, padding)."""

@@ -119,3 +119,29 @@ class Decoder(tf.Module):
     for conv in self.upsample[:-1]:
       x = tf.nn.relu(conv(x))
     return self.upsample[-1](x)
+
+
+class Upsampler(tf.Module):
+  """`num_upsamples` strided 4x4 transposed convs, relu between: doubles h and w each.
+
+  VQ-VAE-2's path from the quantized top codes to the decoder (hierarchical.py).
+  """
+
+  def __init__(self, channels, num_upsamples=1, seed=0, dtype=tf.float32,
+               name="upsampler"):
+    super().__init__(name=name)
+    layers.check_positive(channels=channels, num_upsamples=num_upsamples)
+    seeds = seeds_lib.SeedSequence(seed)
+    with self.name_scope:
+      self.upsample = [layers.Conv2DTranspose(channels, channels, 4, stride=2,
+                                              seeds=seeds, name=f"up_{i}")
+                       for i in range(num_upsamples)]
+    self.dtype = tf.as_dtype(dtype)
+
+  @tf.Module.with_name_scope
+  def __call__(self, latents):
+    """Maps [B, h, w, channels] to [B, h * 2^n, w * 2^n, channels]."""
+    x = tf.cast(latents, self.dtype)
+    for i, conv in enumerate(self.upsample):
+      x = conv(tf.nn.relu(x) if i else x)
+    return x

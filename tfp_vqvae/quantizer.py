@@ -419,7 +419,19 @@ class EMAQuantization:
     variables.codebook.assign(ema_sum / smoothed[:, None])
 
 
-class VectorQuantizerEMA(EMAQuantization, tf.Module):
+class SingleCodebook:
+  """What a quantizer with one `codebook` variable [K, D] offers beyond its call."""
+
+  def lookup(self, codes):
+    """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
+    return tf.gather(self.codebook, codes)
+
+  def code_shape(self, latent_shape):
+    """One image's codes for a latent grid: the grid itself."""
+    return tuple(latent_shape)
+
+
+class VectorQuantizerEMA(SingleCodebook, EMAQuantization, tf.Module):
   """Vector quantizer whose codebook follows EMAs of its assigned encoder outputs.
 
   Example:
@@ -469,7 +481,3 @@ class VectorQuantizerEMA(EMAQuantization, tf.Module):
     state = EMAVariables(self.codebook, self.ema_count, self.ema_sum, self.initialized,
                          self.num_updates)
     return self.quantize(state, inputs, training=training, seed=seed)
-
-  def lookup(self, codes):
-    """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
-    return tf.gather(self.codebook, codes)

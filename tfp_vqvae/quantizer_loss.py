@@ -138,7 +138,7 @@ def _initialize_once(variables, initial):
   return variables.codebook.read_value()
 
 
-class VectorQuantizerLoss(LossQuantization, tf.Module):
+class VectorQuantizerLoss(quantizer_lib.SingleCodebook, LossQuantization, tf.Module):
   """Vector quantizer with a gradient-trained codebook.
 
   Example:
@@ -182,7 +182,3 @@ class VectorQuantizerLoss(LossQuantization, tf.Module):
     """
     state = LossVariables(self.codebook, self.initialized, self.num_updates)
     return self.quantize(state, inputs, training=training, seed=seed)
-
-  def lookup(self, codes):
-    """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
-    return tf.gather(self.codebook, codes)

@@ -55,6 +55,14 @@ class ResidualQuantizer(tf.Module):
   def num_quantizers(self):
     return len(self.stages)
 
+  @property
+  def stage_names(self):
+    return tuple(f"stage_{i}" for i in range(self.num_quantizers))
+
+  def code_shape(self, latent_shape):
+    """One image's codes for a latent grid: the grid, then the N stages."""
+    return tuple(latent_shape) + (self.num_quantizers,)
+
   @tf.Module.with_name_scope
   def __call__(self, inputs, training=False, seed=None):
     """Quantizes `inputs` [..., D] in N stages; see `VectorQuantizerEMA.__call__`.

@@ -3,9 +3,11 @@ r"""Generates images: codes by ancestral sampling from the prior, decoded by the
     python -m tfp_vqvae.sample --vqvae_dir DIR --prior_dir PRIOR_DIR --num 64 \
       --out samples.png [--temperature 1.0 --seed 0]
 
-Writes a PNG grid of the decoder's Bernoulli means. Sample i is drawn from its own
-seed, derived from (--seed, i), so the output depends only on the flags: the same
-command writes the same image, whatever --batch_size.
+Writes a PNG grid of the decoder's means. Sample i is drawn from its own seed,
+derived from (--seed, i), so the output depends only on the flags: the same
+command writes the same image, whatever --batch_size. Every code layout works:
+single-level and residual codes are drawn by their PixelCNN, VQ-VAE-2's top codes
+first and then its bottom codes given them.
 """
 
 import sys
@@ -24,7 +26,6 @@ from tfp_vqvae import prior as prior_lib
 from tfp_vqvae import seeds as seeds_lib
 
 
-
 def sample_seeds(seed, num):
   """int64 [num]: the seed of each of `num` samples drawn with `seed`."""
   return tf.random.stateless_uniform(
@@ -34,11 +35,12 @@ def sample_seeds(seed, num):
 
 def sample_images(vqvae, prior, num, temperature=1.0, seed=0, batch_size=64,
                   labels=None):
-  """Draws `num` code grids from `prior` and decodes them with `vqvae`.
+  """Draws `num` codes from `prior` and decodes them with `vqvae`.
 
   Args:
-    vqvae: a `model.VQVAE`.
-    prior: a `prior.GatedPixelCNN` over its codes.
+    vqvae: a `model.VQVAE` (or VQ-VAE-2).
+    prior: a prior over its codes (`prior.load_prior`): single-level, residual or
+      hierarchical, whose codes are drawn ancestrally (top, then bottom).
     num: number of samples.
     temperature: > 0, divides the prior's logits.
     seed: integer seed of the whole draw.
@@ -46,7 +48,8 @@ def sample_images(vqvae, prior, num, temperature=1.0, seed=0, batch_size=64,
     labels: int [num] class labels, iff the prior is class-conditional.
 
   Returns:
-    (codes int32 [num, h, w], probs float32 [num, H, W, C] Bernoulli means).
+    (codes: int32 [num, *code_shape], or a dict of them per level for a
+    hierarchical prior; probs: float32 [num, H, W, C], the decoder's means).
 
   Raises:
     ValueError: if temperature is not positive.
@@ -60,9 +63,10 @@ def sample_images(vqvae, prior, num, temperature=1.0, seed=0, batch_size=64,
     batch_labels = None if labels is None else labels[start:start + batch_size]
     batch_codes = prior.sample(seeds[start:start + batch_size],
                                tf.constant(temperature, tf.float32), batch_labels)
-    codes.append(batch_codes.numpy())
+    codes.append(tf.nest.map_structure(lambda c: c.numpy(), batch_codes))
     probs.append(decode(batch_codes).numpy())
-  return np.concatenate(codes), np.concatenate(probs)
+  return (tf.nest.map_structure(lambda *parts: np.concatenate(parts), *codes),
+          np.concatenate(probs))
 
 
 def define_flags(flag_values=flags.FLAGS):

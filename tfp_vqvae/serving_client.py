@@ -37,9 +37,11 @@ DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
 # The outputs of each signature and their dtypes. JSON has no dtypes, so the REST
 # client needs them, and TF Serving's REST reply drops the name of a single output.
 SIGNATURE_OUTPUTS = {
-    "encode": {"codes": np.int32, "latents": np.float32},
+    "encode": {"codes": np.int32, "top_codes": np.int32, "bottom_codes": np.int32,
+               "latents": np.float32},
     "decode": {"probs": np.float32, "logits": np.float32},
-    "reconstruct": {"probs": np.float32, "codes": np.int32},
+    "reconstruct": {"probs": np.float32, "codes": np.int32, "top_codes": np.int32,
+                    "bottom_codes": np.int32},
     "neg_elbo": {"neg_elbo": np.float32},
 }
 SIGNATURE_OUTPUTS["serving_default"] = SIGNATURE_OUTPUTS["reconstruct"]
@@ -136,12 +138,16 @@ class _Client:
     return tuple(self.input_shapes(signature_name)["images"][1:])
 
   def encode(self, images):
-    """uint8 images [B, H, W, C] -> {"codes": int32 [B, h, w], "latents"}."""
+    """uint8 images [B, H, W, C] -> {"codes": int32 [B, h, w], "latents"}
+    (VQ-VAE-2: "top_codes" and "bottom_codes" instead of "codes")."""
     return self.predict("encode", {"images": images})
 
   def decode(self, codes):
-    """int32 codes [B, h, w] -> {"probs", "logits"}: float32 [B, H, W, C]."""
-    return self.predict("decode", {"codes": codes})
+    """int32 codes [B, h, w] -> {"probs", "logits"}: float32 [B, H, W, C].
+
+    VQ-VAE-2: `codes` is {"top_codes": ..., "bottom_codes": ...}, as encode gives.
+    """
+    return self.predict("decode", codes if isinstance(codes, dict) else {"codes": codes})
 
   def reconstruct(self, images):
     """uint8 images -> {"probs": float32 [B, H, W, C], "codes": int32 [B, h, w]}."""

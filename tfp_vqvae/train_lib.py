@@ -133,9 +133,10 @@ def evaluate(trainer, image_data, config, data_variance=1.0, totals_and_counts=N
     totals_and_counts: `eval_code_counts(...)` if already computed.
 
   Returns:
-    A dict of JSON-serialisable metrics. With N > 1 quantizer stages, perplexity
-    and codebook_usage are means over the stages and codes_used a sum; the
-    per-stage values are in *_per_stage lists.
+    A dict of JSON-serialisable metrics. With N > 1 quantizer stages (residual
+    stages, or VQ-VAE-2's levels), perplexity and codebook_usage are means over
+    the stages and codes_used a sum; the per-stage values are in *_per_stage
+    lists, in the order of `stages` (their names).
   """
   totals, counts = totals_and_counts or eval_code_counts(trainer, image_data, config)
   count = float(totals["examples"])
@@ -162,7 +163,7 @@ def evaluate(trainer, image_data, config, data_variance=1.0, totals_and_counts=N
   }
   if len(counts) > 1:
     metrics.update(perplexity_per_stage=perplexities, codebook_usage_per_stage=usages,
-                   codes_used_per_stage=codes_used)
+                   codes_used_per_stage=codes_used, stages=list(model.stage_names))
   return metrics
 
 
@@ -245,20 +246,20 @@ def _figure_inputs(trainer, image_data, config, count=16):
                                         max_examples=count))
   means, codes = trainer.reconstruct(images)
   model = trainer.model
-  random_codes = tf.random.stateless_uniform(
-      (count,) + model.code_shape, seed=[config.seed, 1], maxval=model.num_embeddings,
-      dtype=tf.int32)
+  random_codes = model.random_codes(count, seed=[config.seed, 1])
   return dict(originals=images.numpy(), reconstructions=means.numpy(),
               random_decoded=trainer.decode_codes(random_codes).numpy(),
-              codes=codes.numpy(), codebooks=_stage_codebooks(model.quantizer))
+              codes=tf.nest.map_structure(np.asarray, codes),
+              codebooks=_stage_codebooks(model.quantizer))
 
 
 class _Reporter:
   """Summaries, figures and log lines of the VQ-VAE trainer (the loop's writers)."""
 
-  def __init__(self, loop, config):
+  def __init__(self, loop, config, stage_names):
     self.loop = loop
     self.config = config
+    self.stage_names = stage_names
 
   def describe(self, metrics):
     """The trainer's part of a progress line."""
@@ -273,8 +274,8 @@ class _Reporter:
         value = np.asarray(value)
         tf.summary.scalar(name, float(np.mean(value)))
         if value.size > 1:
-          for stage, stage_value in enumerate(value):
-            tf.summary.scalar(f"{name}/stage_{stage}", stage_value)
+          for stage, stage_value in zip(self.stage_names, value):
+            tf.summary.scalar(f"{name}/{stage}", stage_value)
 
   def evaluation(self, trainer, image_data, metrics, code_counts, history):
     """Eval scalars, figures and sample images for TensorBoard and model_dir."""
@@ -288,9 +289,9 @@ class _Reporter:
     with self.loop.eval_writer.as_default(step=metrics["step"]):
       for name, value in metrics.items():
         if name.endswith("_per_stage"):
-          for stage, stage_value in enumerate(value):
-            tf.summary.scalar(f"{name[:-len('_per_stage')]}/stage_{stage}", stage_value)
-        elif name not in ("step", "num_embeddings", "eval_examples"):
+          for stage, stage_value in zip(self.stage_names, value):
+            tf.summary.scalar(f"{name[:-len('_per_stage')]}/{stage}", stage_value)
+        elif name not in ("step", "num_embeddings", "eval_examples", "stages"):
           tf.summary.scalar(name, value)
       figures.write_run_figures(self.loop.model_dir, metrics["step"],
                                 code_counts=code_counts, history=history.columns,
@@ -338,7 +339,7 @@ def train_and_evaluate(config, model_dir, strategy=None):
   logging.info("Strategy %s: %d replica(s), global batch %d.", config.strategy,
                strategy.num_replicas_in_sync, config.batch_size)
 
-  reporter = _Reporter(loop, config)
+  reporter = _Reporter(loop, config, trainer.model.stage_names)
   history = History(max(config.num_steps // _HISTORY_POINTS, 1),
                     trainer.model.num_pixels * data_variance,
                     loop.history.numpy().decode())

@@ -1,17 +1,19 @@
 """Trains the smoke model with a global batch of 16 under a strategy.
 
     python tests/programs/train_under_strategy.py MODEL_DIR STRATEGY STEPS GROUP_SIZE \
-        [SOURCE]
+        [SOURCE [OVERRIDES]]
 
 STRATEGY is default, mirrored (2 logical CPUs of this process) or multi_worker
 (TF_CONFIG); GROUP_SIZE is --reduction_group_size; SOURCE is "mock" (the default:
 48 examples of TFDS mock data) or a --dataset value, e.g. folder:DIR with train/
-and test/ sub-folders. Logical devices and TF_CONFIG
+and test/ sub-folders; OVERRIDES a JSON object of other config fields (e.g.
+{"top_downsamples": 1, "pad_to": 32} for VQ-VAE-2). Logical devices and TF_CONFIG
 must be set before the TensorFlow runtime starts, hence a process of its own.
 Prints "REPLICAS n USED k" at the end.
 """
 
 import contextlib
+import json
 import os
 import sys
 
@@ -26,6 +28,7 @@ sys.path[:0] = [_TESTS, os.path.dirname(_TESTS)]
 def main(argv):
   model_dir, strategy_name, steps, group_size = argv[1], argv[2], int(argv[3]), int(argv[4])
   source = argv[5] if len(argv) > 5 else "mock"
+  overrides = json.loads(argv[6]) if len(argv) > 6 else {}
   cpu = tf.config.list_physical_devices("CPU")[0]
   tf.config.set_logical_device_configuration(
       cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -43,7 +46,7 @@ def main(argv):
   config = test_util.smoke_config(
       num_steps=steps, batch_size=16, binarize="dynamic", checkpoint_every=3,
       eval_every=1000, dead_code_threshold=0.5, strategy=strategy_name,
-      reduction_group_size=group_size, **data)
+      reduction_group_size=group_size, **data, **overrides)
   with (tfds.testing.mock_data(num_examples=48) if source == "mock"
         else contextlib.nullcontext()):
     metrics = train_lib.train_and_evaluate(config, model_dir, strategy)
