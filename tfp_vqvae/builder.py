@@ -73,9 +73,10 @@ def build_networks(config, image_shape: Sequence[int], out_channels: int,
   if config.architecture == "conv":
     halvings = int(config.num_downsamples) + int(config.top_downsamples)
     if height % 2 ** halvings or width % 2 ** halvings:
-      raise ValueError(
-          f"image height and width {height}x{width} (after --pad_to) must be divisible "
-          f"by 2**(num_downsamples + top_downsamples) = {2 ** halvings}.")
+      exponent = ("(num_downsamples + top_downsamples)" if config.top_downsamples
+                  else "num_downsamples")
+      raise ValueError(f"image height and width {height}x{width} must be divisible by "
+                       f"2**{exponent} = {2 ** halvings}.")
     sizes = dict(num_hiddens=config.num_hiddens,
                  num_residual_hiddens=config.num_residual_hiddens,
                  num_residual_layers=config.num_residual_layers,
