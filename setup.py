@@ -66,6 +66,7 @@ setuptools.setup(
     extras_require={
         # codebook_tsne.png: scikit-learn's t-SNE, run on one OpenMP thread.
         "figures": _FIGURES_EXTRA,
-        "test": ["pytest", "scipy"] + _FIGURES_EXTRA,
+        # pytest-xdist: the suite runs in two processes (README, "Test"), ~18 min -> less.
+        "test": ["pytest", "pytest-xdist", "scipy"] + _FIGURES_EXTRA,
     },
 )

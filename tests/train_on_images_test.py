@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 from absl.testing import parameterized
-import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
