@@ -14,8 +14,8 @@ import tfp_vqvae as tv
 _PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs",
                         "imported_modules.py")
 # What only training needs: exporting and serving must not load it.
-_TRAINING_MODULES = ("tfp_vqvae.train_lib", "tfp_vqvae.train_prior", "tfp_vqvae.loop",
-                     "tfp_vqvae.optimization", "tfp_vqvae.plots", "tfp_vqvae.figures")
+_TRAINING_MODULES = ("tfp_vqvae.training.vqvae_trainer", "tfp_vqvae.training.prior_trainer", "tfp_vqvae.training.loop",
+                     "tfp_vqvae.training.optimization", "tfp_vqvae.training.plots", "tfp_vqvae.training.figures")
 
 
 def _imported(modules, watched):
@@ -65,13 +65,14 @@ class PublicApiTest(tf.test.TestCase):
     self.assertEqual(_imported(["tfp_vqvae"], ["tensorflow"]), [])
 
   def test_exporting_does_not_import_the_trainer(self):
-    watched = list(_TRAINING_MODULES) + ["tfp_vqvae.export_lib"]
-    self.assertEqual(_imported(["tfp_vqvae.export_lib"], watched),
-                     ["tfp_vqvae.export_lib"])
+    watched = list(_TRAINING_MODULES) + ["tfp_vqvae.serving.export"]
+    self.assertEqual(_imported(["tfp_vqvae.serving.export"], watched),
+                     ["tfp_vqvae.serving.export"])
     # tf_keras: no module on the export path imports it (TFP itself may, when TF is
     # imported first; that is TFP's own dependency).
-    for name in ("export_lib", "checkpoints", "builder", "model", "quantizer",
-                 "likelihoods", "prior", "networks", "layers"):
+    for name in ("serving/export", "training/checkpoints", "models/builder",
+                 "models/vqvae", "quantizers/base", "quantizers/ema",
+                 "models/likelihoods", "priors/pixelcnn", "nets/conv", "nets/layers"):
       with open(os.path.join(os.path.dirname(tv.__file__), f"{name}.py")) as f:
         self.assertNotIn("import tf_keras", f.read(), name)
 

@@ -4,9 +4,9 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import architectures
-from tfp_vqvae import builder
-from tfp_vqvae import config as config_lib
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.models import builder
+from tfp_vqvae.nets import dense as architectures
 
 
 def _leaky_relu(x):

@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import attention
-from tfp_vqvae import seeds as seeds_lib
+from tfp_vqvae.internal import seeds as seeds_lib
+from tfp_vqvae.nets import attention
 
 
 def _block(channels=8, num_heads=2, grid_shape=(3, 4)):

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import benchmark
-from tfp_vqvae import config as config_lib
-from tfp_vqvae import train_lib
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.internal import benchmarks as benchmark
+from tfp_vqvae.training import vqvae_trainer as train_lib
 
 # The keys README "Adding tfp_vqvae" of the peer bench requires on every line.
 _REQUIRED = ("peer", "what", "num_embeddings", "embedding_dim", "ms_per_step_median",

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Directories whose Python files are Bazel targets.
-_SOURCE_DIRS = ("tfp_vqvae", "tests", "tests/programs", "export")
+_SOURCE_DIRS = ("tfp_vqvae", "tfp_vqvae/*", "tests", "tests/programs", "export")
 
 
 def _build_rules():
@@ -52,12 +52,18 @@ class BuildTest(tf.test.TestCase):
       for src in srcs:
         with open(os.path.join(_ROOT, src)) as f:
           text = f.read()
-        imported = re.findall(r"^from (tfp_vqvae|export) import (\w+)", text, re.M)
+        # `from tfp_vqvae.quantizers import ema`, `from tfp_vqvae.quantizers.ema import X`
+        # and the mains' `from tfp_vqvae import train`.
+        imported = [(package.replace(".", "/"), module) for package, module in re.findall(
+            r"^\s*from (tfp_vqvae(?:\.\w+)?|export) import (\w+)", text, re.M)]
+        imported += [tuple(path.replace(".", "/").rsplit("/", 1)) for path in re.findall(
+            r"^\s*from (tfp_vqvae\.\w+\.\w+) import \w+", text, re.M)]
         # Tests import their helpers as top-level modules (tests/ is on sys.path).
         imported += [("tests", module) for module in re.findall(r"^import (\w+)$", text, re.M)
                      if os.path.exists(os.path.join(_ROOT, "tests", module + ".py"))]
         for package, module in imported:
-          needed = rule_of.get(f"{package}/{module}.py")
+          needed = (rule_of.get(f"{package}/{module}.py")
+                    or rule_of.get(f"{package}/__init__.py"))
           self.assertIsNotNone(needed, f"{src} imports {package}.{module}, not in BUILD")
           self.assertIn(":" + needed, deps, f"{name} must depend on :{needed} ({src})")
 

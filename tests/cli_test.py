@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import _cli
+from tfp_vqvae.internal import cli as _cli
 import test_util
 
 # A C++ log line (absl's or TF's older format, naming a source file that is not

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import code_shards
-from tfp_vqvae import seeds as seeds_lib
+from tfp_vqvae.data import code_shards
+from tfp_vqvae.internal import seeds as seeds_lib
 import test_util
 
 

@@ -8,9 +8,9 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import builder
-from tfp_vqvae import codebook_init
-from tfp_vqvae import quantizer as quantizer_lib
+from tfp_vqvae.models import builder
+from tfp_vqvae.quantizers import codebook_init
+from tfp_vqvae.quantizers import ema as ema_lib
 
 
 def _numpy_lloyd(points, centroids, iterations):
@@ -49,7 +49,7 @@ class KMeansTest(tf.test.TestCase):
     k, d = 4, 2
     inputs = rng.normal(size=(64, d)).astype(np.float32)
     initializer = codebook_init.KMeansInit(iterations=3)
-    quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=0.5, epsilon=1e-12,
+    quantizer = ema_lib.VectorQuantizerEMA(k, d, decay=0.5, epsilon=1e-12,
                                                  dead_code_threshold=0.0,
                                                  initializer=initializer)
     seed = tf.constant([3, 4])

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import data
-from tfp_vqvae import data_export
+from tfp_vqvae.data import pipeline as data
+from tfp_vqvae.data import png_folder as data_export
 import image_files
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,8 +8,8 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import data
-from tfp_vqvae import image_readers
+from tfp_vqvae.data import image_files as image_readers
+from tfp_vqvae.data import pipeline as data
 import image_files
 
 _REAL_KMNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),

@@ -18,11 +18,11 @@ from unittest import mock
 from absl.testing import parameterized
 import tensorflow as tf
 
-from tfp_vqvae import checkpoints
-from tfp_vqvae import config as config_lib
-from tfp_vqvae import distribute
-from tfp_vqvae import loop as loop_lib
-from tfp_vqvae import quantizer as quantizer_lib
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.internal import distribute
+from tfp_vqvae.quantizers import base as quantizer_lib
+from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import loop as loop_lib
 import image_files
 
 _PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs",

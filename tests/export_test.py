@@ -21,10 +21,10 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfp_vqvae import checkpoints
-from tfp_vqvae import export_lib
-from tfp_vqvae import prior as prior_lib
-from tfp_vqvae import serving_client
+from tfp_vqvae.priors import pixelcnn as prior_lib
+from tfp_vqvae.serving import client as serving_client
+from tfp_vqvae.serving import export as export_lib
+from tfp_vqvae.training import checkpoints
 import test_util
 
 _ROOT = test_util.ROOT

@@ -6,8 +6,8 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import checkpoints
-from tfp_vqvae import export_lib
+from tfp_vqvae.serving import export as export_lib
+from tfp_vqvae.training import checkpoints
 import test_util
 
 # flags/smoke.cfg with these overrides, trained a few steps on mock KMNIST.

@@ -8,7 +8,7 @@ from absl import logging as absl_logging
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import figures
+from tfp_vqvae.training import figures
 import test_util
 
 

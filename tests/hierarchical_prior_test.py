@@ -6,7 +6,7 @@ import types
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import prior as prior_lib
+from tfp_vqvae.priors import pixelcnn as prior_lib
 
 
 def _config(top=(1, 1), bottom=(2, 2), num_embeddings=2, num_classes=0):

@@ -11,16 +11,16 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfp_vqvae import builder
-from tfp_vqvae import checkpoints
-from tfp_vqvae import config as config_lib
-from tfp_vqvae import export_lib
-from tfp_vqvae import hierarchical
-from tfp_vqvae import layers
-from tfp_vqvae import networks
-from tfp_vqvae import quantizer as quantizer_lib
-from tfp_vqvae import serving_client
-from tfp_vqvae import train_prior
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.models import builder
+from tfp_vqvae.nets import conv as networks
+from tfp_vqvae.nets import layers
+from tfp_vqvae.quantizers import ema as ema_lib
+from tfp_vqvae.quantizers import hierarchical
+from tfp_vqvae.serving import client as serving_client
+from tfp_vqvae.serving import export as export_lib
+from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import prior_trainer as train_prior
 import image_files
 import prediction_server
 import readme_test
@@ -103,8 +103,8 @@ class HierarchicalModelTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "same K and D"):
       hierarchical.HierarchicalQuantizer(
           networks.Encoder(in_channels=3, embedding_dim=3, num_downsamples=1),
-          quantizer_lib.VectorQuantizerEMA(5, 3), networks.Decoder(out_channels=3),
-          layers.Conv2D(6, 3, 1), quantizer_lib.VectorQuantizerEMA(7, 3),
+          ema_lib.VectorQuantizerEMA(5, 3), networks.Decoder(out_channels=3),
+          layers.Conv2D(6, 3, 1), ema_lib.VectorQuantizerEMA(7, 3),
           networks.Upsampler(3))
 
 

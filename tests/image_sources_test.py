@@ -9,9 +9,9 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import image_readers
-from tfp_vqvae import image_sources
-from tfp_vqvae import preprocessing
+from tfp_vqvae.data import image_files as image_readers
+from tfp_vqvae.data import preprocessing
+from tfp_vqvae.data import sources as image_sources
 import image_files
 
 _REAL_KMNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 # The package of this checkout, not an installed one.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tfp_vqvae import keras_layers  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfp_vqvae.keras import layers as keras_layers  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 IMAGE_SHAPE = (8, 8, 1)
 K, D = 16, 4

@@ -11,15 +11,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import codebook_init
-from tfp_vqvae import keras_layers
-from tfp_vqvae import quantizer as quantizer_lib
-from tfp_vqvae import quantizer_loss
+from tfp_vqvae.keras import layers as keras_layers
+from tfp_vqvae.quantizers import codebook_init
+from tfp_vqvae.quantizers import ema as ema_lib
+from tfp_vqvae.quantizers import loss as quantizer_loss
 import keras_layers_mirrored as mirrored_lib
 import test_util
 
 _KINDS = [("ema", "ema"), ("loss", "loss")]
-_MODULES = {"ema": quantizer_lib.VectorQuantizerEMA,
+_MODULES = {"ema": ema_lib.VectorQuantizerEMA,
             "loss": quantizer_loss.VectorQuantizerLoss}
 
 

@@ -4,8 +4,8 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import layers
-from tfp_vqvae import seeds
+from tfp_vqvae.internal import seeds
+from tfp_vqvae.nets import layers
 
 
 def _numpy_conv_valid(x, kernel):

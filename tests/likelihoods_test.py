@@ -5,8 +5,8 @@ from scipy import special
 from scipy import stats
 import tensorflow as tf
 
-from tfp_vqvae import config as config_lib
-from tfp_vqvae import likelihoods
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.models import likelihoods
 
 
 def _numpy_discretized_logistic(levels, loc, scale):

@@ -7,10 +7,10 @@ import numpy as np
 from scipy import special
 import tensorflow as tf
 
-from tfp_vqvae import builder
-from tfp_vqvae import config as config_lib
-from tfp_vqvae import model as model_lib
-from tfp_vqvae import networks
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.models import builder
+from tfp_vqvae.models import vqvae as model_lib
+from tfp_vqvae.nets import conv as networks
 import test_util
 
 

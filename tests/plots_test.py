@@ -10,8 +10,8 @@ from matplotlib import pyplot
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import figures
-from tfp_vqvae import plots
+from tfp_vqvae.training import figures
+from tfp_vqvae.training import plots
 
 
 def _has_color(image, name, tolerance=12):

@@ -4,7 +4,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import preprocessing
+from tfp_vqvae.data import preprocessing
 import image_files
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfp_vqvae import checkpoints
-from tfp_vqvae import prior as prior_lib
-from tfp_vqvae import sample as sample_lib
-from tfp_vqvae import train_prior
+from tfp_vqvae.priors import pixelcnn as prior_lib
+from tfp_vqvae.priors import sampling as sample_lib
+from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import prior_trainer as train_prior
 import test_util
 
 _TINY_PRIOR = train_prior.TrainPriorConfig(

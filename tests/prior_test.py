@@ -13,12 +13,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfp_vqvae import checkpoints
-from tfp_vqvae import code_shards
-from tfp_vqvae import export_lib
-from tfp_vqvae import prior as prior_lib
-from tfp_vqvae import sample as sample_lib
-from tfp_vqvae import train_prior
+from tfp_vqvae.data import code_shards
+from tfp_vqvae.priors import pixelcnn as prior_lib
+from tfp_vqvae.priors import sampling as sample_lib
+from tfp_vqvae.serving import export as export_lib
+from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import prior_trainer as train_prior
 import test_util
 
 _PRIOR_FLAGS = ("--num_channels=8", "--num_layers=6", "--dropout_rate=0.1",

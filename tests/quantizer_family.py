@@ -14,11 +14,12 @@ from typing import Callable, NamedTuple
 import keras
 import numpy as np
 
-from tfp_vqvae import codebook_init
-from tfp_vqvae import keras_layers
-from tfp_vqvae import quantizer as quantizer_lib
-from tfp_vqvae import quantizer_loss
-from tfp_vqvae import residual_quantizer
+from tfp_vqvae.keras import layers as keras_layers
+from tfp_vqvae.quantizers import base as quantizer_lib
+from tfp_vqvae.quantizers import codebook_init
+from tfp_vqvae.quantizers import ema as ema_lib
+from tfp_vqvae.quantizers import loss as quantizer_loss
+from tfp_vqvae.quantizers import residual as residual_quantizer
 
 K, D, GROUP = 8, 4, 4
 # Options that make every mechanism act within a few small steps: a fast EMA and
@@ -57,11 +58,11 @@ def _keras(layer_class, **options):
 
 
 def _ema_stage(*args, **kwargs):
-  return quantizer_lib.VectorQuantizerEMA(*args, **_EMA, **kwargs)
+  return ema_lib.VectorQuantizerEMA(*args, **_EMA, **kwargs)
 
 
 MEMBERS = {
-    "ema": Member(lambda: quantizer_lib.VectorQuantizerEMA(K, D, **_EMA), 1, 0),
+    "ema": Member(lambda: ema_lib.VectorQuantizerEMA(K, D, **_EMA), 1, 0),
     "loss": Member(lambda: quantizer_loss.VectorQuantizerLoss(
         K, D, initializer=codebook_init.UniformInit(), seed=4), 1, 1),
     "residual_ema": Member(_residual(_ema_stage, codebook_init.KMeansInit()), 2, 0,

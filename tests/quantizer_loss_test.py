@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import codebook_init
-from tfp_vqvae import quantizer_loss
+from tfp_vqvae.quantizers import codebook_init
+from tfp_vqvae.quantizers import loss as quantizer_loss
 
 
 def _numpy_nearest(vectors, codebook):

@@ -6,7 +6,8 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import quantizer as quantizer_lib
+from tfp_vqvae.quantizers import base as quantizer_lib
+from tfp_vqvae.quantizers import ema as ema_lib
 
 
 def _numpy_nearest(vectors, codebook):
@@ -77,7 +78,7 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     rng = np.random.default_rng(0)
     codebook = rng.normal(size=(10, 4)).astype(np.float32)
     inputs = rng.normal(size=(3, 5, 5, 4)).astype(np.float32)
-    quantizer = quantizer_lib.VectorQuantizerEMA(10, 4, commitment_cost=0.3)
+    quantizer = ema_lib.VectorQuantizerEMA(10, 4, commitment_cost=0.3)
     _set_state(quantizer, codebook, np.ones(10, np.float32))
     out = quantizer(inputs, training=False)
     flat = inputs.reshape(-1, 4)
@@ -93,7 +94,7 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     k, d = 16, 3
     codebook = rng.normal(size=(k, d)).astype(np.float32)
     inputs = rng.normal(size=(200, d)).astype(np.float32)
-    quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=0.0, epsilon=1e-12,
+    quantizer = ema_lib.VectorQuantizerEMA(k, d, decay=0.0, epsilon=1e-12,
                                                  dead_code_threshold=0.0)
     _set_state(quantizer, codebook, np.ones(k, np.float32))
     out = quantizer(inputs, training=True, seed=[0, 0])
@@ -121,7 +122,7 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
   def test_commitment_gradient(self):
     rng = np.random.default_rng(3)
     codebook = rng.normal(size=(5, 2)).astype(np.float32)
-    quantizer = quantizer_lib.VectorQuantizerEMA(5, 2, commitment_cost=0.25)
+    quantizer = ema_lib.VectorQuantizerEMA(5, 2, commitment_cost=0.25)
     _set_state(quantizer, codebook, np.ones(5))
     inputs = tf.constant(rng.normal(size=(4, 3, 2)).astype(np.float32))
     with tf.GradientTape() as tape:
@@ -138,7 +139,7 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     codebook = rng.normal(size=(k, d)).astype(np.float32)
     count = rng.uniform(0.5, 2.0, size=k).astype(np.float32)
     ema_sum = codebook * count[:, None]
-    quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=decay, epsilon=eps,
+    quantizer = ema_lib.VectorQuantizerEMA(k, d, decay=decay, epsilon=eps,
                                                  dead_code_threshold=0.0,
                                                  decay_warmup=warmup)
     _set_state(quantizer, codebook, count)
@@ -169,7 +170,7 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     rng = np.random.default_rng(5)
     k, d, decay = 8, 2, 0.5
     inputs = rng.normal(size=(30, d)).astype(np.float32)
-    quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=decay, epsilon=1e-12,
+    quantizer = ema_lib.VectorQuantizerEMA(k, d, decay=decay, epsilon=1e-12,
                                                  dead_code_threshold=0.0)
     self.assertFalse(quantizer.initialized.numpy())
     seed = tf.constant([3, 4])
@@ -190,7 +191,7 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
                         rtol=1e-5, atol=1e-5)
     self.assertTrue(quantizer.initialized.numpy())
     # Evaluation never initialises or updates.
-    fresh = quantizer_lib.VectorQuantizerEMA(k, d)
+    fresh = ema_lib.VectorQuantizerEMA(k, d)
     fresh(inputs, training=False)
     self.assertFalse(fresh.initialized.numpy())
     self.assertAllEqual(fresh.ema_count, np.zeros(k))
@@ -199,7 +200,7 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     k, d = 4, 2
     codebook = np.array([[0, 0], [1, 1], [-1, 1], [100, 100]], np.float32)
     ema_count = np.array([5.0, 5.0, 5.0, 0.011], np.float32)
-    quantizer = quantizer_lib.VectorQuantizerEMA(k, d, decay=0.9,
+    quantizer = ema_lib.VectorQuantizerEMA(k, d, decay=0.9,
                                                  dead_code_threshold=0.01,
                                                  decay_warmup=False)
     _set_state(quantizer, codebook, ema_count)
@@ -226,10 +227,10 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
        "dead_code_threshold"))
   def test_bad_arguments_raise(self, kwargs, name):
     with self.assertRaisesRegex(ValueError, name):
-      quantizer_lib.VectorQuantizerEMA(**kwargs)
+      ema_lib.VectorQuantizerEMA(**kwargs)
 
   def test_batch_not_in_reduction_groups_raises(self):
-    grouped = quantizer_lib.VectorQuantizerEMA(4, 3, reduction_group_size=4)
+    grouped = ema_lib.VectorQuantizerEMA(4, 3, reduction_group_size=4)
     with self.assertRaisesRegex(ValueError, "batch of 6 cannot be cut into groups"):
       grouped(tf.zeros([6, 3]), training=True)
 
@@ -237,17 +238,17 @@ class VectorQuantizerEMATest(tf.test.TestCase, parameterized.TestCase):
     # No seed argument: call t uses training_seed(seed, t), so a quantizer trained
     # without seeds equals one given those seeds explicitly.
     inputs = tf.random.stateless_normal([16, 3], [0, 1])
-    implicit = quantizer_lib.VectorQuantizerEMA(4, 3, seed=7)
-    explicit = quantizer_lib.VectorQuantizerEMA(4, 3, seed=7)
+    implicit = ema_lib.VectorQuantizerEMA(4, 3, seed=7)
+    explicit = ema_lib.VectorQuantizerEMA(4, 3, seed=7)
     for t in range(3):
       implicit(inputs * (t + 1), training=True)
       explicit(inputs * (t + 1), training=True,
                seed=quantizer_lib.training_seed(7, tf.constant(t, tf.int64)))
     self.assertEqual(int(implicit.num_updates.numpy()), 3)
     self.assertAllEqual(implicit.codebook, explicit.codebook)
-    other = quantizer_lib.VectorQuantizerEMA(4, 3, seed=8)
+    other = ema_lib.VectorQuantizerEMA(4, 3, seed=8)
     other(inputs, training=True)
-    first = quantizer_lib.VectorQuantizerEMA(4, 3, seed=7)
+    first = ema_lib.VectorQuantizerEMA(4, 3, seed=7)
     first(inputs, training=True)
     self.assertNotAllClose(first.codebook, other.codebook)
 

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import export_lib
+from tfp_vqvae.serving import export as export_lib
 import test_util
 
 _README = os.path.join(test_util.ROOT, "README.md")

@@ -3,9 +3,9 @@
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import quantizer as quantizer_lib
-from tfp_vqvae import quantizer_loss
-from tfp_vqvae import residual_quantizer
+from tfp_vqvae.quantizers import ema as ema_lib
+from tfp_vqvae.quantizers import loss as quantizer_loss
+from tfp_vqvae.quantizers import residual as residual_quantizer
 
 
 def _numpy_nearest(vectors, codebook):
@@ -13,7 +13,7 @@ def _numpy_nearest(vectors, codebook):
 
 
 def _ema_stage(codebook, name):
-  stage = quantizer_lib.VectorQuantizerEMA(*codebook.shape, commitment_cost=0.25,
+  stage = ema_lib.VectorQuantizerEMA(*codebook.shape, commitment_cost=0.25,
                                            name=name)
   stage.codebook.assign(codebook)
   stage.ema_sum.assign(codebook)
@@ -76,10 +76,10 @@ class ResidualQuantizerTest(tf.test.TestCase):
 
   def test_bad_stages_raise(self):
     with self.assertRaisesRegex(ValueError, ">= 2 stages"):
-      residual_quantizer.ResidualQuantizer([quantizer_lib.VectorQuantizerEMA(4, 2)])
+      residual_quantizer.ResidualQuantizer([ema_lib.VectorQuantizerEMA(4, 2)])
     with self.assertRaisesRegex(ValueError, "same K and D"):
-      residual_quantizer.ResidualQuantizer([quantizer_lib.VectorQuantizerEMA(4, 2),
-                                            quantizer_lib.VectorQuantizerEMA(5, 2)])
+      residual_quantizer.ResidualQuantizer([ema_lib.VectorQuantizerEMA(4, 2),
+                                            ema_lib.VectorQuantizerEMA(5, 2)])
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from tfp_vqvae import export_lib
-from tfp_vqvae import serving_client
+from tfp_vqvae.serving import client as serving_client
+from tfp_vqvae.serving import export as export_lib
 import image_files
 import prediction_server
 import test_util

@@ -11,10 +11,10 @@ from absl import flags
 import numpy as np
 import tensorflow_datasets as tfds
 
-from tfp_vqvae import builder
-from tfp_vqvae import code_shards
-from tfp_vqvae import config as config_lib
-from tfp_vqvae import train_lib
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.data import code_shards
+from tfp_vqvae.models import builder
+from tfp_vqvae.training import vqvae_trainer as train_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS_DIR = os.path.join(ROOT, "flags")

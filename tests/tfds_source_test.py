@@ -9,9 +9,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfp_vqvae import data
-from tfp_vqvae import image_readers
-from tfp_vqvae import tfds_source
+from tfp_vqvae.data import image_files as image_readers
+from tfp_vqvae.data import pipeline as data
+from tfp_vqvae.data import tfds as tfds_source
 
 
 class ShardedDigits(tfds.core.GeneratorBasedBuilder):

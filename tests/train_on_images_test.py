@@ -12,10 +12,10 @@ from absl.testing import parameterized
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfp_vqvae import checkpoints
-from tfp_vqvae import export_lib
-from tfp_vqvae import serving_client
-from tfp_vqvae import train_lib
+from tfp_vqvae.serving import client as serving_client
+from tfp_vqvae.serving import export as export_lib
+from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import vqvae_trainer as train_lib
 import image_files
 import prediction_server
 import test_util

@@ -13,9 +13,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 import tf_keras
 
-from tfp_vqvae import builder
-from tfp_vqvae import checkpoints
-from tfp_vqvae import train_lib
+from tfp_vqvae.models import builder
+from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import vqvae_trainer as train_lib
 import image_files
 import test_util
 

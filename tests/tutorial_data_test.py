@@ -6,8 +6,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfp_vqvae import config as config_lib
-from tfp_vqvae import data
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.data import pipeline as data
 
 
 class TutorialDataTest(tf.test.TestCase):

@@ -8,8 +8,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfp_vqvae import checkpoints
-from tfp_vqvae import train_lib
+from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import vqvae_trainer as train_lib
 import test_util
 
 # Flagfile -> (image shape, code shape of one image).

@@ -21,62 +21,62 @@ __version__ = "0.1.0"
 # Public name -> the module (in tfp_vqvae) that defines it.
 _EXPORTS = {
     # The model and its parts.
-    "VQVAE": "model",
-    "LossTerms": "model",
-    "Encoder": "networks",
-    "Decoder": "networks",
-    "ResidualStack": "networks",
-    "Upsampler": "networks",
-    "MLPEncoder": "architectures",
-    "MLPDecoder": "architectures",
-    "GlobalEncoder": "architectures",
-    "GlobalDecoder": "architectures",
-    "Conv2D": "layers",
-    "Conv2DTranspose": "layers",
-    "Linear": "layers",
-    "SeedSequence": "seeds",
+    "VQVAE": "models.vqvae",
+    "LossTerms": "models.vqvae",
+    "Encoder": "nets.conv",
+    "Decoder": "nets.conv",
+    "ResidualStack": "nets.conv",
+    "Upsampler": "nets.conv",
+    "MLPEncoder": "nets.dense",
+    "MLPDecoder": "nets.dense",
+    "GlobalEncoder": "nets.dense",
+    "GlobalDecoder": "nets.dense",
+    "Conv2D": "nets.layers",
+    "Conv2DTranspose": "nets.layers",
+    "Linear": "nets.layers",
+    "SeedSequence": "internal.seeds",
     # Quantizers.
-    "VectorQuantizerEMA": "quantizer",
-    "VectorQuantizerLoss": "quantizer_loss",
-    "ResidualQuantizer": "residual_quantizer",
-    "HierarchicalQuantizer": "hierarchical",
-    "QuantizerOutput": "quantizer",
-    "nearest_codes": "quantizer",
-    "EMAQuantization": "quantizer",
-    "EMAVariables": "quantizer",
-    "LossQuantization": "quantizer_loss",
-    "LossVariables": "quantizer_loss",
-    "CodebookInit": "codebook_init",
-    "KMeansInit": "codebook_init",
-    "UniformInit": "codebook_init",
+    "VectorQuantizerEMA": "quantizers.ema",
+    "VectorQuantizerLoss": "quantizers.loss",
+    "ResidualQuantizer": "quantizers.residual",
+    "HierarchicalQuantizer": "quantizers.hierarchical",
+    "QuantizerOutput": "quantizers.base",
+    "nearest_codes": "quantizers.base",
+    "EMAQuantization": "quantizers.ema",
+    "EMAVariables": "quantizers.ema",
+    "LossQuantization": "quantizers.loss",
+    "LossVariables": "quantizers.loss",
+    "CodebookInit": "quantizers.codebook_init",
+    "KMeansInit": "quantizers.codebook_init",
+    "UniformInit": "quantizers.codebook_init",
     # Keras 3 layers (importing them imports keras).
-    "VectorQuantizerEMALayer": "keras_layers",
-    "VectorQuantizerLossLayer": "keras_layers",
+    "VectorQuantizerEMALayer": "keras.layers",
+    "VectorQuantizerLossLayer": "keras.layers",
     # Likelihoods p(x | z_q).
-    "Bernoulli": "likelihoods",
-    "Gaussian": "likelihoods",
-    "DiscretizedLogistic": "likelihoods",
+    "Bernoulli": "models.likelihoods",
+    "Gaussian": "models.likelihoods",
+    "DiscretizedLogistic": "models.likelihoods",
     # The learned prior.
-    "GatedPixelCNN": "prior",
-    "PriorConfig": "prior",
-    "HierarchicalPriorConfig": "prior",
-    "HierarchicalPrior": "hierarchical_prior",
-    "CausalSelfAttention": "attention",
-    "build_prior": "prior",
-    "load_prior": "prior",
-    "sample_images": "sample",
+    "GatedPixelCNN": "priors.pixelcnn",
+    "PriorConfig": "priors.pixelcnn",
+    "HierarchicalPriorConfig": "priors.pixelcnn",
+    "HierarchicalPrior": "priors.hierarchical",
+    "CausalSelfAttention": "nets.attention",
+    "build_prior": "priors.pixelcnn",
+    "load_prior": "priors.pixelcnn",
+    "sample_images": "priors.sampling",
     # Configuration, building and training.
-    "Config": "config",
-    "build_vqvae": "builder",
-    "train_and_evaluate": "train_lib",
+    "Config": "configs.config",
+    "build_vqvae": "models.builder",
+    "train_and_evaluate": "training.vqvae_trainer",
     # Loading and export.
-    "load_vqvae": "checkpoints",
-    "export_saved_model": "export_lib",
-    "save_module": "export_lib",
-    "ServingModule": "export_lib",
-    "PriorServingModule": "export_lib",
-    "GrpcClient": "serving_client",
-    "RestClient": "serving_client",
+    "load_vqvae": "training.checkpoints",
+    "export_saved_model": "serving.export",
+    "save_module": "serving.export",
+    "ServingModule": "serving.export",
+    "PriorServingModule": "serving.export",
+    "GrpcClient": "serving.client",
+    "RestClient": "serving.client",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -96,28 +96,29 @@ def __dir__():
 
 if TYPE_CHECKING:  # Static analysers and IDEs see the real names.
   # pylint: disable=g-bad-import-order,g-import-not-at-top
-  from tfp_vqvae.architectures import GlobalDecoder, GlobalEncoder, MLPDecoder, MLPEncoder
-  from tfp_vqvae.attention import CausalSelfAttention
-  from tfp_vqvae.builder import build_vqvae
-  from tfp_vqvae.checkpoints import load_vqvae
-  from tfp_vqvae.codebook_init import CodebookInit, KMeansInit, UniformInit
-  from tfp_vqvae.keras_layers import VectorQuantizerEMALayer, VectorQuantizerLossLayer
-  from tfp_vqvae.config import Config
-  from tfp_vqvae.export_lib import (PriorServingModule, ServingModule,
-                                    export_saved_model, save_module)
-  from tfp_vqvae.hierarchical_prior import HierarchicalPrior
-  from tfp_vqvae.layers import Conv2D, Conv2DTranspose, Linear
-  from tfp_vqvae.likelihoods import Bernoulli, DiscretizedLogistic, Gaussian
-  from tfp_vqvae.model import VQVAE, LossTerms
-  from tfp_vqvae.hierarchical import HierarchicalQuantizer
-  from tfp_vqvae.networks import Decoder, Encoder, ResidualStack, Upsampler
-  from tfp_vqvae.prior import (GatedPixelCNN, HierarchicalPriorConfig, PriorConfig,
-                               build_prior, load_prior)
-  from tfp_vqvae.quantizer import (EMAQuantization, EMAVariables, QuantizerOutput,
-                                   VectorQuantizerEMA, nearest_codes)
-  from tfp_vqvae.quantizer_loss import LossQuantization, LossVariables, VectorQuantizerLoss
-  from tfp_vqvae.residual_quantizer import ResidualQuantizer
-  from tfp_vqvae.sample import sample_images
-  from tfp_vqvae.seeds import SeedSequence
-  from tfp_vqvae.serving_client import GrpcClient, RestClient
-  from tfp_vqvae.train_lib import train_and_evaluate
+  from tfp_vqvae.configs.config import Config
+  from tfp_vqvae.internal.seeds import SeedSequence
+  from tfp_vqvae.keras.layers import VectorQuantizerEMALayer, VectorQuantizerLossLayer
+  from tfp_vqvae.models.builder import build_vqvae
+  from tfp_vqvae.models.likelihoods import Bernoulli, DiscretizedLogistic, Gaussian
+  from tfp_vqvae.models.vqvae import LossTerms, VQVAE
+  from tfp_vqvae.nets.attention import CausalSelfAttention
+  from tfp_vqvae.nets.conv import Decoder, Encoder, ResidualStack, Upsampler
+  from tfp_vqvae.nets.dense import GlobalDecoder, GlobalEncoder, MLPDecoder, MLPEncoder
+  from tfp_vqvae.nets.layers import Conv2D, Conv2DTranspose, Linear
+  from tfp_vqvae.priors.hierarchical import HierarchicalPrior
+  from tfp_vqvae.priors.pixelcnn import (GatedPixelCNN, HierarchicalPriorConfig,
+                                         PriorConfig, build_prior, load_prior)
+  from tfp_vqvae.priors.sampling import sample_images
+  from tfp_vqvae.quantizers.base import QuantizerOutput, nearest_codes
+  from tfp_vqvae.quantizers.codebook_init import CodebookInit, KMeansInit, UniformInit
+  from tfp_vqvae.quantizers.ema import EMAQuantization, EMAVariables, VectorQuantizerEMA
+  from tfp_vqvae.quantizers.hierarchical import HierarchicalQuantizer
+  from tfp_vqvae.quantizers.loss import (LossQuantization, LossVariables,
+                                         VectorQuantizerLoss)
+  from tfp_vqvae.quantizers.residual import ResidualQuantizer
+  from tfp_vqvae.serving.client import GrpcClient, RestClient
+  from tfp_vqvae.serving.export import (PriorServingModule, ServingModule,
+                                        export_saved_model, save_module)
+  from tfp_vqvae.training.checkpoints import load_vqvae
+  from tfp_vqvae.training.vqvae_trainer import train_and_evaluate

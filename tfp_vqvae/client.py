@@ -27,16 +27,16 @@ import os
 import sys
 
 # Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae import _cli  # pylint: disable=unused-import
+from tfp_vqvae.internal import cli  # pylint: disable=unused-import
 
 from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import image_readers
-from tfp_vqvae import preprocessing
-from tfp_vqvae import serving_client
+from tfp_vqvae.data import image_files as image_readers
+from tfp_vqvae.data import preprocessing
+from tfp_vqvae.serving import client as serving_client
 
 _SERVER = flags.DEFINE_string(
     "server", None, "HOST:PORT of the gRPC port, or of the REST port with --rest.")

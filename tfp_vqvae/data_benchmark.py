@@ -23,17 +23,17 @@ import tempfile
 import time
 
 # Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae import _cli  # pylint: disable=unused-import
+from tfp_vqvae.internal import cli  # pylint: disable=unused-import
 
 from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae import config as config_lib
-from tfp_vqvae import data
-from tfp_vqvae import preprocessing
-from tfp_vqvae import train_lib
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.data import pipeline as data
+from tfp_vqvae.data import preprocessing
+from tfp_vqvae.training import vqvae_trainer as train_lib
 
 _IMAGES = flags.DEFINE_integer("images", 2000, "Images in the generated folder.")
 _FOLDER = flags.DEFINE_string("folder", "", "Where to write (or find) the images; "

@@ -18,62 +18,18 @@ turn TFRecords or a TFDS dataset into files.
 
 import os
 import sys
-
-# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae import _cli  # pylint: disable=unused-import
-
+from tfp_vqvae.internal import cli  # pylint: disable=unused-import
 from absl import app
 from absl import flags
 from absl import logging
-import tensorflow as tf
-
-from tfp_vqvae import config as config_lib
-from tfp_vqvae import data
-from tfp_vqvae import image_readers
-
-# The data flags of the trainer that say which images to read and how to shape them.
-_SOURCE_FIELDS = ("dataset", "dataset_dir", "data_dir", "image_size", "channels",
-                  "image_key", "label_key")
-
-
-def export_png_folder(image_data: data.ImageData, output_dir: str, split_name: str,
-                      label_folders: bool = False) -> int:
-  """Writes the training split of `image_data` as PNG files.
-
-  Args:
-    image_data: Data whose `data.TRAIN` split is written.
-    output_dir: Root of the folder dataset; created if missing.
-    split_name: Sub-folder of `output_dir` to write, e.g. "test".
-    label_folders: Put each image in a sub-folder named after its label.
-
-  Returns:
-    The number of files written.
-
-  Raises:
-    ValueError: If the split folder already holds files, or labels are asked
-      for and the data has none.
-  """
-  split_dir = os.path.join(output_dir, split_name)
-  if tf.io.gfile.exists(split_dir) and tf.io.gfile.listdir(split_dir):
-    raise ValueError(f"--output_dir: {split_dir} already holds files; choose another "
-                     "--output_dir or --output_split.")
-  if label_folders and not image_data.has_labels(data.TRAIN):
-    raise ValueError(f"--label_folders: {image_data.describe(data.TRAIN)} has no labels.")
-  digits = max(5, len(str(image_data.num_examples(data.TRAIN) - 1)))
-  index = 0
-  for images, labels in image_data.uint8_batches(data.TRAIN, 256, with_labels=True):
-    for image, label in zip(images, labels.numpy()):
-      parent = os.path.join(split_dir, str(label)) if label_folders else split_dir
-      if index == 0 or label_folders:
-        tf.io.gfile.makedirs(parent)
-      tf.io.write_file(os.path.join(parent, f"{index:0{digits}d}.png"),
-                       tf.io.encode_png(image))
-      index += 1
-  return index
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.data import image_files as image_readers
+from tfp_vqvae.data import pipeline as data
+from tfp_vqvae.data import png_folder
 
 
 def define_flags(flag_values=flags.FLAGS):
-  config_lib.define_flags(flag_values, fields=_SOURCE_FIELDS)
+  config_lib.define_flags(flag_values, fields=png_folder._SOURCE_FIELDS)
   flags.DEFINE_string("split", "test", "TFDS split string of the images to write.",
                       flag_values=flag_values)
   flags.DEFINE_string("output_dir", None, "Root of the folder dataset to write.",
@@ -92,8 +48,8 @@ def main(argv):
   output_split = values.output_split or values.split.split("[")[0].split("+")[0]
   try:
     image_data = data.open_data(train_split=values.split, eval_split=values.split,
-                                **{name: values[name].value for name in _SOURCE_FIELDS})
-    count = export_png_folder(image_data, values.output_dir, output_split,
+                                **{name: values[name].value for name in png_folder._SOURCE_FIELDS})
+    count = png_folder.export_png_folder(image_data, values.output_dir, output_split,
                               values.label_folders)
   except (image_readers.DatasetUnavailableError, ValueError) as error:
     sys.exit(f"error: {error}")

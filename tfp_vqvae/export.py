@@ -15,12 +15,12 @@ tfp_vqvae/export_lib.py for the signatures.
 import sys
 
 # Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae import _cli  # pylint: disable=unused-import
+from tfp_vqvae.internal import cli  # pylint: disable=unused-import
 
 from absl import app
 from absl import flags
 
-from tfp_vqvae import export_lib
+from tfp_vqvae.serving import export as export_lib
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None,
                                  "Training directory whose latest checkpoint to export.")

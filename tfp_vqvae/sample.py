@@ -11,62 +11,14 @@ first and then its bottom codes given them.
 """
 
 import sys
-
-# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae import _cli  # pylint: disable=unused-import
-
+from tfp_vqvae.internal import cli  # pylint: disable=unused-import
 from absl import app
 from absl import flags
 import numpy as np
-import tensorflow as tf
-
-from tfp_vqvae import checkpoints
-from tfp_vqvae import figures
-from tfp_vqvae import prior as prior_lib
-from tfp_vqvae import seeds as seeds_lib
-
-
-def sample_seeds(seed, num):
-  """int64 [num]: the seed of each of `num` samples drawn with `seed`."""
-  return tf.random.stateless_uniform(
-      [num], seeds_lib.stream_seed(seed, seeds_lib.Stream.SAMPLES), minval=None,
-      maxval=None, dtype=tf.int64)
-
-
-def sample_images(vqvae, prior, num, temperature=1.0, seed=0, batch_size=64,
-                  labels=None):
-  """Draws `num` codes from `prior` and decodes them with `vqvae`.
-
-  Args:
-    vqvae: a `model.VQVAE` (or VQ-VAE-2).
-    prior: a prior over its codes (`prior.load_prior`): single-level, residual or
-      hierarchical, whose codes are drawn ancestrally (top, then bottom).
-    num: number of samples.
-    temperature: > 0, divides the prior's logits.
-    seed: integer seed of the whole draw.
-    batch_size: samples drawn at once; does not change the samples.
-    labels: int [num] class labels, iff the prior is class-conditional.
-
-  Returns:
-    (codes: int32 [num, *code_shape], or a dict of them per level for a
-    hierarchical prior; probs: float32 [num, H, W, C], the decoder's means).
-
-  Raises:
-    ValueError: if temperature is not positive.
-  """
-  if not temperature > 0:
-    raise ValueError(f"temperature must be > 0, got {temperature!r}.")
-  decode = tf.function(lambda codes: vqvae.decode_codes(codes).mean())
-  seeds = sample_seeds(seed, num)
-  codes, probs = [], []
-  for start in range(0, num, batch_size):
-    batch_labels = None if labels is None else labels[start:start + batch_size]
-    batch_codes = prior.sample(seeds[start:start + batch_size],
-                               tf.constant(temperature, tf.float32), batch_labels)
-    codes.append(tf.nest.map_structure(lambda c: c.numpy(), batch_codes))
-    probs.append(decode(batch_codes).numpy())
-  return (tf.nest.map_structure(lambda *parts: np.concatenate(parts), *codes),
-          np.concatenate(probs))
+from tfp_vqvae.priors import pixelcnn as prior_lib
+from tfp_vqvae.priors import sampling
+from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import figures
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -108,7 +60,7 @@ def main(argv):
                 else np.arange(values.num, dtype=np.int32) % prior.num_classes)
     elif values.label is not None:
       raise ValueError("--label needs a class-conditional prior.")
-    _, probs = sample_images(vqvae, prior, values.num, values.temperature, values.seed,
+    _, probs = sampling.sample_images(vqvae, prior, values.num, values.temperature, values.seed,
                              values.batch_size, labels)
     figures.write_png(values.out, figures.image_grid(probs, values.columns))
   except ValueError as error:

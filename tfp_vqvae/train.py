@@ -7,14 +7,14 @@ TensorBoard summaries, metrics.json and PNG figures to --model_dir.
 import sys
 
 # Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae import _cli  # pylint: disable=unused-import
+from tfp_vqvae.internal import cli  # pylint: disable=unused-import
 
 from absl import app
 from absl import flags
 
-from tfp_vqvae import config as config_lib
-from tfp_vqvae import data
-from tfp_vqvae import train_lib
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.data import pipeline as data
+from tfp_vqvae.training import vqvae_trainer as train_lib
 
 config_lib.define_flags()
 _MODEL_DIR = flags.DEFINE_string("model_dir", None,

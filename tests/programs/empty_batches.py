@@ -16,7 +16,7 @@ from tensorflow.python.util import _pywrap_util_port
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import prediction_server  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tfp_vqvae import serving_client  # pylint: disable=g-import-not-at-top
+from tfp_vqvae.serving import client as serving_client  # pylint: disable=g-import-not-at-top
 
 
 def main(argv):

@@ -1,7 +1,7 @@
 """Imports the modules named on the command line and prints, as JSON, which of the
 modules named after `--` were imported as a result (run in a fresh interpreter).
 
-    python tests/programs/imported_modules.py tfp_vqvae.export_lib -- tf_keras ...
+    python tests/programs/imported_modules.py tfp_vqvae.serving.export -- tf_keras ...
 """
 
 import importlib

@@ -35,8 +35,8 @@ def main(argv):
   # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds
   import test_util
-  from tfp_vqvae import distribute
-  from tfp_vqvae import train_lib
+  from tfp_vqvae.internal import distribute
+  from tfp_vqvae.training import vqvae_trainer as train_lib
 
   if strategy_name == "mirrored":
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -1,0 +1,416 @@
+"""CPU benchmark of the train step, the quantizer and serving, beside the peers.
+
+`python -m tfp_vqvae.benchmark` follows the protocol of the peer bench
+(../shared/bench/README.md, "Protocol" and "Adding tfp_vqvae") so that
+
+    OURS_CMD="python -m tfp_vqvae.benchmark" TF_PY=... TORCH_PY=... \
+        bash ../shared/bench/run_peers.sh > results.jsonl
+
+times this package beside Sonnet and vector-quantize-pytorch in one run. It takes
+the peers' arguments (`--what train_step --batch B`, `--what quantizer --n N --k K`,
+`--malloc keep|default`, `--quick`) and prints one JSON line per configuration on
+stdout; progress goes to stderr. The protocol pieces are reimplemented here so the
+package never imports the bench at run time:
+
+  * every configuration runs in a fresh child process (`--child`), so
+    `peak_rss_mb` is that configuration's own peak; `--malloc keep` gives the
+    children the same GLIBC_TUNABLES as the peers (this VM re-faults freed
+    memory expensively, see the bench README, "Allocator");
+  * warm-up steps (the first one traces) are excluded, then timed windows of
+    a few steps; the median window (ms per step) is reported with min and max;
+  * every step ends by fetching a scalar to the host;
+  * synthetic binarized inputs (p = 0.5), a pool of 4 batches made up front.
+
+What is timed:
+  train_step  `train_lib.Trainer.train_step` itself (the package's real step:
+              forward, loss, gradients, Adam, EMA codebook update) on the
+              paper's model, `model.VQVAE` defaults; `--dtypes float32 bfloat16`
+              adds mixed-precision lines, labelled peer "tfp_vqvae-bfloat16" so
+              they never stand in for the float32 figure; `--jit-compile` times
+              the XLA-compiled steps as peer "tfp_vqvae-xla".
+  quantizer   `VectorQuantizerEMA` alone in training mode on standard normal
+              [N, 64] inputs: forward, EMA update, commitment loss and its
+              gradient to the inputs, in one `tf.function`.
+  serving     (ours only) `encode`, `decode` and `reconstruct` signatures of a
+              SavedModel written by `export_lib.save_module` from a freshly
+              initialised model and loaded back: latency p50/p99 per call at
+              batch 1 and 64 (one call per sample), images/s at batch 256.
+  sample      (ours only; `--what sample --runs NAME=VQVAE_DIR,PRIOR_DIR ...`)
+              ancestral sampling from trained model and prior directories (any
+              code layout: one grid, residual, VQ-VAE-2) and decoding, as
+              `sample.sample_images` does for a batch of `--sample-batch`
+              images (traced once), reported as images/s.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PEER = "tfp_vqvae"
+TRAIN_BATCHES = (64, 256)
+QUANTIZER_N = (3136, 16384, 65536)
+QUANTIZER_K = (512, 4096)
+SERVING_SIGNATURES = ("encode", "decode", "reconstruct")
+SERVING_LATENCY_BATCHES = (1, 64)
+SERVING_THROUGHPUT_BATCH = 256
+# (warm-up steps, timed windows, steps per window), as in the peer bench.
+PROTOCOL = {
+    "full": {"train_step": (3, 10, 3), "quantizer": (2, 5, 3), "serving": (5, 200, 1),
+             "sample": (1, 5, 1)},
+    "quick": {"train_step": (2, 3, 2), "quantizer": (1, 3, 2), "serving": (2, 20, 1),
+              "sample": (1, 2, 1)},
+}
+CHILD_TIMEOUT_S = 600
+# glibc never returns freed memory to this VM (no mmap for malloc, no trimming),
+# the peer bench's `--malloc keep`; the string must stay identical to the bench's.
+MALLOC_KEEP_TUNABLES = ("glibc.malloc.mmap_max=0:"
+                        "glibc.malloc.trim_threshold=17179869184")
+# Paper architecture and optimiser, the bench's DEFAULTS: the package's defaults.
+IMAGE_SHAPE = (28, 28, 1)
+LATENT_POSITIONS = 7 * 7
+
+
+def log(message):
+  sys.stderr.write(f"[{PEER}] {message}\n")
+  sys.stderr.flush()
+
+
+def emit(record):
+  sys.stdout.write(json.dumps(record) + "\n")
+  sys.stdout.flush()
+
+
+def peak_rss_mb():
+  """Peak resident set size of this process in MiB (Linux ru_maxrss is KiB)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def current_rss_mb():
+  with open("/proc/self/statm") as f:
+    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2.0**20
+
+
+def malloc_env(mode):
+  """The environment of a child process under allocator mode keep|default."""
+  env = dict(os.environ)
+  if mode == "keep":
+    env["GLIBC_TUNABLES"] = MALLOC_KEEP_TUNABLES
+  else:
+    env.pop("GLIBC_TUNABLES", None)
+  env["BENCH_MALLOC_MODE"] = mode
+  return env
+
+
+def time_windows(step, warmup, windows, steps_per_window):
+  """Runs `step()` (which blocks on a host fetch); returns (ms per step per window, last)."""
+  last = None
+  for _ in range(warmup):
+    last = step()
+  samples = []
+  for _ in range(windows):
+    start = time.perf_counter()
+    for _ in range(steps_per_window):
+      last = step()
+    samples.append((time.perf_counter() - start) * 1000.0 / steps_per_window)
+  return samples, last
+
+
+def _record(config, samples, rss_baseline, **extra):
+  """The JSON line of a train_step, quantizer or sample configuration (the peers'
+  keys)."""
+  median = statistics.median(samples)
+  record = {"peer": config["peer"], "what": config["what"], "batch": config.get("batch"),
+            "num_embeddings": config["num_embeddings"], "embedding_dim": 64,
+            "n_vectors": config["n_vectors"]}
+  if config["what"] in ("train_step", "sample"):
+    record["images_per_s"] = round(config["batch"] / (median / 1000.0), 2)
+  else:
+    record["vectors_per_s"] = round(config["n_vectors"] / (median / 1000.0), 1)
+  record.update({
+      "ms_per_step_median": round(median, 3),
+      "ms_min": round(min(samples), 3),
+      "ms_max": round(max(samples), 3),
+      "peak_rss_mb": round(peak_rss_mb(), 1),
+      "rss_baseline_mb": round(rss_baseline, 1),
+      "ms_windows": [round(s, 3) for s in samples],
+      "warmup": config["warmup"],
+      "windows": config["windows"],
+      "steps_per_window": config["steps_per_window"],
+      "seed": config["seed"],
+  })
+  record.update(_common_fields(config))
+  record.update(extra)
+  return record
+
+
+def _common_fields(config):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return {
+      "malloc": os.environ.get("BENCH_MALLOC_MODE", "inherit"),
+      "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+      "dtype": config["dtype"],
+      "jit_compile": config["jit_compile"],
+      "threads": {"tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                  "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+                  "os_cpu_count": os.cpu_count()},
+      "versions": {"tensorflow": tf.__version__, "python": sys.version.split()[0]},
+  }
+
+
+def _binary_images(rng, batch):
+  return (rng.random((batch,) + IMAGE_SHAPE) < 0.5).astype("float32")
+
+
+def run_train_step(config):
+  """Times `Trainer.train_step` on a pool of synthetic binarized batches."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.configs import config as config_lib  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.training import vqvae_trainer as train_lib  # pylint: disable=g-import-not-at-top
+
+  rng = np.random.default_rng(config["seed"])
+  pool = [tf.constant(_binary_images(rng, config["batch"])) for _ in range(4)]
+  trainer = train_lib.Trainer(
+      config_lib.Config(batch_size=config["batch"], num_embeddings=config["num_embeddings"],
+                        seed=config["seed"], dtype=config["dtype"],
+                        jit_compile=config["jit_compile"]),
+      IMAGE_SHAPE)
+  calls = iter(range(1 << 62))
+
+  def step():
+    return float(trainer.train_step(pool[next(calls) % len(pool)])["loss"])
+
+  rss_baseline = current_rss_mb()
+  samples, last_loss = time_windows(step, config["warmup"], config["windows"],
+                                    config["steps_per_window"])
+  n_params = sum(v.shape.num_elements() for v in trainer.model.trainable_variables)
+  # The loss includes the constant KL of the uniform prior, 49 * log(512) nats.
+  return _record(config, samples, rss_baseline, n_params=int(n_params),
+                 final_loss=round(last_loss, 3),
+                 traces=int(trainer.train_step.experimental_get_tracing_count()))
+
+
+def run_quantizer(config):
+  """Times the EMA quantizer alone: forward, EMA update, loss gradient to the input."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.quantizers import ema as ema_lib  # pylint: disable=g-import-not-at-top
+
+  rng = np.random.default_rng(config["seed"])
+  inputs = tf.constant(rng.standard_normal((config["n_vectors"], 64)).astype(np.float32))
+  quantizer = ema_lib.VectorQuantizerEMA(config["num_embeddings"], 64,
+                                         seed=config["seed"])
+
+  @tf.function(jit_compile=config["jit_compile"])
+  def quantizer_step(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      loss = tf.reduce_mean(quantizer(x, training=True).commitment_loss)
+    # Fetching a scalar of the gradient too forces the backward pass.
+    return loss + 0.0 * tf.reduce_sum(tape.gradient(loss, x))
+
+  def step():
+    return float(quantizer_step(inputs))
+
+  rss_baseline = current_rss_mb()
+  samples, _ = time_windows(step, config["warmup"], config["windows"],
+                            config["steps_per_window"])
+  return _record(config, samples, rss_baseline)
+
+
+def run_serving(config):
+  """Exports a fresh model, loads the SavedModel and times its signatures."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.serving import export as export_lib  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.models import builder  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.configs import config as config_lib  # pylint: disable=g-import-not-at-top
+
+  rng = np.random.default_rng(config["seed"])
+  model = builder.build_vqvae(
+      config_lib.Config(num_embeddings=config["num_embeddings"], seed=config["seed"]),
+      IMAGE_SHAPE)
+  module = export_lib.ServingModule(model, "threshold")
+  with tempfile.TemporaryDirectory() as export_base:
+    path = export_lib.save_module(module, export_base, warmup_batch_sizes=(1,))
+    loaded = tf.saved_model.load(path)
+  latent_shape = model.latent_shape
+
+  def inputs(signature, batch):
+    if signature == "decode":
+      return {"codes": tf.constant(rng.integers(0, config["num_embeddings"],
+                                                (batch,) + latent_shape, np.int32))}
+    return {"images": tf.constant((rng.random((batch,) + IMAGE_SHAPE) < 0.5)
+                                  .astype(np.uint8) * 255)}
+
+  records = []
+  for signature in SERVING_SIGNATURES:
+    function = loaded.signatures[signature]
+    for batch in SERVING_LATENCY_BATCHES + (SERVING_THROUGHPUT_BATCH,):
+      feed = inputs(signature, batch)
+
+      def call():
+        outputs = function(**feed)
+        return next(iter(outputs.values())).numpy()
+
+      throughput = batch == SERVING_THROUGHPUT_BATCH
+      windows = max(config["windows"] // 10, 3) if throughput else config["windows"]
+      samples, _ = time_windows(call, config["warmup"], windows, 1)
+      median = statistics.median(samples)
+      record = {"peer": config["peer"], "what": "serving", "signature": signature,
+                "batch": batch, "num_embeddings": config["num_embeddings"],
+                "ms_p50": round(median, 3),
+                "ms_p99": round(float(np.percentile(samples, 99)), 3),
+                "ms_min": round(min(samples), 3),
+                "images_per_s": round(batch / (median / 1000.0), 1),
+                "calls": windows, "warmup": config["warmup"]}
+      record.update(_common_fields(config))
+      records.append(record)
+  for record in records:
+    record["peak_rss_mb"] = round(peak_rss_mb(), 1)
+  return records
+
+
+def run_sample(config):
+  """Times ancestral sampling from a trained VQ-VAE and prior: images per second."""
+  from tfp_vqvae.training import checkpoints  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.priors import pixelcnn as prior_lib  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.priors import sampling as sample_lib  # pylint: disable=g-import-not-at-top
+
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  rss_baseline = current_rss_mb()
+  vqvae, _, _ = checkpoints.load_vqvae(config["vqvae_dir"])
+  prior, _ = prior_lib.load_prior(config["prior_dir"], vqvae)
+  labels = tf.zeros([config["batch"]], tf.int32) if prior.num_classes else None
+  decode = tf.function(lambda codes: vqvae.decode_codes(codes).mean())
+  draws = iter(range(1 << 30))
+
+  def step():
+    # What `sample.sample_images` does per batch, its functions traced once: new
+    # seeds each call, the same graphs.
+    codes = prior.sample(sample_lib.sample_seeds(next(draws), config["batch"]), 1.0,
+                         labels)
+    return float(decode(codes)[0, 0, 0, 0])
+
+  samples, _ = time_windows(step, config["warmup"], config["windows"],
+                            config["steps_per_window"])
+  return _record(config, samples, rss_baseline, run=config["run"],
+                 code_shape=str(vqvae.code_shape), num_embeddings=vqvae.num_embeddings)
+
+
+_RUNNERS = {"train_step": run_train_step, "quantizer": run_quantizer,
+            "serving": run_serving, "sample": run_sample}
+
+
+def build_configs(args):
+  """One dict per configuration (child process) the arguments ask for."""
+  mode = "quick" if args.quick else "full"
+  whats = ("train_step", "quantizer", "serving") if args.what == "all" else (args.what,)
+  configs = []
+  for what in whats:
+    warmup, windows, steps = PROTOCOL[mode][what]
+    base = dict(what=what, seed=args.seed, jit_compile=args.jit_compile,
+                warmup=warmup if args.warmup is None else args.warmup,
+                windows=windows if args.windows is None else args.windows,
+                steps_per_window=steps if args.steps_per_window is None
+                else args.steps_per_window)
+    if what == "train_step":
+      for dtype in args.dtypes:
+        for batch in args.batch or TRAIN_BATCHES:
+          peer = PEER if dtype == "float32" else f"{PEER}-{dtype}"
+          peer += "-xla" if args.jit_compile else ""
+          configs.append(dict(base, peer=peer, dtype=dtype, batch=batch,
+                              n_vectors=batch * LATENT_POSITIONS,
+                              num_embeddings=args.num_embeddings))
+    elif what == "quantizer":
+      for n in args.n or QUANTIZER_N:
+        for k in args.k or QUANTIZER_K:
+          configs.append(dict(base, peer=PEER + ("-xla" if args.jit_compile else ""),
+                              dtype="float32", batch=None, n_vectors=n,
+                              num_embeddings=k))
+    elif what == "sample":
+      for run in args.runs or ():
+        name, _, dirs = run.partition("=")
+        vqvae_dir, _, prior_dir = dirs.partition(",")
+        configs.append(dict(base, peer=PEER, dtype="float32", batch=args.sample_batch,
+                            num_embeddings=None, n_vectors=None, run=name,
+                            vqvae_dir=vqvae_dir,
+                            prior_dir=prior_dir))
+    else:
+      configs.append(dict(base, peer=PEER, dtype="float32",
+                          num_embeddings=args.num_embeddings))
+  return configs
+
+
+def run_children(configs, malloc):
+  """Runs each configuration in a fresh child process; returns the failure count."""
+  failures = 0
+  for config in configs:
+    command = [sys.executable, "-m", "tfp_vqvae.benchmark", "--child", json.dumps(config)]
+    log(f"{config['what']} {json.dumps({k: config.get(k) for k in ('batch', 'n_vectors', 'num_embeddings', 'dtype')})}")
+    try:
+      result = subprocess.run(command, stdout=subprocess.PIPE, text=True,
+                              timeout=CHILD_TIMEOUT_S, env=malloc_env(malloc))
+      lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+      if result.returncode or not lines:
+        raise RuntimeError(f"child exited {result.returncode}, no result line")
+      for line in lines:
+        emit(json.loads(line))
+    except (subprocess.TimeoutExpired, RuntimeError) as e:
+      failures += 1
+      emit({"peer": config["peer"], "what": config["what"], "batch": config.get("batch"),
+            "num_embeddings": config["num_embeddings"],
+            "n_vectors": config.get("n_vectors"), "malloc": malloc, "error": str(e)})
+  return failures
+
+
+def parse_args(argv):
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--what", choices=("train_step", "quantizer", "serving", "sample",
+                                         "all"), default="all",
+                      help="all: train_step, quantizer and serving (sample needs --runs)")
+  parser.add_argument("--runs", nargs="+", metavar="NAME=VQVAE_DIR,PRIOR_DIR",
+                      help="sample: trained VQ-VAE and prior directories to sample from")
+  parser.add_argument("--sample-batch", type=int, default=64,
+                      help="sample: images drawn per call")
+  parser.add_argument("--batch", type=int, nargs="+", help="train-step batch sizes")
+  parser.add_argument("--n", type=int, nargs="+", help="quantizer: numbers of vectors N")
+  parser.add_argument("--k", type=int, nargs="+", help="quantizer: codebook sizes K")
+  parser.add_argument("--num-embeddings", type=int, default=512,
+                      help="K of the train step and serving model")
+  parser.add_argument("--dtypes", nargs="+", default=["float32"],
+                      choices=("float32", "bfloat16", "float16"),
+                      help="train-step compute dtypes; non-float32 lines get their own peer")
+  parser.add_argument("--jit-compile", action="store_true",
+                      help="XLA-compiled steps (Config.jit_compile), peer *-xla")
+  parser.add_argument("--warmup", type=int)
+  parser.add_argument("--windows", type=int)
+  parser.add_argument("--steps-per-window", type=int)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--quick", action="store_true", help="fewer steps per configuration")
+  parser.add_argument("--malloc", choices=("keep", "default"), default="keep",
+                      help="glibc allocator mode of the measured children")
+  parser.add_argument("--child", help=argparse.SUPPRESS)
+  return parser.parse_args(argv)
+
+
+def main(argv=None):
+  args = parse_args(sys.argv[1:] if argv is None else argv)
+  if args.child:
+    # Here, not at the top: the parent process never imports TensorFlow.
+    from tfp_vqvae.internal import cli  # pylint: disable=g-import-not-at-top,unused-import
+    config = json.loads(args.child)
+    records = _RUNNERS[config["what"]](config)
+    for record in records if isinstance(records, list) else [records]:
+      emit(record)
+    return 0
+  return 1 if run_children(build_configs(args), args.malloc) else 0
+

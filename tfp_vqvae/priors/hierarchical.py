@@ -1,0 +1,113 @@
+"""The prior of VQ-VAE-2's two grids of codes: p(top) p(bottom | top).
+
+VQ-VAE-2 (Razavi et al. 2019) codes an image as a small top grid (global structure)
+and a larger bottom grid (detail) conditioned on it. Its prior factorises the same
+way: a top prior (a gated PixelCNN with causal self-attention, PixelSNAIL-like) and
+a bottom prior (a gated PixelCNN whose every layer also sees the top codes,
+embedded and upsampled to the bottom grid). So
+
+    log p(codes) = log p_top(codes["top"]) + log p_bottom(codes["bottom"] | codes["top"])
+
+and sampling is ancestral: the top grid first, then the bottom grid given it. Both
+are `prior.GatedPixelCNN`s (`prior.build_prior` builds this module from a
+`prior.HierarchicalPriorConfig`); codes are dicts {"top": int [B, ht, wt],
+"bottom": int [B, hb, wb]} of the same K, as the hierarchical VQ-VAE's `encode`
+returns and `decode_codes` takes.
+"""
+
+import tensorflow as tf
+
+from tfp_vqvae.internal import seeds as seeds_lib
+
+LEVELS = ("top", "bottom")
+
+
+class HierarchicalPrior(tf.Module):
+  """p(top) p(bottom | top) over codes {"top": [B, ht, wt], "bottom": [B, hb, wb]}.
+
+  Example:
+    prior = prior_lib.build_prior(prior_lib.HierarchicalPriorConfig(top, bottom))
+    prior.log_prob({"top": top_codes, "bottom": bottom_codes})   # [B] nats
+    prior.sample(seeds, temperature=1.0)    # {"top": int32 [B, ht, wt], "bottom": ...}
+  """
+
+  def __init__(self, top: tf.Module, bottom: tf.Module, name: str = "prior"):
+    """Composes the two priors.
+
+    Args:
+      top: a `prior.GatedPixelCNN` over the top grid, without condition.
+      bottom: a `prior.GatedPixelCNN` over the bottom grid, conditioned on codes
+        of the top grid's shape.
+      name: module name.
+
+    Raises:
+      ValueError: if the bottom prior is not conditioned on the top grid, or the
+        two differ in K or in classes.
+    """
+    super().__init__(name=name)
+    if top.condition_shape or tuple(bottom.condition_shape) != tuple(top.latent_shape):
+      raise ValueError(
+          f"The bottom prior must be conditioned on the top grid {top.latent_shape} "
+          f"(it is on {bottom.condition_shape}) and the top prior on nothing (it is "
+          f"on {top.condition_shape}).")
+    if (top.num_embeddings, top.num_classes) != (bottom.num_embeddings,
+                                                 bottom.num_classes):
+      raise ValueError(
+          f"The top and bottom priors must share K and the classes; they have "
+          f"K={top.num_embeddings}, {bottom.num_embeddings} and num_classes="
+          f"{top.num_classes}, {bottom.num_classes}.")
+    self.top = top
+    self.bottom = bottom
+    self.num_embeddings = top.num_embeddings
+    self.num_classes = top.num_classes
+    self.code_shape = {"top": tuple(top.code_shape), "bottom": tuple(bottom.code_shape)}
+
+  @property
+  def level_sizes(self) -> dict[str, int]:
+    """Codes per example of each level."""
+    return {level: self.code_shape[level][0] * self.code_shape[level][1]
+            for level in LEVELS}
+
+  def level_log_probs(self, codes, labels=None, training=False, seed=None):
+    """{"top": log p(top) [B], "bottom": log p(bottom | top) [B]} in nats.
+
+    Args:
+      codes: {"top": int [B, ht, wt], "bottom": int [B, hb, wb]} in [0, K).
+      labels: int [B] class labels, iff num_classes > 0.
+      training: applies each prior's dropout if True.
+      seed: shape [2] stateless dropout seed when training with dropout; the
+        bottom prior's is derived from it.
+    """
+    bottom_seed = (None if seed is None else
+                   tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 1))
+    return {
+        "top": self.top.log_prob(codes["top"], labels, training, seed),
+        "bottom": self.bottom.log_prob(codes["bottom"], labels, training, bottom_seed,
+                                       condition=codes["top"]),
+    }
+
+  def log_prob(self, codes, labels=None, training=False, seed=None):
+    """log p(top) + log p(bottom | top) [B] in nats; arguments as `level_log_probs`."""
+    levels = self.level_log_probs(codes, labels, training, seed)
+    return levels["top"] + levels["bottom"]
+
+  @tf.function
+  def sample(self, seeds, temperature=1.0, labels=None):
+    """Ancestral samples: the top grid, then the bottom grid given it.
+
+    Each level draws its noise from its own stream of the example's seed, so a
+    sample depends on its seed only.
+
+    Args:
+      seeds: int64 [B], one seed per sample.
+      temperature: > 0, a scalar or [B, 1] (one per sample); divides the logits
+        of both levels.
+      labels: int [B] class labels, iff num_classes > 0.
+
+    Returns:
+      {"top": int32 [B, ht, wt], "bottom": int32 [B, hb, wb]} in [0, K).
+    """
+    top = self.top.sample(seeds, temperature, labels)
+    bottom = self.bottom.sample(seeds, temperature, labels, condition=top,
+                                stream=seeds_lib.Stream.PRIOR_SAMPLE_BOTTOM)
+    return {"top": top, "bottom": bottom}

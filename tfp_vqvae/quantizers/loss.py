@@ -1,0 +1,184 @@
+"""Vector quantizer whose codebook is learned by gradient (van den Oord et al. 2017, eq. 3).
+
+The codebook is a trainable variable. Besides the commitment term that pulls the
+encoder towards its codes, a codebook term pulls each used code towards the encoder
+outputs assigned to it:
+
+    codebook loss    ||sg(z_e) - e||^2     (gradient to the codebook only)
+    commitment loss  beta * ||z_e - sg(e)||^2   (gradient to the encoder only)
+
+as in Sonnet's and the PyTorch tutorial's `VectorQuantizer` and the Haiku practical.
+The two are summed over the latent positions (like the EMA quantizer's commitment
+loss; see `QuantizerOutput`) and returned together in `commitment_loss`, the whole
+quantizer term of the objective, so the model adds it to the loss unchanged.
+
+Shares with `VectorQuantizerEMA` the nearest-code search, the straight-through
+estimator, the outputs, and the replica-consistent first-batch initialisation; the
+code counts behind perplexity and usage are SUM all-reduced in training. The
+optimizer all-reduces the codebook's gradient like any other, so every replica keeps
+the same codebook.
+"""
+
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from tfp_vqvae.quantizers import base as quantizer_lib
+
+
+class LossVariables(NamedTuple):
+  """The state of a loss-trained codebook, read and written by `LossQuantization`.
+
+  The codebook is trainable (the optimizer updates it); the first training call
+  assigns it on every replica with the same value (see
+  `quantizer.sample_global_rows`), so all three are mirrored with
+  ONLY_FIRST_REPLICA aggregation under tf.distribute.
+  """
+  codebook: tf.Variable     # float32 [K, D], trainable
+  initialized: tf.Variable  # bool [], set by the first training call
+  num_updates: tf.Variable  # int64 [], training calls so far (the next seed's index)
+
+
+class LossQuantization:
+  """The loss-trained quantizer's options and its math, on variables it is given.
+
+  Shared by `VectorQuantizerLoss` (a `tf.Module`) and the Keras layer
+  (keras_layers.py).
+  """
+
+  def __init__(self, num_embeddings: int, embedding_dim: int,
+               commitment_cost: float = 0.25, initializer=None, seed: int = 0):
+    """Checks and keeps the options.
+
+    Args:
+      num_embeddings: K, the number of codes; >= 1.
+      embedding_dim: D, the size of a code vector; >= 1.
+      commitment_cost: beta >= 0, weight of the commitment loss.
+      initializer: a `codebook_init.CodebookInit`; None for K encoder outputs of
+        the first global batch.
+      seed: integer seed of the initialisation's random choices (see
+        `quantizer.training_seed`).
+
+    Raises:
+      ValueError: if an argument is out of range.
+    """
+    quantizer_lib.check_codebook_args(num_embeddings, embedding_dim, commitment_cost)
+    self.num_embeddings = int(num_embeddings)
+    self.embedding_dim = int(embedding_dim)
+    self.commitment_cost = float(commitment_cost)
+    self.initializer = initializer
+    self.seed = int(seed)
+
+  def get_config(self) -> dict:
+    """The constructor's keyword arguments (`initializer` as the object)."""
+    return dict(num_embeddings=self.num_embeddings, embedding_dim=self.embedding_dim,
+                commitment_cost=self.commitment_cost, initializer=self.initializer,
+                seed=self.seed)
+
+  def quantize(self, variables: LossVariables, inputs: tf.Tensor,
+               training: bool = False, seed=None) -> quantizer_lib.QuantizerOutput:
+    """Quantizes `inputs` [..., D]; in training, initialises the codebook once.
+
+    Args:
+      variables: the codebook's `LossVariables`.
+      inputs: [B, ..., D] encoder outputs, any float dtype.
+      training: if True, set the codebook on the first call and all-reduce the code
+        counts across replicas.
+      seed: optional shape [2] integer stateless seed of this training call,
+        overriding `quantizer.training_seed(self.seed, num_updates)`.
+
+    The codebook's gradient is summed by the tape over the whole batch, so
+    reduction groups do not make this quantizer's training bit-identical across
+    replica counts, unlike `VectorQuantizerEMA`'s.
+
+    Returns:
+      A `quantizer.QuantizerOutput` whose `commitment_loss` is the codebook loss
+      plus beta times the commitment loss, per example.
+
+    Raises:
+      ValueError: if the last dimension of `inputs` is not D.
+    """
+    inputs, vectors = quantizer_lib.flatten_inputs(inputs, self.embedding_dim)
+    codebook = variables.codebook.read_value()
+    if training:
+      updates = variables.num_updates.read_value()
+      if seed is None:
+        seed = quantizer_lib.training_seed(self.seed, updates)
+      variables.num_updates.assign(updates + 1)
+      context, num_replicas = quantizer_lib.replica_info()
+      candidates = quantizer_lib.sample_global_rows(context, num_replicas, vectors,
+                                                    self.num_embeddings, seed)
+      if self.initializer is not None:
+        candidates = self.initializer.first_codebook(
+            variables.initialized, context, num_replicas, vectors, seed, candidates)
+      codebook = _initialize_once(variables, candidates)
+
+    codes = quantizer_lib.nearest_codes(vectors, tf.stop_gradient(codebook))
+    nearest = tf.gather(codebook, codes)
+    code_counts = tf.math.unsorted_segment_sum(
+        tf.ones_like(codes, tf.float32), codes, self.num_embeddings)
+    if training:
+      code_counts = quantizer_lib.sum_over_replicas(context, num_replicas, code_counts)
+
+    batch_size = tf.shape(inputs)[0]
+    commitment = tf.reshape(tf.square(vectors - tf.stop_gradient(nearest)),
+                            [batch_size, -1])
+    codebook_error = tf.reshape(tf.square(tf.stop_gradient(vectors) - nearest),
+                                [batch_size, -1])
+    loss = (tf.reduce_sum(codebook_error, axis=1)
+            + self.commitment_cost * tf.reduce_sum(commitment, axis=1))
+    return quantizer_lib.straight_through_output(inputs, vectors, nearest, codes, loss,
+                                                 code_counts)
+
+
+def _initialize_once(variables, initial):
+  """On the first training call, sets the codebook to `initial`; returns it."""
+  variables.codebook.assign(tf.where(variables.initialized, variables.codebook, initial))
+  variables.initialized.assign(True)
+  return variables.codebook.read_value()
+
+
+class VectorQuantizerLoss(quantizer_lib.SingleCodebook, LossQuantization, tf.Module):
+  """Vector quantizer with a gradient-trained codebook.
+
+  Example:
+    quantizer = VectorQuantizerLoss(num_embeddings=16, embedding_dim=32)
+    out = quantizer(z_e, training=True)
+    loss = recon_nll + out.commitment_loss  # trains encoder, decoder and codebook
+  """
+
+  def __init__(self, num_embeddings: int, embedding_dim: int,
+               commitment_cost: float = 0.25, initializer=None, seed: int = 0,
+               name: str = "quantizer"):
+    """Creates the codebook (set on the first training call).
+
+    Args:
+      num_embeddings, embedding_dim, commitment_cost, initializer, seed: see
+        `LossQuantization`.
+      name: module name.
+
+    Raises:
+      ValueError: if an argument is out of range.
+    """
+    tf.Module.__init__(self, name=name)
+    LossQuantization.__init__(self, num_embeddings, embedding_dim,
+                              commitment_cost=commitment_cost, initializer=initializer,
+                              seed=seed)
+    first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+    with self.name_scope:
+      self.codebook = tf.Variable(tf.zeros([self.num_embeddings, self.embedding_dim]),
+                                  name="codebook", aggregation=first)
+      self.initialized = tf.Variable(False, trainable=False, name="initialized",
+                                     aggregation=first)
+      self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                     name="num_updates", aggregation=first)
+
+  @tf.Module.with_name_scope
+  def __call__(self, inputs, training=False, seed=None):
+    """Quantizes `inputs` [..., D]; see `LossQuantization.quantize`.
+
+    Returns:
+      A `quantizer.QuantizerOutput`.
+    """
+    state = LossVariables(self.codebook, self.initialized, self.num_updates)
+    return self.quantize(state, inputs, training=training, seed=seed)

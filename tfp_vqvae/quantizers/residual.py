@@ -1,0 +1,101 @@
+"""Residual vector quantization: N quantizers, each coding what the previous missed.
+
+    r_0 = z_e,   e_i = Q_i(r_i),   r_{i+1} = r_i - e_i,   z_q = e_0 + ... + e_{N-1}
+
+(Zeghidour et al. 2021, SoundStream; the `ResidualVQ` of vector-quantize-pytorch).
+Each stage is a full quantizer with its own codebook, trained its own way (EMA or
+loss) on its own residuals, so under tf.distribute each stage is replica-consistent
+exactly as a single quantizer is. A stage's residual input carries the gradient of
+z_e (e_i enters r_{i+1} through a stop-gradient), so every stage's commitment term
+pulls the encoder; the decoder's gradient reaches z_e through one straight-through
+estimator on the sum.
+
+Codes gain a trailing quantizer axis: [B, h, w, N]. Perplexity and usage are per
+stage ([N]), code counts [N, K].
+"""
+
+import tensorflow as tf
+
+from tfp_vqvae.quantizers import base as quantizer_lib
+
+
+class ResidualQuantizer(tf.Module):
+  """Sums N quantizer stages applied to successive residuals.
+
+  Example:
+    stages = [VectorQuantizerEMA(512, 64, name=f"stage_{i}") for i in range(2)]
+    quantizer = ResidualQuantizer(stages)
+    out = quantizer(z_e, training=True)  # out.codes [B, 7, 7, 2]
+  """
+
+  def __init__(self, stages, seed=0, name="quantizer"):
+    """Wraps `stages`, quantizers with equal K and D (at least two).
+
+    Args:
+      stages: the quantizers, applied in order.
+      seed: integer seed of the stages' random choices: stage i of training call t
+        gets `fold_in(quantizer.training_seed(seed, t), i)`, t counted by the
+        first stage's `num_updates`.
+      name: module name.
+
+    Raises:
+      ValueError: for fewer than two stages or unequal sizes.
+    """
+    super().__init__(name=name)
+    if len(stages) < 2:
+      raise ValueError(f"A residual quantizer needs >= 2 stages, got {len(stages)}.")
+    sizes = {(stage.num_embeddings, stage.embedding_dim) for stage in stages}
+    if len(sizes) != 1:
+      raise ValueError(f"All stages must have the same K and D, got {sorted(sizes)}.")
+    self.stages = list(stages)
+    self.seed = int(seed)
+    self.num_embeddings, self.embedding_dim = sizes.pop()
+
+  @property
+  def num_quantizers(self):
+    return len(self.stages)
+
+  @property
+  def stage_names(self):
+    return tuple(f"stage_{i}" for i in range(self.num_quantizers))
+
+  def code_shape(self, latent_shape):
+    """One image's codes for a latent grid: the grid, then the N stages."""
+    return tuple(latent_shape) + (self.num_quantizers,)
+
+  @tf.Module.with_name_scope
+  def __call__(self, inputs, training=False, seed=None):
+    """Quantizes `inputs` [..., D] in N stages; see `VectorQuantizerEMA.__call__`.
+
+    Stage i gets the seed `fold_in(seed, i)`; by default `seed` is this training
+    call's (see `__init__`).
+
+    Returns:
+      A `quantizer.QuantizerOutput` with codes [..., N], commitment_loss summed
+      over the stages, perplexity and usage [N] and code_counts [N, K].
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    vectors = tf.cast(inputs, tf.float32)
+    residual = vectors
+    if training and seed is None:
+      seed = quantizer_lib.training_seed(self.seed, self.stages[0].num_updates)
+    outputs = []
+    for i, stage in enumerate(self.stages):
+      stage_seed = (None if seed is None
+                    else tf.random.experimental.stateless_fold_in(seed, i))
+      out = stage(residual, training=training, seed=stage_seed)
+      outputs.append(out)
+      residual = residual - tf.stop_gradient(out.quantized)
+    total = tf.add_n([out.quantized for out in outputs])
+    quantized = vectors + tf.stop_gradient(total - vectors)
+    return quantizer_lib.QuantizerOutput(
+        quantized=tf.cast(quantized, inputs.dtype),
+        codes=tf.stack([out.codes for out in outputs], axis=-1),
+        commitment_loss=tf.add_n([out.commitment_loss for out in outputs]),
+        perplexity=tf.stack([out.perplexity for out in outputs]),
+        usage=tf.stack([out.usage for out in outputs]),
+        code_counts=tf.stack([out.code_counts for out in outputs]))
+
+  def lookup(self, codes):
+    """The summed codebook vectors [..., D] (float32) for int codes [..., N]."""
+    return tf.add_n([stage.lookup(codes[..., i]) for i, stage in enumerate(self.stages)])

@@ -1,0 +1,185 @@
+"""One training loop for every trainer of the package (the VQ-VAE's and the prior's).
+
+`Loop` owns what trainers share: the step counter and training time, the
+checkpoint manager and resuming (with a one-line error for a checkpoint this
+version cannot restore), the cadence of logging, evaluation and checkpoints,
+progress lines with steps/s and ETA, TensorBoard writers and the results file,
+all written by the process the strategy says saves (`should_checkpoint`: the chief
+under MultiWorkerMirroredStrategy; other workers save into a scratch directory
+that is deleted at the end, as every worker must take part in a save).
+
+A trainer keeps only what is its own: its compiled step, its evaluation and the
+text of its progress line. Each step, in order: the trainer's step; the step
+counter; the progress line (every `log_every` steps and at the last); evaluation
+(every `eval_every` steps and at the last); a checkpoint (every
+`checkpoint_every` steps and at the last), after the trainer's `before_save` has
+put what must survive a restart into the checkpoint.
+"""
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Callable, Optional
+
+from absl import logging
+import tensorflow as tf
+
+from tfp_vqvae.training import checkpoints
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """How many steps, and how often to log, evaluate and checkpoint."""
+  num_steps: int
+  log_every: int
+  eval_every: int
+  checkpoint_every: int
+  max_checkpoints: int = 3
+
+
+def format_duration(seconds: float) -> str:
+  """`seconds` as e.g. 7m05s or 1h02m, for ETAs in progress lines."""
+  seconds = int(max(seconds, 0))
+  hours, rest = divmod(seconds, 3600)
+  return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def should_save(strategy: tf.distribute.Strategy) -> bool:
+  """Whether this process writes checkpoints, summaries and results."""
+  return bool(strategy.extended.should_checkpoint)
+
+
+class Loop:
+  """Step counter, checkpoints and cadence of one training run in `model_dir`.
+
+  Example:
+    loop = Loop(model_dir, Schedule(1000, 100, 500, 250))
+    loop.restore(model=model, optimizer=optimizer)
+    last_eval = loop.run(train_step, describe, evaluate)
+  """
+
+  def __init__(self, model_dir: str, schedule: Schedule,
+               strategy: Optional[tf.distribute.Strategy] = None, record: str = ""):
+    """Creates the counters (under `strategy`'s scope) and the writers.
+
+    Args:
+      model_dir: checkpoints, summaries (train/, eval/) and results go here;
+        created if missing (by the saving process).
+      schedule: steps and cadence.
+      strategy: the trainer's `tf.distribute.Strategy`; the default one if None.
+      record: text stored in every checkpoint (e.g. the config the model was
+        built from, see checkpoints.py).
+    """
+    self.model_dir = model_dir
+    self.schedule = schedule
+    self.strategy = strategy or tf.distribute.get_strategy()
+    self.is_saver = should_save(self.strategy)
+    with self.strategy.scope():
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+      self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                       name="train_seconds")
+    # Strings stay host variables, outside the strategy (no string TPU variables).
+    self.record = tf.Variable(record, dtype=tf.string, trainable=False, name="record")
+    self.history = tf.Variable("", dtype=tf.string, trainable=False, name="history")
+    if self.is_saver:
+      tf.io.gfile.makedirs(model_dir)
+      self.train_writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+      self.eval_writer = tf.summary.create_file_writer(os.path.join(model_dir, "eval"))
+    else:
+      self.train_writer = self.eval_writer = tf.summary.create_noop_writer()
+    self.checkpoint = None
+    self.manager = None
+
+  @property
+  def _writer_dir(self):
+    """model_dir for the saving process, else this worker's scratch directory."""
+    if self.is_saver:
+      return self.model_dir
+    resolver = self.strategy.cluster_resolver
+    return os.path.join(self.model_dir,
+                        f"scratch_{resolver.task_type}_{resolver.task_id}")
+
+  def restore(self, **objects: Any) -> int:
+    """Tracks `objects` (model, optimizer, ...) and resumes from model_dir.
+
+    Every process restores the saver's latest checkpoint in model_dir.
+
+    Returns:
+      The step training resumes from (0 for a new run).
+
+    Raises:
+      ValueError: if model_dir holds a checkpoint this program cannot restore.
+    """
+    self.checkpoint = tf.train.Checkpoint(step=self.step, train_seconds=self.train_seconds,
+                                          record=self.record, history=self.history,
+                                          **objects)
+    self.manager = tf.train.CheckpointManager(self.checkpoint, self._writer_dir,
+                                              max_to_keep=self.schedule.max_checkpoints)
+    latest = tf.train.latest_checkpoint(self.model_dir)
+    if latest:
+      checkpoints.restore(self.checkpoint, latest, self.model_dir)
+      logging.info("Resumed from step %d (%s).", int(self.step.numpy()), latest)
+    else:
+      logging.info("No checkpoint in %s: training from scratch.", self.model_dir)
+    return int(self.step.numpy())
+
+  def run(self, train_step: Callable[[int], Any], describe: Callable[[Any], str],
+          evaluate: Callable[[int], Any], on_log: Callable[[int, Any, float], None] = None,
+          before_save: Callable[[int], None] = None) -> Any:
+    """Trains from the current step up to `num_steps`.
+
+    Args:
+      train_step: runs step s (given s = 1, 2, ...) and returns its metrics
+        (tensors are fine: they are read only for progress lines).
+      describe: the trainer's part of a progress line for a step's metrics.
+      evaluate: evaluates at a step; its result is returned for the last one.
+      on_log: called at each progress line with (step, metrics, steps/s), e.g.
+        for training summaries.
+      before_save: called with the step before each checkpoint.
+
+    Returns:
+      `evaluate`'s result at the last step, or None if no step was left to run.
+    """
+    schedule = self.schedule
+    step = int(self.step.numpy())
+    window_start, window_step = time.perf_counter(), step
+    seconds_before = float(self.train_seconds.numpy())
+    run_start = time.perf_counter()
+    result = None
+    while step < schedule.num_steps:
+      step += 1
+      metrics = train_step(step)
+      self.step.assign(step)
+      self.train_seconds.assign(seconds_before + time.perf_counter() - run_start)
+      last = step == schedule.num_steps
+      if step % schedule.log_every == 0 or last:
+        now = time.perf_counter()
+        rate = (step - window_step) / max(now - window_start, 1e-9)
+        window_start, window_step = now, step
+        logging.info("step %d/%d  %s  %.1f steps/s  ETA %s", step, schedule.num_steps,
+                     describe(metrics), rate,
+                     format_duration((schedule.num_steps - step) / rate))
+        with self.train_writer.as_default(step=step):
+          tf.summary.scalar("steps_per_second", rate)
+        if on_log is not None:
+          on_log(step, metrics, rate)
+      if step % schedule.eval_every == 0 or last:
+        result = evaluate(step)
+      if step % schedule.checkpoint_every == 0 or last:
+        if before_save is not None:
+          before_save(step)
+        self.manager.save(checkpoint_number=step)
+    if not self.is_saver:
+      tf.io.gfile.rmtree(self._writer_dir)
+    return result
+
+  def write_results(self, file_name: str, metrics: dict) -> None:
+    """Writes `metrics` as JSON to model_dir/file_name (saving process only)."""
+    if self.is_saver:
+      path = os.path.join(self.model_dir, file_name)
+      with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(metrics, f, indent=2, sort_keys=True)
+      logging.info("Wrote %s.", path)
+    self.train_writer.flush()
+    self.eval_writer.flush()

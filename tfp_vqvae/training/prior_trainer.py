@@ -1,0 +1,468 @@
+r"""Trains a PixelCNN prior over a trained VQ-VAE's codes.
+
+    python -m tfp_vqvae.train_prior --flagfile flags/kmnist_prior.cfg \
+      --vqvae_dir DIR --model_dir PRIOR_DIR [data flags as for tfp_vqvae.train]
+
+The prior follows the VQ-VAE's codes (`code_shape`): a gated PixelCNN over a grid
+[h, w]; the same with N output heads over residual codes [h, w, N]; for VQ-VAE-2's
+{"top", "bottom"} grids, a top prior with --num_attention_blocks causal
+self-attention blocks and a bottom prior conditioned on the top codes (sized by the
+--bottom_* flags). See prior.py and hierarchical_prior.py.
+
+The VQ-VAE (latest checkpoint of --vqvae_dir) is frozen. It encodes both splits
+once, binarised as it was trained, into sharded files in PRIOR_DIR/codes-<key>/
+(code_shards.py) under a key of the VQ-VAE's weights and the data flags, so another
+checkpoint or split encodes afresh, and a prior trained on other codes is never
+resumed. The codes are streamed from those files, never held in memory. Training
+resumes from PRIOR_DIR's latest checkpoint; the checkpoint with the lowest eval
+NLL so far is kept in PRIOR_DIR/best/, which is what sampling and export load.
+
+Batch `s` draws its codes (with replacement) and its dropout from seeds derived
+from (--seed, s) only, so a resumed run follows the uninterrupted trajectory.
+
+At the end PRIOR_DIR/prior_metrics.json reports the best checkpoint on the eval
+split: -log p(z_q) under the prior (and per level or stage when there are
+several), the VQ-VAE's recon NLL on the same images, and the two bounds on
+-log p(x), recon NLL + prior NLL with the learned and with the uniform prior.
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from typing import Optional
+
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
+from tfp_vqvae.internal import cli  # pylint: disable=unused-import
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.data import code_shards
+from tfp_vqvae.data import pipeline as data
+from tfp_vqvae.data import preprocessing
+from tfp_vqvae.internal import seeds as seeds_lib
+from tfp_vqvae.priors import pixelcnn as prior_lib
+from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import loop as loop_lib
+from tfp_vqvae.training import optimization
+
+METRICS_FILE = "prior_metrics.json"
+# Config fields shared with the VQ-VAE trainer, flags and validation included.
+_SHARED_FIELDS = config_lib.field_names(config_lib.DATA, config_lib.LOOP)
+# Data fields always in the codes key (the others only when not at their defaults).
+_KEYED_FIELDS = ("dataset", "dataset_dir", "data_dir", "train_split", "eval_split")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainPriorConfig:
+  """Data, prior architecture and optimisation of a prior training run."""
+  dataset: str = "kmnist"
+  dataset_dir: Optional[str] = None
+  data_dir: Optional[str] = None
+  train_split: str = "train"
+  eval_split: str = "test"
+  image_size: str = ""
+  channels: int = 0
+  image_key: str = ""
+  label_key: str = ""
+  skip_corrupt_images: bool = False
+  num_channels: int = 128
+  num_layers: int = 6
+  kernel_size: int = 3
+  dropout_rate: float = 0.0
+  class_conditional: bool = False
+  num_attention_blocks: int = 0
+  num_heads: int = 4
+  bottom_num_channels: int = 0
+  bottom_num_layers: int = 0
+  bottom_kernel_size: int = 0
+  batch_size: int = 64
+  learning_rate: float = 3e-4
+  num_steps: int = 2000
+  seed: int = 0
+  log_every: int = 100
+  eval_every: int = 250
+  checkpoint_every: int = 250
+  max_checkpoints: int = 3
+  eval_batch_size: int = 500
+
+  @classmethod
+  def from_flags(cls, flag_values=flags.FLAGS):
+    return cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})
+
+  def num_classes(self):
+    """Classes of the labels (`data.num_classes` of the training split), or 0.
+
+    0 unless --class_conditional. Read from the data's metadata or labels, not
+    from the codes, so that the architecture is known, and checked against a
+    resumed model_dir, before any image is encoded.
+
+    Raises:
+      ValueError: with --class_conditional, if the data has no labels.
+    """
+    if not self.class_conditional:
+      return 0
+    classes = data.num_classes(self.dataset, self.train_split,
+                               dataset_dir=self.dataset_dir, data_dir=self.data_dir,
+                               image_key=self.image_key, label_key=self.label_key)
+    if not classes:
+      raise ValueError(f"--class_conditional: {self.dataset} {self.train_split} has no "
+                       "labels.")
+    return classes
+
+  def prior_config(self, num_embeddings: int, code_shape,
+                   num_classes: int) -> prior_lib.AnyPriorConfig:
+    """The prior's architecture for a VQ-VAE's K and `code_shape`.
+
+    Args:
+      num_embeddings: K.
+      code_shape: (h, w), (h, w, N) for N residual stages, or VQ-VAE-2's
+        {"top": (ht, wt), "bottom": (hb, wb)}.
+      num_classes: 0 for an unconditional prior, else `num_classes()`.
+
+    Returns:
+      A `prior.PriorConfig`, or a `prior.HierarchicalPriorConfig` for a dict.
+
+    Raises:
+      ValueError: if the --bottom_* flags leave a blind spot on the bottom grid.
+    """
+    common = dict(num_embeddings=num_embeddings, dropout_rate=self.dropout_rate,
+                  num_classes=num_classes)
+    # Heads only with attention: a prior without is recorded as before the flags
+    # existed, so that its model_dir resumes.
+    attention = (dict(num_attention_blocks=self.num_attention_blocks,
+                      num_heads=self.num_heads) if self.num_attention_blocks else {})
+    if not isinstance(code_shape, dict):
+      shape = tuple(int(s) for s in code_shape)
+      return prior_lib.PriorConfig(
+          latent_shape=shape[:2], num_stages=shape[2] if len(shape) > 2 else 1,
+          num_channels=self.num_channels, num_layers=self.num_layers,
+          kernel_size=self.kernel_size, seed=self.seed, **attention, **common)
+    top, bottom = (tuple(int(s) for s in code_shape[level]) for level in ("top", "bottom"))
+    bottom_layers = self.bottom_num_layers or self.num_layers
+    bottom_kernel = self.bottom_kernel_size or self.kernel_size
+    if not prior_lib.receptive_field_covers(bottom, bottom_layers, bottom_kernel):
+      raise ValueError(
+          f"--bottom_num_layers={bottom_layers} of --bottom_kernel_size={bottom_kernel} "
+          f"leave a blind spot on the {bottom[0]}x{bottom[1]} bottom grid: each layer "
+          f"reaches {bottom_kernel // 2} more rows and columns; use more layers.")
+    return prior_lib.HierarchicalPriorConfig(
+        top=prior_lib.PriorConfig(
+            latent_shape=top, num_channels=self.num_channels,
+            num_layers=self.num_layers, kernel_size=self.kernel_size, seed=self.seed,
+            **attention, **common),
+        # Its own seed: the two networks start from different weights.
+        bottom=prior_lib.PriorConfig(
+            latent_shape=bottom, num_channels=self.bottom_num_channels or self.num_channels,
+            num_layers=bottom_layers, kernel_size=bottom_kernel, seed=self.seed + 1,
+            condition_shape=top, **common))
+
+
+def codes_key(vqvae, vqvae_config, config):
+  """Hex key of the VQ-VAE's weights and of which images, binarised how, it encodes."""
+  digest = hashlib.sha256()
+  for variable in sorted(vqvae.variables, key=lambda v: v.name):
+    digest.update(variable.name.encode())
+    digest.update(variable.numpy().tobytes())
+  # Fields at their defaults are left out, so that keys made before a field existed
+  # (e.g. --image_size) stay valid.
+  defaults = TrainPriorConfig()
+  facts = {name: getattr(config, name) for name in config_lib.field_names(config_lib.DATA)
+           if name in _KEYED_FIELDS or getattr(config, name) != getattr(defaults, name)}
+  if facts["dataset_dir"]:
+    facts["dataset_dir"] = os.path.abspath(facts["dataset_dir"])
+  facts.update(binarize=vqvae_config.binarize, seed=vqvae_config.seed)
+  digest.update(json.dumps(facts, sort_keys=True).encode())
+  return digest.hexdigest()[:16]
+
+
+def _data_args(config, image_shape):
+  """`data.open_data` arguments giving the images the VQ-VAE takes (H, W, C)."""
+  args = config_lib.data_args(config)
+  height, width, channels = image_shape
+  if args["image_size"] and preprocessing.parse_image_size(args["image_size"]) != (
+      height, width):
+    raise ValueError(f"--image_size={args['image_size']}: the VQ-VAE takes "
+                     f"{height}x{width} images; drop the flag or pass {height},{width}.")
+  if args["channels"] and args["channels"] != channels:
+    raise ValueError(f"--channels={args['channels']}: the VQ-VAE takes images of "
+                     f"{channels} channel(s); drop the flag.")
+  args.update(image_size=f"{height},{width}", channels=channels)
+  return args
+
+
+def encode_to_shards(vqvae, vqvae_config, config, directory):
+  """Encodes both splits with the frozen VQ-VAE into `directory`'s shards.
+
+  Images are binarised as `train_lib.evaluate` does and brought to the VQ-VAE's
+  size and colour (--image_size and --channels may be left unset). Batch by
+  batch, so that memory holds one shard at most; the index is written last.
+
+  Returns:
+    The number of (train, eval) images encoded.
+  """
+
+  @tf.function
+  def encode(images, with_recon):
+    encoded = vqvae.encode(images, training=False)
+    if not with_recon:
+      return encoded.codes, tf.zeros(tf.shape(images)[:1])
+    return encoded.codes, -vqvae.decode(encoded.quantized).log_prob(images)
+
+  image_data = data.open_data(**_data_args(config, vqvae.image_shape))
+  entries = {}
+  for split, with_recon in ((data.TRAIN, False), (data.EVAL, True)):
+    writer = code_shards.ShardWriter(
+        directory, split, code_shards.record_dtype(vqvae.code_shape, with_recon))
+    for images, labels in image_data.eval_batches(
+        split, config.eval_batch_size, vqvae_config.seed, vqvae_config.binarize,
+        with_labels=True):
+      codes, recon = encode(images, with_recon)
+      columns = ({name: level.numpy() for name, level in codes.items()}
+                 if isinstance(codes, dict) else {"codes": codes.numpy()})
+      columns[code_shards.LABEL] = labels.numpy().astype(np.int32)
+      if with_recon:
+        columns[code_shards.RECON_NLL] = recon.numpy()
+      writer.write(**columns)
+    entries[split] = writer.close()
+  code_shards.write_index(directory, entries)
+  return tuple(sum(entries[split]["rows"]) for split in (data.TRAIN, data.EVAL))
+
+
+class PriorTrainer(tf.Module):
+  """Prior, optimizer and the best eval NLL so far, and the compiled step."""
+
+  def __init__(self, prior_config, config, train_shards, step):
+    """Args: the prior's architecture, the run's config, the `CodeShards` of the
+    training codes, and the loop's step counter (batch s is drawn from (seed, s))."""
+    super().__init__(name="prior_trainer")
+    self.config = config
+    self.step = step
+    self.prior = prior_lib.build_prior(prior_config)
+    self.optimizer = optimization.make_optimizer(config.learning_rate)
+    self.optimizer.build(self.prior.trainable_variables)
+    self.best_nll = tf.Variable(math.inf, dtype=tf.float64, trainable=False,
+                                name="best_nll")
+    self.best_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_step")
+    self.best_checkpoint = tf.train.Checkpoint(prior=self.prior, step=self.step)
+    self._train_shards = train_shards
+    self._batches = None
+
+  def _labels(self, labels):
+    return labels if self.prior.num_classes else None
+
+  def train_step(self):
+    """One Adam step on the batch of the step counter's value, read from the
+    shards; returns its NLL, nats/image. The caller advances the counter."""
+    index = int(self.step.numpy())
+    if self._batches is None:
+      # From where the counter is: where a resumed run left off.
+      self._batches = iter(self._train_shards.train_batches(
+          self.config.batch_size, self.config.seed, index, self.config.num_steps))
+    batch_index, codes, labels = next(self._batches)
+    if int(batch_index) != index:
+      raise RuntimeError(f"Batch {int(batch_index)} read at step counter {index}: "
+                         "the counter must advance by one per train_step.")
+    return self._train_step(batch_index, codes, labels)
+
+  @tf.function
+  def _train_step(self, index, codes, labels):
+    seed = seeds_lib.step_seed(self.config.seed, seeds_lib.Stream.PRIOR_BATCHES, index)
+    labels = self._labels(labels)
+    dropout_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+
+    def loss_fn():
+      nll = -tf.reduce_mean(self.prior.log_prob(codes, labels, training=True,
+                                                seed=dropout_seed))
+      return nll, nll
+
+    return optimization.minimize(self.optimizer, loss_fn, self.prior.trainable_variables)
+
+
+def evaluate_prior(prior, shards, batch_size):
+  """Mean -log p(codes) in nats per image over a split, batch by batch.
+
+  Args:
+    prior: a prior of prior.py.
+    shards: the split's `code_shards.CodeShards`.
+    batch_size: examples per batch.
+
+  Returns:
+    (the NLL, {part: its NLL} over the parts of `prior.level_sizes`, which sum
+    to it, the mean recon NLL of the split's records or None if they have none).
+  """
+  level_log_probs = tf.function(prior.level_log_probs)
+  totals = dict.fromkeys(prior.level_sizes, 0.0)
+  recon = []
+  for batch in shards.eval_batches(batch_size):
+    codes, labels = batch[:2]
+    levels = level_log_probs(codes, labels if prior.num_classes else None)
+    for name, log_probs in levels.items():
+      totals[name] += float(tf.reduce_sum(log_probs))
+    if len(batch) > 2:
+      recon.append(batch[2].numpy())
+  level_nll = {name: -total / shards.num_rows for name, total in totals.items()}
+  recon_nll = float(np.mean(np.concatenate(recon))) if recon else None
+  return -sum(totals.values()) / shards.num_rows, level_nll, recon_nll
+
+
+def _check_labels(train_shards, eval_shards, num_classes):
+  """Refuses a label outside [0, num_classes) in either split, in one line."""
+  for flag, shards in (("--train_split", train_shards), ("--eval_split", eval_shards)):
+    low, high = shards.label_range
+    if high is not None and (low < 0 or high >= num_classes):
+      label = high if high >= num_classes else low
+      raise ValueError(f"--class_conditional: {flag} has label {label}, outside "
+                       f"the data's {num_classes} classes [0, {num_classes}).")
+
+
+def _load_or_encode(vqvae, vqvae_config, config, model_dir, key, num_classes):
+  """The `CodeShards` of the (train, eval) codes of the frozen VQ-VAE, encoded
+  into model_dir/codes-<key>/ unless they are there already.
+
+  With num_classes > 0 (a class-conditional prior) every label is checked.
+  """
+  directory = os.path.join(model_dir, f"codes-{key}")
+  if code_shards.is_complete(directory):
+    logging.info("Codes from the cache %s.", directory)
+  else:
+    start = time.perf_counter()
+    train_count, eval_count = encode_to_shards(vqvae, vqvae_config, config, directory)
+    logging.info("Encoded %d train and %d eval images in %.1f s; cached in %s.",
+                 train_count, eval_count, time.perf_counter() - start, directory)
+  train_shards = code_shards.CodeShards(directory, data.TRAIN)
+  eval_shards = code_shards.CodeShards(directory, data.EVAL)
+  if num_classes:
+    _check_labels(train_shards, eval_shards, num_classes)
+  return train_shards, eval_shards
+
+
+def _check_or_write_config(model_dir, prior_config, key, vqvae_dir):
+  """Refuses to resume a prior of another architecture or trained on other codes."""
+  if tf.io.gfile.exists(os.path.join(model_dir, prior_lib.PRIOR_CONFIG_FILE)):
+    saved, facts = prior_lib.read_config(model_dir)
+    if saved != prior_config:
+      raise ValueError(f"{model_dir} holds a prior with {saved}, not {prior_config}; "
+                       "use another --model_dir or the same prior flags.")
+    if facts.get("codes_key") != key:
+      raise ValueError(
+          f"{model_dir} holds a prior trained on the codes of another VQ-VAE "
+          f"checkpoint or split (key {facts.get('codes_key')}, now {key}); use "
+          "another --model_dir.")
+  prior_lib.write_config(model_dir, prior_config,
+                         {"codes_key": key, "vqvae_dir": os.path.abspath(vqvae_dir)})
+
+
+def train_prior(config, vqvae_dir, model_dir):
+  """Trains (or resumes) a prior over the codes of `vqvae_dir` up to config.num_steps.
+
+  Args:
+    config: a `TrainPriorConfig`.
+    vqvae_dir: a model_dir written by `train_lib.train_and_evaluate`.
+    model_dir: directory for the code shards, checkpoints, best/, summaries and
+      prior_metrics.json; created if missing.
+
+  Returns:
+    The metrics of the best checkpoint (also written to model_dir/prior_metrics.json).
+
+  Raises:
+    data.DatasetUnavailableError: if the data cannot be loaded.
+    ValueError: if vqvae_dir is not a trained VQ-VAE, the prior flags do not fit
+      its codes, model_dir holds a prior of another architecture or codes, or a
+      class-conditional prior meets a label outside the data's classes.
+  """
+  vqvae, vqvae_config, vqvae_path = checkpoints.load_vqvae(vqvae_dir)
+  num_classes = config.num_classes()
+  prior_config = config.prior_config(vqvae.num_embeddings, vqvae.code_shape,
+                                     num_classes)
+  # Built once before any work so that a bad architecture fails at once.
+  level_sizes = prior_lib.build_prior(prior_config).level_sizes
+  key = codes_key(vqvae, vqvae_config, config)
+  logging.info("VQ-VAE %s; codes key %s.", vqvae_path, key)
+  tf.io.gfile.makedirs(model_dir)
+  _check_or_write_config(model_dir, prior_config, key, vqvae_dir)
+  train_shards, eval_shards = _load_or_encode(vqvae, vqvae_config, config, model_dir,
+                                              key, num_classes)
+
+  schedule = loop_lib.Schedule(config.num_steps, config.log_every, config.eval_every,
+                               config.checkpoint_every, config.max_checkpoints)
+  loop = loop_lib.Loop(model_dir, schedule)
+  trainer = PriorTrainer(prior_config, config, train_shards, loop.step)
+  loop.restore(prior=trainer.prior, optimizer=trainer.optimizer,
+               best_nll=trainer.best_nll, best_step=trainer.best_step)
+  best_manager = tf.train.CheckpointManager(
+      trainer.best_checkpoint, os.path.join(model_dir, prior_lib.BEST_DIR), max_to_keep=1)
+
+  # Bits per latent are per code: of every level, and every stage of residual codes.
+  latents = sum(level_sizes.values())
+  bits = latents * math.log(2.0)
+  parts = level_sizes if len(level_sizes) > 1 else {}
+
+  def describe(nll):
+    nll = float(nll)
+    return f"prior NLL {nll:.2f} nats ({nll / bits:.3f} bits/latent)"
+
+  def train_scalars(step, nll, unused_rate):
+    with loop.train_writer.as_default(step=step):
+      tf.summary.scalar("prior_nll_nats", float(nll))
+
+  def run_eval(step):
+    nll, part_nll, _ = evaluate_prior(trainer.prior, eval_shards, config.eval_batch_size)
+    if nll < trainer.best_nll.numpy():
+      trainer.best_nll.assign(nll)
+      trainer.best_step.assign(step)
+      best_manager.save(checkpoint_number=step)
+    with loop.eval_writer.as_default(step=step):
+      tf.summary.scalar("prior_nll_nats", nll)
+      tf.summary.scalar("prior_bits_per_latent", nll / bits)
+      tf.summary.scalar("best_prior_nll_nats", trainer.best_nll.numpy())
+      for name in parts:
+        tf.summary.scalar(f"{name}_prior_nll_nats", part_nll[name])
+    logging.info("Eval at step %d on %s: prior NLL %.2f nats (%.3f bits/latent%s); best "
+                 "%.2f at step %d.", step, config.eval_split, nll, nll / bits,
+                 "".join(f"; {name} {part_nll[name]:.2f}" for name in parts),
+                 trainer.best_nll.numpy(), int(trainer.best_step.numpy()))
+
+  loop.run(lambda step: trainer.train_step(), describe, run_eval, on_log=train_scalars)
+  if best_manager.latest_checkpoint is None:
+    run_eval(int(loop.step.numpy()))  # A run resumed at its last step, never evaluated.
+
+  best_prior, _ = prior_lib.load_prior(model_dir, vqvae)
+  prior_nll, part_nll, recon_nll = evaluate_prior(best_prior, eval_shards,
+                                                  config.eval_batch_size)
+  uniform_nll = latents * math.log(vqvae.num_embeddings)
+  metrics = {
+      "step": int(loop.step.numpy()),
+      "best_step": int(trainer.best_step.numpy()),
+      "prior_nll_nats_per_image": prior_nll,
+      "prior_bits_per_latent": prior_nll / bits,
+      "uniform_bits_per_latent": math.log2(vqvae.num_embeddings),
+      "recon_nll_nats": recon_nll,
+      "neg_elbo_learned_prior_nats": recon_nll + prior_nll,
+      "neg_elbo_uniform_prior_nats": recon_nll + uniform_nll,
+      "class_conditional": bool(num_classes),
+      "num_embeddings": vqvae.num_embeddings,
+      "eval_examples": eval_shards.num_rows,
+      "train_seconds": float(loop.train_seconds.numpy()),
+  }
+  if parts:
+    # Levels of VQ-VAE-2 or stages of residual codes, summing to the totals above.
+    metrics["latents_per_image"] = latents
+    for name, size in parts.items():
+      metrics[f"{name}_prior_nll_nats_per_image"] = part_nll[name]
+      metrics[f"{name}_prior_bits_per_latent"] = part_nll[name] / (size * math.log(2.0))
+  logging.info("Best prior (step %d): NLL %.2f nats (%.3f bits/latent, uniform %.3f); "
+               "-ELBO %.2f nats with it, %.2f with the uniform prior.",
+               metrics["best_step"], prior_nll, metrics["prior_bits_per_latent"],
+               metrics["uniform_bits_per_latent"], metrics["neg_elbo_learned_prior_nats"],
+               metrics["neg_elbo_uniform_prior_nats"])
+  loop.write_results(METRICS_FILE, metrics)
+  return metrics
