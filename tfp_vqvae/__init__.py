@@ -40,6 +40,7 @@ _EXPORTS = {
     "VectorQuantizerLoss": "quantizers.loss",
     "ResidualQuantizer": "quantizers.residual",
     "HierarchicalQuantizer": "quantizers.hierarchical",
+    "Quantizer": "quantizers.base",
     "QuantizerOutput": "quantizers.base",
     "nearest_codes": "quantizers.base",
     "EMAQuantization": "quantizers.ema",
@@ -110,7 +111,7 @@ if TYPE_CHECKING:  # Static analysers and IDEs see the real names.
   from tfp_vqvae.priors.pixelcnn import (GatedPixelCNN, HierarchicalPriorConfig,
                                          PriorConfig, build_prior, load_prior)
   from tfp_vqvae.priors.sampling import sample_images
-  from tfp_vqvae.quantizers.base import QuantizerOutput, nearest_codes
+  from tfp_vqvae.quantizers.base import Quantizer, QuantizerOutput, nearest_codes
   from tfp_vqvae.quantizers.codebook_init import CodebookInit, KMeansInit, UniformInit
   from tfp_vqvae.quantizers.ema import EMAQuantization, EMAVariables, VectorQuantizerEMA
   from tfp_vqvae.quantizers.hierarchical import HierarchicalQuantizer

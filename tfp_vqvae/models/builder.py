@@ -202,7 +202,7 @@ def build_vqvae(config, image_shape: Sequence[int],
     encoder, decoder = build_networks(
         config, (pad_to or height, pad_to or width, channels),
         channels * likelihood.params_per_channel,
-        getattr(quantizer, "output_dim", 0))
+        quantizer.output_dim)
   return model_lib.VQVAE(encoder, quantizer, decoder, likelihood,
                          image_shape=(height, width, channels),
                          pixel_range=PIXEL_RANGES[config.pixel_range], pad_to=pad_to,

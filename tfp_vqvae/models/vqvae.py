@@ -71,7 +71,8 @@ class VQVAE(tf.Module):
     model.decode_codes(codes)     # -> tfd.Independent over [B, 28, 28, 1] pixels
   """
 
-  def __init__(self, encoder: tf.Module, quantizer: tf.Module, decoder: tf.Module,
+  def __init__(self, encoder: tf.Module, quantizer: quantizer_lib.Quantizer,
+               decoder: tf.Module,
                likelihood: tf.Module, image_shape: Sequence[int],
                pixel_range: tuple[float, float] = (0.0, 1.0),
                pad_to: Optional[int] = None, reduction_group_size: int = 0,
@@ -80,8 +81,8 @@ class VQVAE(tf.Module):
 
     Args:
       encoder: maps network inputs [B, H', W', C] to latents [B, h, w, D].
-      quantizer: a quantizer over D-vectors (`VectorQuantizerEMA`,
-        `VectorQuantizerLoss`, `ResidualQuantizer`, ...).
+      quantizer: a `Quantizer` over D-vectors (`VectorQuantizerEMA`,
+        `VectorQuantizerLoss`, `ResidualQuantizer`, ...; see its contract).
       decoder: maps quantized latents [B, h, w, D] to [B, H', W', C * P], the
         likelihood's P parameters per channel.
       likelihood: turns the decoder's (cropped) outputs into a distribution over
@@ -97,10 +98,13 @@ class VQVAE(tf.Module):
       name: module name.
 
     Raises:
-      ValueError: if pad_to is smaller than the images or the networks do not
-        fit the images.
+      ValueError: if the quantizer is not a `Quantizer`, pad_to is smaller than
+        the images or the networks do not fit the images.
     """
     super().__init__(name=name)
+    if not isinstance(quantizer, quantizer_lib.Quantizer):
+      raise ValueError("quantizer must implement tfp_vqvae.Quantizer (subclass it; "
+                       f"see its docstring), got {type(quantizer).__name__}.")
     height, width, channels = (int(s) for s in image_shape)
     if pad_to and pad_to < max(height, width):
       raise ValueError(f"pad_to={pad_to} is smaller than the {height}x{width} images.")
@@ -119,7 +123,7 @@ class VQVAE(tf.Module):
     latents = output_shape(encoder, self.network_size + (channels,))
     self.latent_shape = latents[:2]
     # A quantizer may hand the decoder other than D channels (VQ-VAE-2's 2 * D).
-    quantized = latents[:2] + (getattr(quantizer, "output_dim", quantizer.embedding_dim),)
+    quantized = latents[:2] + (quantizer.output_dim,)
     outputs = output_shape(decoder, quantized)
     expected = self.network_size + (channels * likelihood.params_per_channel,)
     if latents[2] != quantizer.embedding_dim or outputs != expected:
@@ -133,7 +137,7 @@ class VQVAE(tf.Module):
   @property
   def stage_names(self) -> tuple[str, ...]:
     """Names of the quantizer's stages or levels, () for a single quantizer."""
-    return tuple(getattr(self.quantizer, "stage_names", ()))
+    return tuple(self.quantizer.stage_names)
 
   @property
   def num_latents(self):

@@ -210,8 +210,90 @@ def check_codebook_args(num_embeddings, embedding_dim, commitment_cost):
     raise ValueError(f"commitment_cost must be >= 0, got {commitment_cost!r}.")
 
 
-class SingleCodebook:
-  """What a quantizer with one `codebook` variable [K, D] offers beyond its call."""
+class Quantizer(tf.Module):
+  """The quantizer contract: what every quantizer of the package implements.
+
+  A quantizer maps encoder outputs [B, ..., D] to quantized vectors and integer
+  codes. `VQVAE`, the trainers, the figures, the priors and the export use only
+  what this class declares, so a new quantizer is a subclass (plus its options
+  registered in `tfp_vqvae.configs`), not an edit of its callers.
+
+  Subclassing (the pattern of TFP's `Distribution`: the public method checks, then
+  calls the method a subclass implements):
+
+    * set `num_embeddings` (K, codes per map) and `embedding_dim` (D, the input's
+      last dimension) in `__init__`; set `output_dim` too if the quantized vectors
+      the decoder gets are not D wide (VQ-VAE-2's 2 * D);
+    * `_quantize(inputs, training, seed)` -> `QuantizerOutput`. In training it
+      updates the quantizer's state (codebook statistics, counters) and must be
+      replica-consistent under tf.distribute (see `sum_over_replicas`);
+      `code_counts` is [K] for one codebook, [S, K] for S stages or levels, and
+      `perplexity` / `usage` scalars or [S];
+    * `lookup(codes)` -> the quantized vectors [..., output_dim] (float32) of codes
+      as `_quantize` returns them;
+    * `code_shape(latent_shape)` -> one image's codes for a latent grid (h, w): a
+      tuple, or {level: tuple} for several code maps;
+    * `codebooks` -> the [K, D] codebook of each stage or level (for the figures);
+    * `stage_names` -> names of the stages or levels, () for one codebook.
+
+  Example:
+    quantizer = VectorQuantizerEMA(num_embeddings=512, embedding_dim=64)
+    out = quantizer(z_e, training=True)   # z_e [B, 7, 7, 64]
+    out.codes                             # [B, 7, 7] int32
+    quantizer.lookup(out.codes)           # [B, 7, 7, 64] == out.quantized
+  """
+
+  num_embeddings: int
+  embedding_dim: int
+  stage_names: tuple = ()
+
+  @property
+  def output_dim(self) -> int:
+    """Width of the quantized vectors the decoder gets (D unless overridden)."""
+    return self.embedding_dim
+
+  @tf.Module.with_name_scope
+  def __call__(self, inputs, training=False, seed=None):
+    """Quantizes `inputs` [B, ..., D] (any float dtype).
+
+    Args:
+      inputs: encoder outputs.
+      training: update the quantizer's state (codebook, statistics).
+      seed: optional shape [2] stateless seed of this training call, identical on
+        every replica; by default the quantizer derives one from its own seed and
+        its count of training calls.
+
+    Returns:
+      A `QuantizerOutput`.
+
+    Raises:
+      ValueError: if `inputs` are not floating point or their last dimension is
+        not `embedding_dim`.
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    if not inputs.dtype.is_floating:
+      raise ValueError(f"inputs must be floating point, got {inputs.dtype.name}.")
+    if inputs.shape[-1] != self.embedding_dim:
+      raise ValueError(f"inputs must have last dimension embedding_dim="
+                       f"{self.embedding_dim}, got shape {inputs.shape}.")
+    return self._quantize(inputs, training=training, seed=seed)
+
+  def _quantize(self, inputs, training, seed) -> QuantizerOutput:
+    raise NotImplementedError(f"{type(self).__name__} must implement _quantize.")
+
+  def lookup(self, codes):
+    raise NotImplementedError(f"{type(self).__name__} must implement lookup.")
+
+  def code_shape(self, latent_shape):
+    raise NotImplementedError(f"{type(self).__name__} must implement code_shape.")
+
+  @property
+  def codebooks(self) -> list:
+    raise NotImplementedError(f"{type(self).__name__} must implement codebooks.")
+
+
+class SingleCodebook(Quantizer):
+  """A quantizer with one `codebook` variable [K, D]: lookup, code shape, codebooks."""
 
   def lookup(self, codes):
     """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
@@ -220,3 +302,7 @@ class SingleCodebook:
   def code_shape(self, latent_shape):
     """One image's codes for a latent grid: the grid itself."""
     return tuple(latent_shape)
+
+  @property
+  def codebooks(self) -> list:
+    return [self.codebook]

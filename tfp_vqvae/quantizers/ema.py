@@ -218,7 +218,7 @@ class EMAQuantization:
     variables.codebook.assign(ema_sum / smoothed[:, None])
 
 
-class VectorQuantizerEMA(quantizer_lib.SingleCodebook, EMAQuantization, tf.Module):
+class VectorQuantizerEMA(EMAQuantization, quantizer_lib.SingleCodebook):
   """Vector quantizer whose codebook follows EMAs of its assigned encoder outputs.
 
   Example:
@@ -258,8 +258,7 @@ class VectorQuantizerEMA(quantizer_lib.SingleCodebook, EMAQuantization, tf.Modul
       self.initialized = tf.Variable(False, name="initialized", **state)
       self.num_updates = tf.Variable(0, dtype=tf.int64, name="num_updates", **state)
 
-  @tf.Module.with_name_scope
-  def __call__(self, inputs, training=False, seed=None):
+  def _quantize(self, inputs, training, seed):
     """Quantizes `inputs` [..., D]; see `EMAQuantization.quantize`.
 
     Returns:

@@ -30,7 +30,7 @@ from tfp_vqvae.quantizers import base as quantizer_lib
 LEVELS = ("top", "bottom")
 
 
-class HierarchicalQuantizer(tf.Module):
+class HierarchicalQuantizer(quantizer_lib.Quantizer):
   """Quantizes bottom features into a top and a bottom code map (see module doc).
 
   Example (built by `builder.build_vqvae` for `--top_downsamples=1`):
@@ -75,8 +75,6 @@ class HierarchicalQuantizer(tf.Module):
       raise ValueError("The top and bottom quantizers must have the same K and D, got "
                        f"{sorted(sizes)}.")
     self.num_embeddings, self.embedding_dim = sizes.pop()
-    # The decoder takes the upsampled top vectors next to the bottom ones.
-    self.output_dim = 2 * self.embedding_dim
     self.top_encoder = top_encoder
     self.top_quantizer = top_quantizer
     self.top_decoder = top_decoder
@@ -84,6 +82,15 @@ class HierarchicalQuantizer(tf.Module):
     self.bottom_quantizer = bottom_quantizer
     self.top_upsampler = top_upsampler
     self.reduction_group_size = int(reduction_group_size)
+
+  @property
+  def output_dim(self) -> int:
+    """The decoder takes the upsampled top vectors next to the bottom ones: 2 * D."""
+    return 2 * self.embedding_dim
+
+  @property
+  def codebooks(self):
+    return [codebook for level in self.stages for codebook in level.codebooks]
 
   @property
   def stages(self) -> tuple[tf.Module, tf.Module]:
@@ -111,15 +118,16 @@ class HierarchicalQuantizer(tf.Module):
                          f"{name} those to {shape}, not back to {features}.")
     return {"top": top[:2], "bottom": bottom}
 
-  @tf.Module.with_name_scope
-  def __call__(self, inputs, training=False):
-    """Quantizes bottom features [B, hb, wb, D] at both levels.
+  def _quantize(self, inputs, training, seed):
+    """Quantizes bottom features [B, hb, wb, D] at both levels (each level's
+    quantizer draws its own training seeds, so `seed` is not used).
 
     Returns:
       A `quantizer.QuantizerOutput`: quantized [B, hb, wb, 2 * D], codes
       {"top", "bottom"}, the summed commitment loss [B], and perplexity, usage
       [2] and code_counts [2, K], top first.
     """
+    del seed
     groups = (quantizer_lib.reduction_groups(inputs.shape[0], self.reduction_group_size)
               if training else 1)
 

@@ -138,7 +138,7 @@ def _initialize_once(variables, initial):
   return variables.codebook.read_value()
 
 
-class VectorQuantizerLoss(quantizer_lib.SingleCodebook, LossQuantization, tf.Module):
+class VectorQuantizerLoss(LossQuantization, quantizer_lib.SingleCodebook):
   """Vector quantizer with a gradient-trained codebook.
 
   Example:
@@ -173,8 +173,7 @@ class VectorQuantizerLoss(quantizer_lib.SingleCodebook, LossQuantization, tf.Mod
       self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False,
                                      name="num_updates", aggregation=first)
 
-  @tf.Module.with_name_scope
-  def __call__(self, inputs, training=False, seed=None):
+  def _quantize(self, inputs, training, seed):
     """Quantizes `inputs` [..., D]; see `LossQuantization.quantize`.
 
     Returns:

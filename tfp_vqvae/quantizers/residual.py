@@ -19,7 +19,7 @@ import tensorflow as tf
 from tfp_vqvae.quantizers import base as quantizer_lib
 
 
-class ResidualQuantizer(tf.Module):
+class ResidualQuantizer(quantizer_lib.Quantizer):
   """Sums N quantizer stages applied to successive residuals.
 
   Example:
@@ -63,8 +63,7 @@ class ResidualQuantizer(tf.Module):
     """One image's codes for a latent grid: the grid, then the N stages."""
     return tuple(latent_shape) + (self.num_quantizers,)
 
-  @tf.Module.with_name_scope
-  def __call__(self, inputs, training=False, seed=None):
+  def _quantize(self, inputs, training, seed):
     """Quantizes `inputs` [..., D] in N stages; see `VectorQuantizerEMA.__call__`.
 
     Stage i gets the seed `fold_in(seed, i)`; by default `seed` is this training
@@ -74,7 +73,6 @@ class ResidualQuantizer(tf.Module):
       A `quantizer.QuantizerOutput` with codes [..., N], commitment_loss summed
       over the stages, perplexity and usage [N] and code_counts [N, K].
     """
-    inputs = tf.convert_to_tensor(inputs)
     vectors = tf.cast(inputs, tf.float32)
     residual = vectors
     if training and seed is None:
@@ -95,6 +93,10 @@ class ResidualQuantizer(tf.Module):
         perplexity=tf.stack([out.perplexity for out in outputs]),
         usage=tf.stack([out.usage for out in outputs]),
         code_counts=tf.stack([out.code_counts for out in outputs]))
+
+  @property
+  def codebooks(self):
+    return [codebook for stage in self.stages for codebook in stage.codebooks]
 
   def lookup(self, codes):
     """The summed codebook vectors [..., D] (float32) for int codes [..., N]."""

@@ -233,7 +233,7 @@ class History:
 
 def _stage_codebooks(quantizer):
   """The [K, D] codebook of each quantizer stage, as NumPy arrays."""
-  return [stage.codebook.numpy() for stage in getattr(quantizer, "stages", [quantizer])]
+  return [codebook.numpy() for codebook in quantizer.codebooks]
 
 
 def _figure_inputs(trainer, image_data, config, count=16):
@@ -368,8 +368,11 @@ def train_and_evaluate(config, model_dir, strategy=None):
     history.close_window(step)
     loop.history.assign(history.to_json())
 
+  # A signal stops training where the curve's window has just closed, so that the
+  # resumed run's history equals an uninterrupted run's.
   metrics = loop.run(train_step, reporter.describe, run_eval,
-                     on_log=reporter.train_scalars, before_save=before_save)
+                     on_log=reporter.train_scalars, before_save=before_save,
+                     can_stop=lambda step: step % history.every == 0)
   if metrics is None:  # Resumed at its last step: evaluate what it holds.
     metrics = run_eval(start_step)
   metrics["train_seconds"] = float(loop.train_seconds.numpy())
