@@ -14,6 +14,7 @@ from absl import flags
 
 from tfp_vqvae.configs import config as config_lib
 from tfp_vqvae.data import pipeline as data
+from tfp_vqvae.training import loop as loop_lib
 from tfp_vqvae.training import vqvae_trainer as train_lib
 
 config_lib.define_flags()
@@ -28,6 +29,8 @@ def main(argv):
     train_lib.train_and_evaluate(config_lib.Config.from_flags(), _MODEL_DIR.value)
   except (data.DatasetUnavailableError, ValueError) as error:
     sys.exit(f"error: {error}")
+  except loop_lib.Interrupted as stop:
+    sys.exit(f"stopped: {stop}")
 
 
 def run():

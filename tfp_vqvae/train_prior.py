@@ -26,14 +26,17 @@ several), the VQ-VAE's recon NLL on the same images, and the two bounds on
 -log p(x), recon NLL + prior NLL with the learned and with the uniform prior.
 """
 
-import json
 import sys
+
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
 from tfp_vqvae.internal import cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
+
 from tfp_vqvae.configs import config as config_lib
 from tfp_vqvae.data import pipeline as data
-from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import loop as loop_lib
 from tfp_vqvae.training import prior_trainer
 
 
@@ -92,6 +95,8 @@ def main(argv):
                 flags.FLAGS.model_dir)
   except (data.DatasetUnavailableError, ValueError) as error:
     sys.exit(f"error: {error}")
+  except loop_lib.Interrupted as stop:
+    sys.exit(f"stopped: {stop}")
 
 
 def run():

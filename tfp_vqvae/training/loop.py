@@ -4,21 +4,29 @@
 checkpoint manager and resuming (with a one-line error for a checkpoint this
 version cannot restore), the cadence of logging, evaluation and checkpoints,
 progress lines with steps/s and ETA, TensorBoard writers and the results file,
+stopping on a non-finite loss or weights (no checkpoint of them is ever written),
+and a clean stop on SIGINT or SIGTERM (a checkpoint at the next step where the
+trainer's state can be saved, then `Interrupted`),
 all written by the process the strategy says saves (`should_checkpoint`: the chief
 under MultiWorkerMirroredStrategy; other workers save into a scratch directory
 that is deleted at the end, as every worker must take part in a save).
 
 A trainer keeps only what is its own: its compiled step, its evaluation and the
 text of its progress line. Each step, in order: the trainer's step; the step
-counter; the progress line (every `log_every` steps and at the last); evaluation
-(every `eval_every` steps and at the last); a checkpoint (every
-`checkpoint_every` steps and at the last), after the trainer's `before_save` has
-put what must survive a restart into the checkpoint.
+counter; the progress line (every `log_every` steps and at the last), whose
+metrics must be finite; a checkpoint (every `checkpoint_every` steps and at the
+last), after the trainer's `before_save` has put what must survive a restart into
+the checkpoint and the weights were checked finite; evaluation (every
+`eval_every` steps and at the last), after the checkpoint, so that a failure in
+evaluation or figures loses no training.
 """
 
 import dataclasses
 import json
+import math
 import os
+import signal
+import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -43,6 +51,52 @@ def format_duration(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   hours, rest = divmod(seconds, 3600)
   return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+class NonFiniteError(ValueError):
+  """Training produced a non-finite loss or weights; nothing of it was saved."""
+
+
+class Interrupted(Exception):
+  """SIGINT or SIGTERM stopped training after a checkpoint; the message says how
+  to resume."""
+
+
+def _non_finite(values) -> bool:
+  """Whether any floating value in the nest `values` is NaN or infinite."""
+  for value in tf.nest.flatten(values):
+    array = value.numpy() if hasattr(value, "numpy") else value
+    try:
+      flat = [float(v) for v in (array.reshape(-1) if hasattr(array, "reshape") else [array])]
+    except (TypeError, ValueError):
+      continue
+    if not all(math.isfinite(v) for v in flat):
+      return True
+  return False
+
+
+class _StopSignals:
+  """Records SIGINT/SIGTERM while installed (main thread only), restoring the old
+  handlers on exit; a second signal of the same kind acts as before."""
+
+  def __init__(self):
+    self.received = None
+    self._previous = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for number in (signal.SIGINT, signal.SIGTERM):
+        self._previous[number] = signal.signal(number, self._handle)
+    return self
+
+  def _handle(self, number, frame):
+    del frame
+    self.received = signal.Signals(number).name
+    signal.signal(number, self._previous[number])  # A second one is not deferred.
+
+  def __exit__(self, *unused):
+    for number, handler in self._previous.items():
+      signal.signal(number, handler)
 
 
 def should_save(strategy: tf.distribute.Strategy) -> bool:
@@ -90,6 +144,7 @@ class Loop:
       self.train_writer = self.eval_writer = tf.summary.create_noop_writer()
     self.checkpoint = None
     self.manager = None
+    self._modules = []
 
   @property
   def _writer_dir(self):
@@ -111,6 +166,7 @@ class Loop:
     Raises:
       ValueError: if model_dir holds a checkpoint this program cannot restore.
     """
+    self._modules = [obj for obj in objects.values() if isinstance(obj, tf.Module)]
     self.checkpoint = tf.train.Checkpoint(step=self.step, train_seconds=self.train_seconds,
                                           record=self.record, history=self.history,
                                           **objects)
@@ -126,7 +182,8 @@ class Loop:
 
   def run(self, train_step: Callable[[int], Any], describe: Callable[[Any], str],
           evaluate: Callable[[int], Any], on_log: Callable[[int, Any, float], None] = None,
-          before_save: Callable[[int], None] = None) -> Any:
+          before_save: Callable[[int], None] = None,
+          can_stop: Callable[[int], bool] = None) -> Any:
     """Trains from the current step up to `num_steps`.
 
     Args:
@@ -137,9 +194,17 @@ class Loop:
       on_log: called at each progress line with (step, metrics, steps/s), e.g.
         for training summaries.
       before_save: called with the step before each checkpoint.
+      can_stop: whether the trainer's state can be checkpointed after a step
+        (e.g. its training curve's window closes there) so that a run stopped by
+        a signal resumes bit-identically; every step if None.
 
     Returns:
       `evaluate`'s result at the last step, or None if no step was left to run.
+
+    Raises:
+      NonFiniteError: if a progress line's metrics or the weights to checkpoint
+        are not finite; the latest checkpoint is then the last finite one.
+      Interrupted: after SIGINT or SIGTERM, once a checkpoint is saved.
     """
     schedule = self.schedule
     step = int(self.step.numpy())
@@ -147,32 +212,58 @@ class Loop:
     seconds_before = float(self.train_seconds.numpy())
     run_start = time.perf_counter()
     result = None
-    while step < schedule.num_steps:
-      step += 1
-      metrics = train_step(step)
-      self.step.assign(step)
-      self.train_seconds.assign(seconds_before + time.perf_counter() - run_start)
-      last = step == schedule.num_steps
-      if step % schedule.log_every == 0 or last:
-        now = time.perf_counter()
-        rate = (step - window_step) / max(now - window_start, 1e-9)
-        window_start, window_step = now, step
-        logging.info("step %d/%d  %s  %.1f steps/s  ETA %s", step, schedule.num_steps,
-                     describe(metrics), rate,
-                     format_duration((schedule.num_steps - step) / rate))
-        with self.train_writer.as_default(step=step):
-          tf.summary.scalar("steps_per_second", rate)
-        if on_log is not None:
-          on_log(step, metrics, rate)
-      if step % schedule.eval_every == 0 or last:
-        result = evaluate(step)
-      if step % schedule.checkpoint_every == 0 or last:
-        if before_save is not None:
-          before_save(step)
-        self.manager.save(checkpoint_number=step)
+    with _StopSignals() as signals:
+      while step < schedule.num_steps:
+        step += 1
+        metrics = train_step(step)
+        self.step.assign(step)
+        self.train_seconds.assign(seconds_before + time.perf_counter() - run_start)
+        last = step == schedule.num_steps
+        if step % schedule.log_every == 0 or last:
+          if _non_finite(metrics):
+            raise NonFiniteError(self._non_finite_message(step, "the loss"))
+          now = time.perf_counter()
+          rate = (step - window_step) / max(now - window_start, 1e-9)
+          window_start, window_step = now, step
+          logging.info("step %d/%d  %s  %.1f steps/s  ETA %s", step, schedule.num_steps,
+                       describe(metrics), rate,
+                       format_duration((schedule.num_steps - step) / rate))
+          with self.train_writer.as_default(step=step):
+            tf.summary.scalar("steps_per_second", rate)
+          if on_log is not None:
+            on_log(step, metrics, rate)
+        stopping = signals.received and (can_stop is None or can_stop(step))
+        if step % schedule.checkpoint_every == 0 or last or stopping:
+          self.save(step, before_save)
+        if stopping:
+          raise Interrupted(
+              f"{signals.received} at step {step}/{schedule.num_steps}: saved a "
+              f"checkpoint in {self.model_dir}; run the same command to resume.")
+        if step % schedule.eval_every == 0 or last:
+          result = evaluate(step)
     if not self.is_saver:
       tf.io.gfile.rmtree(self._writer_dir)
     return result
+
+  def save(self, step: int, before_save: Callable[[int], None] = None) -> None:
+    """Checkpoints step `step`, unless a weight is not finite (NonFiniteError)."""
+    for module in self._modules:
+      for variable in module.variables:
+        if variable.dtype.is_floating and not bool(
+            tf.reduce_all(tf.math.is_finite(variable))):
+          raise NonFiniteError(self._non_finite_message(
+              step, f"the weight {variable.name}"))
+    if before_save is not None:
+      before_save(step)
+    self.manager.save(checkpoint_number=step)
+
+  def _non_finite_message(self, step, what):
+    latest = tf.train.latest_checkpoint(self.model_dir)
+    kept = (f"the latest checkpoint, {os.path.basename(latest)}, is the last finite one"
+            if latest else "no checkpoint was written")
+    return (f"step {step}: {what} is not finite (NaN or inf), so training stopped and "
+            f"{kept}. The usual cause is a learning rate too high for the model (or "
+            "float16 without enough range): lower learning_rate and train again.")
 
   def write_results(self, file_name: str, metrics: dict) -> None:
     """Writes `metrics` as JSON to model_dir/file_name (saving process only)."""
