@@ -18,10 +18,14 @@ turn TFRecords or a TFDS dataset into files.
 
 import os
 import sys
+
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
 from tfp_vqvae.internal import cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 from absl import logging
+
 from tfp_vqvae.configs import config as config_lib
 from tfp_vqvae.data import image_files as image_readers
 from tfp_vqvae.data import pipeline as data

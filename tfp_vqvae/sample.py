@@ -11,10 +11,14 @@ first and then its bottom codes given them.
 """
 
 import sys
+
+# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
 from tfp_vqvae.internal import cli  # pylint: disable=unused-import
+
 from absl import app
 from absl import flags
 import numpy as np
+
 from tfp_vqvae.priors import pixelcnn as prior_lib
 from tfp_vqvae.priors import sampling
 from tfp_vqvae.training import checkpoints

@@ -1,29 +1,15 @@
-r"""Generates images: codes by ancestral sampling from the prior, decoded by the VQ-VAE.
+"""Images from a prior and a VQ-VAE: codes by ancestral sampling, then decoded.
 
-    python -m tfp_vqvae.sample --vqvae_dir DIR --prior_dir PRIOR_DIR --num 64 \
-      --out samples.png [--temperature 1.0 --seed 0]
-
-Writes a PNG grid of the decoder's means. Sample i is drawn from its own seed,
-derived from (--seed, i), so the output depends only on the flags: the same
-command writes the same image, whatever --batch_size. Every code layout works:
-single-level and residual codes are drawn by their PixelCNN, VQ-VAE-2's top codes
-first and then its bottom codes given them.
+Sample i is drawn from its own seed, derived from (seed, i), so the result depends
+only on the arguments, whatever `batch_size`. Every code layout works: single-level
+and residual codes are drawn by their PixelCNN, VQ-VAE-2's top codes first and then
+its bottom codes given them. `python -m tfp_vqvae.sample` is the command.
 """
 
-import sys
-
-# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae.internal import cli  # pylint: disable=unused-import
-
-from absl import app
-from absl import flags
 import numpy as np
 import tensorflow as tf
 
 from tfp_vqvae.internal import seeds as seeds_lib
-from tfp_vqvae.priors import pixelcnn as prior_lib
-from tfp_vqvae.training import checkpoints
-from tfp_vqvae.training import figures
 
 
 def sample_seeds(seed, num):

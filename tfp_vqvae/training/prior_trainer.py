@@ -1,7 +1,6 @@
-r"""Trains a PixelCNN prior over a trained VQ-VAE's codes.
+"""Training a PixelCNN prior over a trained VQ-VAE's codes: `train_prior(config, ...)`.
 
-    python -m tfp_vqvae.train_prior --flagfile flags/kmnist_prior.cfg \
-      --vqvae_dir DIR --model_dir PRIOR_DIR [data flags as for tfp_vqvae.train]
+`python -m tfp_vqvae.train_prior` is the command (its flags: tfp_vqvae/train_prior.py).
 
 The prior follows the VQ-VAE's codes (`code_shape`): a gated PixelCNN over a grid
 [h, w]; the same with N output heads over residual codes [h, w, N]; for VQ-VAE-2's
@@ -31,14 +30,9 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 from typing import Optional
 
-# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae.internal import cli  # pylint: disable=unused-import
-
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
