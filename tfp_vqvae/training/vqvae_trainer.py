@@ -24,6 +24,7 @@ import tensorflow as tf
 from tfp_vqvae.configs import config as config_lib
 from tfp_vqvae.data import pipeline as data
 from tfp_vqvae.internal import distribute
+from tfp_vqvae.internal import precision
 from tfp_vqvae.models import builder
 from tfp_vqvae.quantizers import base as quantizer_lib
 from tfp_vqvae.training import checkpoints
@@ -325,6 +326,11 @@ def train_and_evaluate(config, model_dir, strategy=None):
                *image_shape)
   strategy = strategy or distribute.make_strategy(config.strategy, config.tpu)
   distribute.check_batch_size(config.batch_size, strategy, config.reduction_group_size)
+  warning = precision.slow_dtype_warning(
+      config.dtype, bool(tf.config.list_physical_devices("GPU")) or config.strategy == "tpu",
+      precision.cpu_flags())
+  if warning:
+    logging.warning("%s", warning)
   # A pure function of the training split, so a resumed run recomputes the same.
   data_variance = image_data.target_variance(config.binarize)
   schedule = loop_lib.Schedule(config.num_steps, config.log_every, config.eval_every,
