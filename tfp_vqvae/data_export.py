@@ -3,17 +3,7 @@ r"""Writes a split of any dataset out as a folder of PNG files (a `folder:` data
     python -m tfp_vqvae.data_export --dataset=kmnist \
       --dataset_dir=../shared/data/kmnist --split=test --output_dir=/tmp/kmnist_png
 
-writes /tmp/kmnist_png/test/00000.png ... 09999.png, in the split's order, so that
-`--dataset=folder:/tmp/kmnist_png --train_split='test[:9000]'
---eval_split='test[9000:]'` trains on exactly the images the idx files give for
-the same split strings. With `--label_folders` each image goes to a sub-folder
-named after its label (test/0/00003.png, ...), which makes the labels readable
-(image_sources.py) but orders the files by label first: then `test[:9000]` of the
-folder is not `test[:9000]` of the source.
-
-The images are written as the data pipeline reads them, so `--image_size` and
-`--channels` apply (unset: as stored). Any `--dataset` spelling works, e.g. to
-turn TFRecords or a TFDS dataset into files.
+See `tfp_vqvae.data.png_folder` for the files' names and order.
 """
 
 import os

@@ -9,7 +9,7 @@ Restores the latest checkpoint of --model_dir (every model variable must match)
 and writes BASE/<version>/ atomically; --version defaults to one more than the
 highest version in BASE. With --prior_dir (a tfp_vqvae.train_prior model_dir over
 the same VQ-VAE) the export also samples and scores codes. See
-tfp_vqvae/export_lib.py for the signatures.
+tfp_vqvae/serving/export.py for the signatures.
 """
 
 import sys

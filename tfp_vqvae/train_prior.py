@@ -1,29 +1,10 @@
-r"""Trains a PixelCNN prior over a trained VQ-VAE's codes.
+r"""Trains a learned prior over a trained VQ-VAE's codes.
 
     python -m tfp_vqvae.train_prior --flagfile flags/kmnist_prior.cfg \
       --vqvae_dir DIR --model_dir PRIOR_DIR [data flags as for tfp_vqvae.train]
 
-The prior follows the VQ-VAE's codes (`code_shape`): a gated PixelCNN over a grid
-[h, w]; the same with N output heads over residual codes [h, w, N]; for VQ-VAE-2's
-{"top", "bottom"} grids, a top prior with --num_attention_blocks causal
-self-attention blocks and a bottom prior conditioned on the top codes (sized by the
---bottom_* flags). See prior.py and hierarchical_prior.py.
-
-The VQ-VAE (latest checkpoint of --vqvae_dir) is frozen. It encodes both splits
-once, binarised as it was trained, into sharded files in PRIOR_DIR/codes-<key>/
-(code_shards.py) under a key of the VQ-VAE's weights and the data flags, so another
-checkpoint or split encodes afresh, and a prior trained on other codes is never
-resumed. The codes are streamed from those files, never held in memory. Training
-resumes from PRIOR_DIR's latest checkpoint; the checkpoint with the lowest eval
-NLL so far is kept in PRIOR_DIR/best/, which is what sampling and export load.
-
-Batch `s` draws its codes (with replacement) and its dropout from seeds derived
-from (--seed, s) only, so a resumed run follows the uninterrupted trajectory.
-
-At the end PRIOR_DIR/prior_metrics.json reports the best checkpoint on the eval
-split: -log p(z_q) under the prior (and per level or stage when there are
-several), the VQ-VAE's recon NLL on the same images, and the two bounds on
--log p(x), recon NLL + prior NLL with the learned and with the uniform prior.
+Writes checkpoints, the best one in PRIOR_DIR/best/, and prior_metrics.json; see
+`tfp_vqvae.training.prior_trainer` for what it does and what it reports.
 """
 
 import sys

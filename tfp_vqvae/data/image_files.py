@@ -4,7 +4,7 @@ An `Examples` object lists the examples of a split in order and reads any of
 them by index inside a `tf.data` pipeline, without holding the images: a file
 path (folders), the place of a record in a TFRecord file (TFRecords and TFDS),
 a key of a TFDS random-access data source, or a row of a small in-memory array
-(the official idx files). Random access is what lets `data.py` draw each epoch
+(the official idx files). Random access is what lets `data/pipeline.py` draw each epoch
 as a stateless permutation of example indices (see its docstring).
 
 TFRecord files are indexed once when opened: one pass over the 12-byte record

@@ -1,7 +1,7 @@
 """Image data for the VQ-VAE: one streaming, deterministic tf.data pipeline.
 
 `open_data` opens the training and evaluation splits of any source
-(image_sources.py: TFDS by name, `folder:DIR`, `tfrecord:GLOB`, the official
+(data/sources.py: TFDS by name, `folder:DIR`, `tfrecord:GLOB`, the official
 idx files) and returns an `ImageData`, which knows the image shape and makes
 the pipelines. Images are read one at a time by example index, decoded and
 preprocessed (preprocessing.py: channels, size) as uint8, and binarized as
@@ -33,7 +33,7 @@ workers or input pipelines read them (which bit-identical one-process and
 multi-worker training relies on), each worker can read only its own examples,
 and a run restarted without its checkpoints (e.g. with more steps) sees the
 same data. It needs random access, which every source provides
-(image_readers.py).
+(data/image_files.py).
 
 Sharding. With `num_shards` > 1 (one shard per input pipeline of a
 tf.distribute strategy), every shard computes the same global batch of
@@ -506,7 +506,7 @@ def open_data(dataset: str, train_split: str, eval_split: str, *,
 
   Args:
     dataset: `--dataset`: a TFDS name, `folder:DIR` or `tfrecord:GLOB`
-      (see image_sources.py).
+      (see data/sources.py).
     train_split: TFDS split string of the training examples.
     eval_split: TFDS split string of the evaluation examples.
     dataset_dir: Directory of official idx/npz files (kmnist, mnist,

@@ -1,14 +1,12 @@
-r"""Writes a split of any dataset out as a folder of PNG files (a `folder:` dataset).
+r"""A split of any dataset written out as a folder of PNG files (a `folder:` dataset).
 
-    python -m tfp_vqvae.data_export --dataset=kmnist \
-      --dataset_dir=../shared/data/kmnist --split=test --output_dir=/tmp/kmnist_png
-
+`python -m tfp_vqvae.data_export --split=test --output_dir=/tmp/kmnist_png ...`
 writes /tmp/kmnist_png/test/00000.png ... 09999.png, in the split's order, so that
 `--dataset=folder:/tmp/kmnist_png --train_split='test[:9000]'
 --eval_split='test[9000:]'` trains on exactly the images the idx files give for
 the same split strings. With `--label_folders` each image goes to a sub-folder
 named after its label (test/0/00003.png, ...), which makes the labels readable
-(image_sources.py) but orders the files by label first: then `test[:9000]` of the
+(data/sources.py) but orders the files by label first: then `test[:9000]` of the
 folder is not `test[:9000]` of the source.
 
 The images are written as the data pipeline reads them, so `--image_size` and

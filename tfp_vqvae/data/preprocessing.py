@@ -14,7 +14,7 @@ Steps, all on uint8 pixels (they stay uint8 until `data.binarize`):
    H x W is unchanged (bit for bit).
 4. For training, `--random_flip` mirrors half the images left-right.
 
-The random choices take stateless seeds, which `data.py` derives from
+The random choices take stateless seeds, which `data/pipeline.py` derives from
 (--seed, step, position in the batch), so they are part of the run's pure
 function of its flags.
 """

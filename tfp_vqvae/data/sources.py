@@ -1,6 +1,6 @@
 """Where images come from: the `--dataset` spellings and their splits.
 
-* `--dataset=NAME[/CONFIG]`: a TFDS dataset (see tfds_source.py), e.g.
+* `--dataset=NAME[/CONFIG]`: a TFDS dataset (see data/tfds.py), e.g.
   `kmnist`, `celeb_a`, `imagenet_resized/64x64`, `imagenet2012`.
 * `--dataset=kmnist|mnist|fashion_mnist` with `--dataset_dir=DIR`: the official
   idx/npz files in DIR (see idx_files.py).

@@ -1,4 +1,4 @@
-"""tf.distribute plumbing: strategies and per-replica input (loop.py: chief-only writes).
+"""tf.distribute plumbing: strategies and per-replica input (training/loop.py: chief-only writes).
 
 `--strategy` picks one of:
   default       one device (the GPU if there is one, else the CPU);

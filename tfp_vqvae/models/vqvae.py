@@ -5,13 +5,13 @@ The per-image loss is
     -log p(x | z_q) + beta * ||z_e - sg(e)||^2 + KL(q(z | x) || p(z))
 
 where the decoder's p(x | z_q) is by default `tfd.Independent(tfd.Bernoulli(logits))`
-over the pixels (see likelihoods.py for the others) and p(z) is a uniform
+over the pixels (see models/likelihoods.py for the others) and p(z) is a uniform
 categorical over the K codes at each of the latent positions (h * w, times N for N
 residual quantizers). q(z | x) puts all its mass on the nearest codes, so its
 entropy is 0 and the KL is -log p(z = codes) = h * w * N * log K: a constant with no
 gradient, carried explicitly so that recon NLL + KL is the negative ELBO, an upper
 bound on -log p(x). The loss-trained quantizer's codebook loss rides in the
-commitment term (see quantizer_loss.py).
+commitment term (see quantizers/loss.py).
 
 Images come in and go out in [0, 1], shape `image_shape`. What the networks see may
 differ: `pixel_range=(-1, 1)` rescales to [-1, 1] and `pad_to` pads with black
@@ -86,7 +86,7 @@ class VQVAE(tf.Module):
       decoder: maps quantized latents [B, h, w, D] to [B, H', W', C * P], the
         likelihood's P parameters per channel.
       likelihood: turns the decoder's (cropped) outputs into a distribution over
-        [B, H, W, C] images in [0, 1] (likelihoods.py).
+        [B, H, W, C] images in [0, 1] (models/likelihoods.py).
       image_shape: (H, W, C) of the images.
       pixel_range: (low, high), the pixel values the networks see: images in
         [0, 1] are mapped linearly onto it (the likelihood maps back).

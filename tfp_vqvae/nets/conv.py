@@ -1,6 +1,6 @@
 """Encoder and decoder networks of the VQ-VAE (van den Oord et al. 2017, sec. 4.1).
 
-Built from the layers of layers.py; every variable is tracked by `tf.Module` and
+Built from the layers of nets/layers.py; every variable is tracked by `tf.Module` and
 created from a stateless seed, so the same `seed` always gives the same weights.
 
 Shapes for the default KMNIST model (`num_downsamples=2`, `num_hiddens=128`,

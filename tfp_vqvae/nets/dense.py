@@ -12,7 +12,7 @@ code maps and exports treat them like any other grid.
           decoder mirrors it with a dense layer for the 7x7 VALID transposed conv,
           ELU 5x5 (transposed) convs and a linear 5x5 conv.
 
-Built from the layers of layers.py, with weights drawn from stateless seeds.
+Built from the layers of nets/layers.py, with weights drawn from stateless seeds.
 """
 
 import math

@@ -36,7 +36,7 @@ package produces (`model.VQVAE.code_shape`):
     where raster order over (h, w, N) as an h x (w N) grid would need N times the
     horizontal reach and mix stages in every kernel;
   * attention (`num_attention_blocks`): causal multi-head self-attention
-    (attention.py) updates the horizontal stack after evenly spaced layers, as in
+    (nets/attention.py) updates the horizontal stack after evenly spaced layers, as in
     PixelSNAIL and VQ-VAE-2's top prior;
   * conditioning on another grid of codes (`condition_shape`, VQ-VAE-2's bottom
     prior given the top codes): the conditioning codes are embedded, go through a
@@ -49,7 +49,7 @@ prior of a config and `load_prior` the trained one of a prior_dir. Every prior h
 `num_embeddings`, `num_classes`, `code_shape`, `level_sizes`, `log_prob(codes,
 labels)`, `level_log_probs(codes, labels)` and `sample(seeds, temperature, labels)`.
 
-Like `networks`, it is built from the layers of layers.py, initialised from
+Like `networks`, it is built from the layers of nets/layers.py, initialised from
 stateless seeds; options left at their defaults create no variables and draw no
 seeds, so a single-level prior is the same network, initialised the same, as
 before they existed (and restores its checkpoints).

@@ -116,7 +116,7 @@ def sample_global_rows(context, num_replicas, vectors, count, seed):
   the stateless `seed`); each fills in the rows it holds (zeros elsewhere) and a SUM
   all-reduce assembles the [count, D] sample. With one replica this is the same draw
   from the same global batch. Relies on replica r holding global rows
-  [r * b, (r + 1) * b) (see distribute.py).
+  [r * b, (r + 1) * b) (see internal/distribute.py).
   """
   local_size = tf.shape(vectors)[0]
   global_rows = tf.random.stateless_uniform(

@@ -49,7 +49,7 @@ class EMAVariables(NamedTuple):
   """The state of an EMA codebook: the variables `EMAQuantization` reads and writes.
 
   `VectorQuantizerEMA` makes them with `tf.Variable`, the Keras layer
-  (keras_layers.py) with `add_weight`. Under tf.distribute they are mirrored with
+  (keras/layers.py) with `add_weight`. Under tf.distribute they are mirrored with
   ONLY_FIRST_REPLICA aggregation: every replica computes the same update (the
   statistics are all-reduced first), so a write from the first replica is right.
   """

@@ -1,6 +1,6 @@
 """VQ-VAE-2's two code levels (Razavi et al. 2019), as one quantizer of a `VQVAE`.
 
-VQ-VAE-2 is the VQ-VAE of model.py with this quantizer between its encoder (the
+VQ-VAE-2 is the VQ-VAE of models/vqvae.py with this quantizer between its encoder (the
 bottom encoder, images -> [B, hb, wb, D]) and a decoder that takes 2 * D channels:
 
     bottom features z_b [B, hb, wb, D]

@@ -43,7 +43,7 @@ class LossQuantization:
   """The loss-trained quantizer's options and its math, on variables it is given.
 
   Shared by `VectorQuantizerLoss` (a `tf.Module`) and the Keras layer
-  (keras_layers.py).
+  (keras/layers.py).
   """
 
   def __init__(self, num_embeddings: int, embedding_dim: int,

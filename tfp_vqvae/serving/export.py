@@ -12,14 +12,14 @@ of every input and output, any size including 0 (see `_nonempty`):
     reconstruct  images uint8 [B, H, W, C] -> probs, codes   (also serving_default)
     neg_elbo     images uint8 [B, H, W, C] -> neg_elbo float32 [B] (nats)
 
-Other models (see model.py): codes of N > 1 residual quantizers are [B, h, w, N];
+Other models (see models/vqvae.py): codes of N > 1 residual quantizers are [B, h, w, N];
 MLP and global-latent models have a 1 x L grid, codes [B, 1, L]. `probs` is the
 decoder's mean image in [0, 1] units whatever the likelihood (Bernoulli
 probabilities, Gaussian means, which may leave [0, 1], the discretized logistic's
 E[level] / 255); `logits` exists for Bernoulli models only. Padding and [-1, 1] scaling happen inside the model, so
 clients always send the unpadded uint8 images.
 
-With a learned prior (`export_saved_model(..., prior_dir=...)`, see prior.py):
+With a learned prior (`export_saved_model(..., prior_dir=...)`, see priors/pixelcnn.py):
 
     sample          seeds int64 [B],       -> codes int32 [B, h, w],
                     temperature float32 [B]   probs float32 [B, H, W, C]

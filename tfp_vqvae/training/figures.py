@@ -1,7 +1,7 @@
 """The figures a training run writes, and image grids as PNG files.
 
 `run_figures` turns evaluation outputs (plain NumPy arrays) into named uint8 RGB
-images drawn by plots.py; `write_run_figures` writes them as <model_dir>/<name>.png
+images drawn by training/plots.py; `write_run_figures` writes them as <model_dir>/<name>.png
 and as TensorBoard images `figures/<name>`. The figures are the tutorials':
 reconstructions, images decoded from random codes, code maps, the codebook on its
 principal axes (and in t-SNE when scikit-learn is installed) and the training

@@ -123,7 +123,7 @@ class Loop:
       schedule: steps and cadence.
       strategy: the trainer's `tf.distribute.Strategy`; the default one if None.
       record: text stored in every checkpoint (e.g. the config the model was
-        built from, see checkpoints.py).
+        built from, see training/checkpoints.py).
     """
     self.model_dir = model_dir
     self.schedule = schedule

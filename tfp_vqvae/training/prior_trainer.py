@@ -6,11 +6,11 @@ The prior follows the VQ-VAE's codes (`code_shape`): a gated PixelCNN over a gri
 [h, w]; the same with N output heads over residual codes [h, w, N]; for VQ-VAE-2's
 {"top", "bottom"} grids, a top prior with --num_attention_blocks causal
 self-attention blocks and a bottom prior conditioned on the top codes (sized by the
---bottom_* flags). See prior.py and hierarchical_prior.py.
+bottom_* options). See priors/pixelcnn.py and priors/hierarchical.py.
 
 The VQ-VAE (latest checkpoint of --vqvae_dir) is frozen. It encodes both splits
 once, binarised as it was trained, into sharded files in PRIOR_DIR/codes-<key>/
-(code_shards.py) under a key of the VQ-VAE's weights and the data flags, so another
+(data/code_shards.py) under a key of the VQ-VAE's weights and the data flags, so another
 checkpoint or split encodes afresh, and a prior trained on other codes is never
 resumed. The codes are streamed from those files, never held in memory. Training
 resumes from PRIOR_DIR's latest checkpoint; the checkpoint with the lowest eval
@@ -285,7 +285,7 @@ def evaluate_prior(prior, shards, batch_size):
   """Mean -log p(codes) in nats per image over a split, batch by batch.
 
   Args:
-    prior: a prior of prior.py.
+    prior: a prior of priors/pixelcnn.py.
     shards: the split's `code_shards.CodeShards`.
     batch_size: examples per batch.
 

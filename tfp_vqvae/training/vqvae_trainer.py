@@ -33,7 +33,7 @@ from tfp_vqvae.training import loop as loop_lib
 from tfp_vqvae.training import optimization
 
 METRICS_FILE = "metrics.json"
-# A copy of the checkpoints' record for people (checkpoints.py holds the real one).
+# A copy of the checkpoints' record for people (training/checkpoints.py holds the real one).
 CONFIG_FILE = "config.json"
 # Points of the training curve kept in metrics.json, each the mean of its steps.
 _HISTORY_POINTS = 300
