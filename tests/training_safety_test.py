@@ -11,6 +11,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfp_vqvae.serving import export as export_lib
+from tfp_vqvae.training import checkpoints
 from tfp_vqvae.training import loop as loop_lib
 from tfp_vqvae.training import vqvae_trainer as train_lib
 import image_files
@@ -45,6 +47,24 @@ class NonFiniteTest(tf.test.TestCase):
       self.assertNotEmpty(tensors)
       for name, value in tensors.items():
         self.assertTrue(np.all(np.isfinite(value)), name)
+
+  def test_load_and_export_refuse_non_finite_weights_naming_the_variable(self):
+    model_dir = self.get_temp_dir()
+    with tfds.testing.mock_data(num_examples=64):
+      train_lib.train_and_evaluate(test_util.smoke_config(num_steps=2), model_dir)
+    model, _, _ = checkpoints.load_vqvae(model_dir)  # Finite: loads.
+    # A checkpoint from elsewhere with a NaN in one weight.
+    bad_dir = os.path.join(self.get_temp_dir(), "bad")
+    variable = model.decoder.trainable_variables[0]
+    variable.assign(tf.fill(variable.shape, np.nan))
+    tf.train.Checkpoint(model=model, record=tf.Variable(
+        checkpoints.read_record(tf.train.latest_checkpoint(model_dir)))).save(
+            os.path.join(bad_dir, "ckpt"))
+    pattern = rf"holds non-finite values \(NaN or inf\) in {variable.name}"
+    with self.assertRaisesRegex(ValueError, pattern):
+      checkpoints.load_vqvae(bad_dir)
+    with self.assertRaisesRegex(ValueError, pattern):
+      export_lib.export_saved_model(bad_dir, os.path.join(self.get_temp_dir(), "base"))
 
   def test_a_finite_run_is_not_stopped(self):
     with tfds.testing.mock_data(num_examples=64):

@@ -96,7 +96,8 @@ def load_vqvae(model_dir: str) -> tuple[model_lib.VQVAE, config_lib.Config, str]
     (VQVAE, its Config, checkpoint path).
 
   Raises:
-    ValueError: if model_dir holds no checkpoint, or one this version cannot use.
+    ValueError: if model_dir holds no checkpoint, one this version cannot use, or
+      one with non-finite weights.
   """
   path = tf.train.latest_checkpoint(model_dir)
   if path is None:
@@ -110,4 +111,27 @@ def load_vqvae(model_dir: str) -> tuple[model_lib.VQVAE, config_lib.Config, str]
   config, image_shape = parse_record(text)
   model = builder.build_vqvae(config, image_shape)
   restore(tf.train.Checkpoint(model=model), path, model_dir, partial=True)
+  check_finite(model, f"{model_dir} ({os.path.basename(path)})")
   return model, config, path
+
+
+def non_finite_variable(module: tf.Module) -> Optional[str]:
+  """The name of the first floating variable of `module` with a NaN or inf, or None."""
+  for variable in module.variables:
+    if variable.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(variable))):
+      return variable.name
+  return None
+
+
+def check_finite(module: tf.Module, where: str) -> None:
+  """Raises ValueError naming the first variable of `module` with a NaN or inf.
+
+  A model that served such weights would answer every request with NaNs; training
+  never checkpoints them (training/loop.py), but a checkpoint may come from
+  elsewhere.
+  """
+  name = non_finite_variable(module)
+  if name is not None:
+    raise ValueError(f"{where} holds non-finite values (NaN or inf) in {name}: the "
+                     "model diverged; retrain it (e.g. with a lower learning rate) or "
+                     "use an earlier checkpoint.")

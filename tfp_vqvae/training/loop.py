@@ -248,11 +248,9 @@ class Loop:
   def save(self, step: int, before_save: Callable[[int], None] = None) -> None:
     """Checkpoints step `step`, unless a weight is not finite (NonFiniteError)."""
     for module in self._modules:
-      for variable in module.variables:
-        if variable.dtype.is_floating and not bool(
-            tf.reduce_all(tf.math.is_finite(variable))):
-          raise NonFiniteError(self._non_finite_message(
-              step, f"the weight {variable.name}"))
+      name = checkpoints.non_finite_variable(module)
+      if name is not None:
+        raise NonFiniteError(self._non_finite_message(step, f"the weight {name}"))
     if before_save is not None:
       before_save(step)
     self.manager.save(checkpoint_number=step)
