@@ -7,10 +7,13 @@ calls on global batches of 2 * GROUP images, split GROUP per replica (replica r 
 rows [r * GROUP, (r + 1) * GROUP), as distribute.py lays them out). With the EMA
 members summing in reduction groups of GROUP images, and the loss members' state set
 only from rows of the global batch, one device and two replicas should compute the
-same bits, so the report holds exact equalities:
+same bits (the grid members' only state, their projections, is not changed by a
+quantizer call; their code counts are all-reduced), so the report holds exact
+equalities:
 
   {member: {"replicas_equal": ..., "codes_equal": ..., "counts_equal": ...,
-            "state_equal": ..., "max_difference": ..., "updates": ...}}
+            "state_equal": ..., "max_difference": ..., "loss_difference": ...,
+            "updates": ...}}
 """
 
 import json
@@ -39,7 +42,8 @@ def _batches():
 
 def _train(strategy, member):
   """The quantizer after one training call per global batch, and for each call the
-  global batch's codes and each replica's code counts (of the global batch)."""
+  global batch's codes and per-example losses, and each replica's code counts (of
+  the global batch)."""
   with strategy.scope():
     quantizer = member.make()
 
@@ -47,23 +51,25 @@ def _train(strategy, member):
   def step(inputs):
     def replica_step(x):
       out = family.output(quantizer, x, training=True)
-      return out.codes, out.code_counts
+      return out.codes, out.commitment_loss, out.code_counts
     return strategy.run(replica_step, args=(inputs,))
 
   # Each element is one global batch, split across the replicas.
   dataset = tf.data.Dataset.from_tensor_slices(np.stack(_batches()))
-  codes, counts = [], []
+  codes, losses, counts = [], [], []
   for batch in strategy.experimental_distribute_dataset(dataset):
-    batch_codes, batch_counts = step(batch)
+    batch_codes, batch_losses, batch_counts = step(batch)
     codes.append(np.concatenate(strategy.experimental_local_results(batch_codes)))
+    losses.append(np.concatenate(strategy.experimental_local_results(batch_losses)))
     counts.append(strategy.experimental_local_results(batch_counts))
-  return quantizer, codes, counts
+  return quantizer, codes, losses, counts
 
 
 def _compare(member, mirrored_strategy):
-  single, single_codes, single_counts = _train(
+  single, single_codes, single_losses, single_counts = _train(
       tf.distribute.OneDeviceStrategy("/cpu:0"), member)
-  mirrored, mirrored_codes, mirrored_counts = _train(mirrored_strategy, member)
+  mirrored, mirrored_codes, mirrored_losses, mirrored_counts = _train(mirrored_strategy,
+                                                                      member)
   replicas_equal, state_equal, max_difference = True, True, 0.0
   for one, two in zip(family.state(single), family.state(mirrored)):
     replicas = [value.numpy() for value in two.values]
@@ -74,6 +80,7 @@ def _compare(member, mirrored_strategy):
       max_difference = max(max_difference,
                            float(np.abs(replicas[0] - one.numpy()).max()))
   stages = getattr(single, "stages", [single])
+  updates = int(stages[0].num_updates.numpy()) if member.counts_updates else None
   return dict(replicas_equal=replicas_equal, state_equal=state_equal,
               codes_equal=all(np.array_equal(a, b)
                               for a, b in zip(single_codes, mirrored_codes)),
@@ -81,7 +88,10 @@ def _compare(member, mirrored_strategy):
                                for one, two in zip(single_counts, mirrored_counts)
                                for replica in two),
               max_difference=max_difference,
-              updates=int(stages[0].num_updates.numpy()))
+              # Close, not equal: LFQ's loss has sums over the global batch.
+              loss_difference=max(float(np.abs(a - b).max())
+                                  for a, b in zip(single_losses, mirrored_losses)),
+              updates=updates)
 
 
 def main():

@@ -1,9 +1,9 @@
 """Every quantizer of the package behind one interface, for the contract tests.
 
 A `Member` makes a quantizer and reads it the same way whatever its kind: the
-tf.Module quantizers (EMA, loss-trained, residual stacks of each) and the Keras
-layers. Between them the members use each codebook initialiser (None, UniformInit,
-KMeansInit). The EMA members sum per-code statistics in reduction groups of
+tf.Module quantizers (EMA, loss-trained, residual stacks of each, and the grid
+quantizers FSQ and LFQ) and the Keras layers. Between them the members use each
+codebook initialiser (None, UniformInit, KMeansInit). The EMA members sum per-code statistics in reduction groups of
 `GROUP` images, so that one device on a global batch of 2 * GROUP computes the same
 bits as two replicas with GROUP each (quantizer.EMAQuantization); calls on GROUP
 images or fewer are unaffected.
@@ -13,11 +13,15 @@ from typing import Callable, NamedTuple
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfp_vqvae.keras import layers as keras_layers
 from tfp_vqvae.quantizers import base as quantizer_lib
 from tfp_vqvae.quantizers import codebook_init
 from tfp_vqvae.quantizers import ema as ema_lib
+from tfp_vqvae.quantizers import fsq
+from tfp_vqvae.quantizers import grid
+from tfp_vqvae.quantizers import lfq
 from tfp_vqvae.quantizers import loss as quantizer_loss
 from tfp_vqvae.quantizers import residual as residual_quantizer
 
@@ -36,11 +40,14 @@ class Member(NamedTuple):
     trainable: how many of its variables an optimizer trains.
     float32_loss: whether its commitment_loss is float32 whatever the inputs' dtype
       (a residual stack sums its stages' float32 losses), not the inputs' dtype.
+    counts_updates: whether it counts its training calls in `num_updates` (a
+      grid quantizer has no state besides its projections).
   """
   make: Callable[[], object]
   stages: int
   trainable: int
   float32_loss: bool = False
+  counts_updates: bool = True
 
 
 def _residual(stage, initializer):
@@ -73,6 +80,13 @@ MEMBERS = {
     "keras_ema": Member(_keras(keras_layers.VectorQuantizerEMALayer,
                                initializer=codebook_init.KMeansInit(), **_EMA), 1, 0),
     "keras_loss": Member(_keras(keras_layers.VectorQuantizerLossLayer, seed=6), 1, 1),
+    # K = 2 * 4 = 8 codes; even levels, the case with the half-step offset.
+    "fsq": Member(lambda: fsq.FiniteScalarQuantizer(D, levels=(2, 4), seed=7), 1, 4,
+                  counts_updates=False),
+    # K = 2^3 = 8 codes; soft enough assignments that the entropy terms are large.
+    "lfq": Member(lambda: lfq.LookupFreeQuantizer(D, code_dim=3, entropy_weight=1.0,
+                                                  entropy_temperature=0.5, seed=8),
+                  1, 4, counts_updates=False),
 }
 
 
@@ -101,7 +115,9 @@ def trainable(quantizer) -> list:
 
 
 def codebooks(quantizer) -> list:
-  """The [K, D] NumPy codebook of each stage."""
+  """The [K, D] NumPy codebook of each stage (a grid quantizer's implicit one)."""
+  if isinstance(quantizer, grid.GridQuantizer):
+    return [np.array(codebook) for codebook in quantizer.codebooks]
   stages = getattr(quantizer, "stages", [quantizer])
   return [np.array(stage.codebook.numpy()) for stage in stages]
 
@@ -118,3 +134,69 @@ def numpy_codes(vectors, books):
     total += book[chosen]
     residual = residual - book[chosen]
   return np.stack(codes, axis=-1), total
+
+
+def numpy_linear(layer, x):
+  """x @ kernel + bias of a `layers.Linear`, in float64."""
+  return x @ layer.kernel.numpy().astype(np.float64) + layer.bias.numpy()
+
+
+def numpy_fsq(quantizer, vectors):
+  """(codes [N], grid points [N, d] in [-1, 1]) of FSQ for float [N, D] `vectors`:
+  the NumPy reference of fsq.FiniteScalarQuantizer, from the paper's formulas."""
+  levels = np.array(quantizer.levels)
+  half_width = levels // 2
+  half_range = (levels - 1) * (1 + 1e-3) / 2
+  offset = np.where(levels % 2 == 0, 0.5, 0.0)
+  projected = numpy_linear(quantizer.project_in, vectors.astype(np.float64))
+  bounded = np.tanh(projected + np.arctanh(offset / half_range)) * half_range - offset
+  rounded = np.round(bounded)
+  digits = (rounded + half_width).astype(np.int64)
+  # Channel 0 is the least significant digit.
+  place_values = np.cumprod(np.concatenate([[1], levels[:-1]]))
+  return digits @ place_values, rounded / half_width
+
+
+def numpy_lfq(quantizer, vectors):
+  """(codes [N], grid points [N, d] in {-1, 1}) of LFQ for float [N, D] `vectors`:
+  the NumPy reference of lfq.LookupFreeQuantizer."""
+  projected = numpy_linear(quantizer.project_in, vectors.astype(np.float64))
+  bits = (projected > 0).astype(np.int64)
+  return bits @ (2 ** np.arange(bits.shape[1])), 2.0 * bits - 1.0
+
+
+def _numpy_grid(quantizer, vectors):
+  if isinstance(quantizer, fsq.FiniteScalarQuantizer):
+    return numpy_fsq(quantizer, vectors)
+  return numpy_lfq(quantizer, vectors)
+
+
+def numpy_reference(quantizer, vectors):
+  """([N, stages] codes, [N, D] quantized vectors) of float [N, D] `vectors`, as
+  NumPy computes them with the quantizer's current state."""
+  if isinstance(quantizer, grid.GridQuantizer):
+    codes, grid_points = _numpy_grid(quantizer, vectors)
+    return codes[:, None], numpy_linear(quantizer.project_out, grid_points)
+  return numpy_codes(vectors, codebooks(quantizer))
+
+
+def straight_through(quantizer, inputs):
+  """What the gradient of the quantized outputs of `inputs` [..., D] should be:
+  the gradient of this function of the inputs and the trainable variables.
+
+  A codebook quantizer passes the gradient to its inputs unchanged (the identity).
+  A grid quantizer passes it through its projections and through the relaxed
+  quantization (FSQ's bound, LFQ's identity) in place of the rounding: here
+  project_out(g + relaxed - sg(relaxed)) with g the reference's grid points.
+  """
+  if not isinstance(quantizer, grid.GridQuantizer):
+    return inputs
+  vectors = tf.reshape(inputs, [-1, D])
+  projected = quantizer.project_in(vectors)
+  relaxed = projected
+  if isinstance(quantizer, fsq.FiniteScalarQuantizer):
+    half_width = np.array(quantizer.levels) // 2
+    relaxed = quantizer.bound(projected) / half_width.astype(np.float32)
+  _, grid_points = _numpy_grid(quantizer, vectors.numpy())
+  snapped = relaxed + tf.constant(grid_points, tf.float32) - tf.stop_gradient(relaxed)
+  return tf.reshape(quantizer.project_out(snapped), tf.shape(inputs))

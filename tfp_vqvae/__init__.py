@@ -40,6 +40,8 @@ _EXPORTS = {
     "VectorQuantizerLoss": "quantizers.loss",
     "ResidualQuantizer": "quantizers.residual",
     "HierarchicalQuantizer": "quantizers.hierarchical",
+    "FiniteScalarQuantizer": "quantizers.fsq",
+    "LookupFreeQuantizer": "quantizers.lfq",
     "Quantizer": "quantizers.base",
     "QuantizerOutput": "quantizers.base",
     "nearest_codes": "quantizers.base",
@@ -114,7 +116,9 @@ if TYPE_CHECKING:  # Static analysers and IDEs see the real names.
   from tfp_vqvae.quantizers.base import Quantizer, QuantizerOutput, nearest_codes
   from tfp_vqvae.quantizers.codebook_init import CodebookInit, KMeansInit, UniformInit
   from tfp_vqvae.quantizers.ema import EMAQuantization, EMAVariables, VectorQuantizerEMA
+  from tfp_vqvae.quantizers.fsq import FiniteScalarQuantizer
   from tfp_vqvae.quantizers.hierarchical import HierarchicalQuantizer
+  from tfp_vqvae.quantizers.lfq import LookupFreeQuantizer
   from tfp_vqvae.quantizers.loss import (LossQuantization, LossVariables,
                                          VectorQuantizerLoss)
   from tfp_vqvae.quantizers.residual import ResidualQuantizer

@@ -190,6 +190,20 @@ def straight_through_output(inputs, vectors, nearest, codes, loss, code_counts):
   """
   # Forward value `nearest`, gradient identity to z_e.
   quantized = vectors + tf.stop_gradient(nearest - vectors)
+  return quantizer_output(inputs, quantized, codes, loss, code_counts)
+
+
+def quantizer_output(inputs, quantized, codes, loss, code_counts):
+  """The `QuantizerOutput` of a call on `inputs` [B, ..., D], in the inputs' dtype.
+
+  Args:
+    inputs: the call's inputs (for shape and dtype).
+    quantized: float32 [N, D] quantized vectors (N = B * positions), with the
+      gradient they pass back to the inputs.
+    codes: int32 [N] codes.
+    loss: float32 [B] per-example quantizer loss.
+    code_counts: float32 [K] code histogram.
+  """
   perplexity, usage = perplexity_and_usage(code_counts)
   return QuantizerOutput(
       quantized=tf.cast(tf.reshape(quantized, tf.shape(inputs)), inputs.dtype),
