@@ -1,7 +1,7 @@
 """Quantizers whose codebook is a fixed grid in a learned projection (FSQ, LFQ).
 
 Finite scalar quantization (fsq.py) and lookup-free quantization (lfq.py) share a
-shape: a linear map projects each D-vector to d << D channels, each channel is
+shape: a linear map projects each D-vector to d channels (usually d < D), each is
 rounded onto a few fixed values with a straight-through gradient, and a second
 linear map projects the grid point back to D channels for the decoder:
 
