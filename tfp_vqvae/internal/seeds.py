@@ -26,6 +26,7 @@ class Stream(enum.IntEnum):
   PRIOR_DROPOUT = 0xD50     # prior: dropout of layer i (folded into a step's seed)
   PRIOR_SAMPLE = 0x5A3      # prior: the Gumbel noise of one sample
   PRIOR_SAMPLE_BOTTOM = 0x5A4  # prior: that of its bottom level (VQ-VAE-2)
+  PRIOR_MASK = 0x3A5C       # MaskGIT prior: which codes a training step masks
   SAMPLES = 0x5EED5         # sampling CLI: the seed of each sample
 
 
