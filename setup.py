@@ -50,6 +50,9 @@ setuptools.setup(
         "grpcio",
         # The run's PNG figures (figures.py, plots.py), drawn headless on Agg.
         "matplotlib>=3.8",
+        # The client decodes image files without TensorFlow (tfp_vqvae/client.py);
+        # matplotlib requires it too.
+        "pillow>=9",
     ],
     # The command-line programs; `python -m tfp_vqvae.<module>` runs the same.
     entry_points={

@@ -25,8 +25,6 @@ import image_files
 import prediction_server
 import test_util
 
-_ROOT = test_util.ROOT
-
 
 class ServingTest(tf.test.TestCase):
 
@@ -116,7 +114,7 @@ class ServingTest(tf.test.TestCase):
         (self.client, "decode", {"codes": np.full((1, 7, 7), 16, np.int32)},
          "INVALID_ARGUMENT", r"decode: codes must be in \[0, 16\)"),
         (self.client, "decode", {"codes": np.full((1, 7, 7), -3, np.int32)},
-         "INVALID_ARGUMENT", r"decode: codes must be in \[0, 16\); got min\] \[-3\]"),
+         "INVALID_ARGUMENT", r"decode: codes must be in \[0, 16\); got min -3 max -3$"),
         (self.client, "decode", {"codes": np.zeros((1, 8, 8), np.int32)},
          "INVALID_ARGUMENT", r"decode: codes must have shape \[batch, 7, 7\]"),
         (self.client, "decode", {"codes": np.zeros((49,), np.int32)},
@@ -167,9 +165,10 @@ class ServingTest(tf.test.TestCase):
           client.image_shape("sample")
 
   def _run_client(self, *args):
+    """Runs the client CLI from outside the checkout, as a user would."""
     return subprocess.run(
-        (sys.executable, "-m", "export.client", "--server", self.server.address) + args,
-        cwd=_ROOT, capture_output=True, text=True, timeout=120)
+        (sys.executable, "-m", "tfp_vqvae.client", "--server", self.server.address) + args,
+        cwd=self.temp_dir, capture_output=True, text=True, timeout=120)
 
   def test_client_cli_encodes_png_and_jpeg_files_and_decodes_codes(self):
     # An RGB PNG (the grey model takes its luma) and a grey JPEG, named by a glob.
@@ -193,16 +192,65 @@ class ServingTest(tf.test.TestCase):
     probs = self._direct("decode", {"codes": np.load(codes_path)})["probs"]
     for i in range(2):
       png = tf.io.decode_png(tf.io.read_file(os.path.join(decoded_dir,
-                                                          f"decoded_{i:03d}.png")))
+                                                          f"codes_{i:03d}.png")))
       self.assertAllClose(png.numpy() / 255.0, probs[i], atol=0.5 / 255 + 1e-6)
 
+  def test_client_cli_shows_a_server_error_in_one_line(self):
     bad_codes = os.path.join(self.temp_dir, "bad_codes.npy")
     np.save(bad_codes, np.full((1, 7, 7), 16, np.int32))
-    failed = self._run_client("--output", decoded_dir, "decode", bad_codes)
+    failed = self._run_client("--output", os.path.join(self.temp_dir, "bad"), "decode",
+                              bad_codes)
     self.assertNotEqual(failed.returncode, 0)
-    self.assertIn("error: the server answered INVALID_ARGUMENT", failed.stderr)
-    self.assertIn("decode: codes must be in [0, 16)", failed.stderr)
-    self.assertNotIn("Traceback", failed.stderr)
+    self.assertEqual(failed.stderr.strip(), "error: the server answered INVALID_ARGUMENT: "
+                     "decode: codes must be in [0, 16); got min 16 max 16")
+
+  def test_client_cli_names_outputs_after_inputs_in_a_new_directory(self):
+    inputs = os.path.join(self.temp_dir, "named")
+    image_files.write_image(os.path.join(inputs, "cat.png"), self.images[0])
+    np.save(os.path.join(inputs, "batch.npy"), self.images[1:3])
+    out = os.path.join(self.temp_dir, "new", "reconstructed")
+    done = self._run_client("--output", out, "reconstruct",
+                            os.path.join(inputs, "cat.png"), os.path.join(inputs, "batch.npy"))
+    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+    self.assertCountEqual(os.listdir(out), ["cat.png", "batch_000.png", "batch_001.png",
+                                            "codes.npy"])
+    expected = self._direct("reconstruct", {"images": self.images[:3]})
+    self.assertAllEqual(np.load(os.path.join(out, "codes.npy")), expected["codes"])
+    png = tf.io.decode_png(tf.io.read_file(os.path.join(out, "batch_001.png")))
+    self.assertAllClose(png.numpy() / 255.0, expected["probs"][2], atol=0.5 / 255 + 1e-6)
+
+    scores = self._run_client("neg_elbo", os.path.join(inputs, "cat.png"))
+    self.assertEqual(scores.returncode, 0, scores.stderr[-3000:])
+    value = self._direct("neg_elbo", {"images": self.images[:1]})["neg_elbo"][0]
+    self.assertEqual(scores.stdout.strip(), f"cat  {value:.4f}")
+
+    # Two inputs with one name, and an output that would replace an input.
+    image_files.write_image(os.path.join(inputs, "cat.bmp"), np.tile(self.images[0], 3))
+    for args, message in [
+        ((out, os.path.join(inputs, "cat.png"), os.path.join(inputs, "cat.bmp")),
+         f"error: {inputs}/cat.png and {inputs}/cat.bmp would both be written as cat; "
+         "rename one."),
+        ((inputs, os.path.join(inputs, "cat.png")),
+         f"error: --output {inputs}: writing {inputs}/cat.png would replace an input; "
+         "choose another directory.")]:
+      with self.subTest(message=message):
+        failed = self._run_client("--output", args[0], "reconstruct", *args[1:])
+        self.assertNotEqual(failed.returncode, 0)
+        self.assertEqual(failed.stderr.strip(), message)
+
+  def test_client_cli_checks_codes_before_they_become_int32(self):
+    # int64 2**32 + 3 would become the valid code 3.
+    codes = os.path.join(self.temp_dir, "wide_codes.npy")
+    np.save(codes, np.full((1, 7, 7), 2**32 + 3, np.int64))
+    failed = self._run_client("--output", os.path.join(self.temp_dir, "wide"), "decode",
+                              codes)
+    self.assertNotEqual(failed.returncode, 0)
+    self.assertEqual(failed.stderr.strip(),
+                     f"error: {codes}: codes must be in [0, the model's codebook size); "
+                     "got int64 values from 4294967299 to 4294967299.")
+    np.save(codes, np.full((1, 7, 7), 5, np.int64))  # In range: sent as int32.
+    done = self._run_client("--output", os.path.join(self.temp_dir, "wide"), "decode", codes)
+    self.assertEqual(done.returncode, 0, done.stderr[-3000:])
 
   def test_client_cli_refuses_an_image_of_another_size_in_one_line(self):
     good = image_files.write_image(os.path.join(self.temp_dir, "good.png"), self.images[0])

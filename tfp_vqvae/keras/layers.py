@@ -36,6 +36,7 @@ from typing import Union
 import keras
 import tensorflow as tf
 
+from tfp_vqvae.internal import checks
 from tfp_vqvae.quantizers import base as quantizer_lib
 from tfp_vqvae.quantizers import codebook_init
 from tfp_vqvae.quantizers import ema as ema_lib
@@ -113,8 +114,14 @@ class _QuantizerLayer(keras.layers.Layer):
 
     Returns:
       A `quantizer.QuantizerOutput`.
+
+    Raises:
+      ValueError: if `inputs` are not floats (latents, not pixels or codes).
     """
     inputs = tf.convert_to_tensor(inputs)
+    if not inputs.dtype.is_floating:
+      raise ValueError(f"{self.name}: inputs must be float latents [..., "
+                       f"{self.embedding_dim}], got {inputs.dtype.name}.")
     if not self.built:
       self.build(inputs.shape)
     # `.value` of a Keras weight is its tf.Variable (a MirroredVariable under
@@ -151,8 +158,13 @@ class _QuantizerLayer(keras.layers.Layer):
     return input_shape
 
   def lookup(self, codes) -> tf.Tensor:
-    """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
-    return tf.gather(self.codebook.value, codes)
+    """Codebook vectors [..., D] (float32) for integer codes [...] in [0, K).
+
+    Raises:
+      ValueError: if `codes` are not integers, or (eagerly) one is outside
+        [0, K) in its own dtype (`checks.codes`: int64 2**32 + 3 is not code 3).
+    """
+    return tf.gather(self.codebook.value, checks.codes(codes, self.num_embeddings))
 
   def get_config(self) -> dict:
     config = super().get_config()

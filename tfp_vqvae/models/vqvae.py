@@ -25,6 +25,7 @@ from typing import NamedTuple, Optional, Sequence
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_vqvae.internal import checks
 from tfp_vqvae.quantizers import base as quantizer_lib
 
 tfd = tfp.distributions
@@ -210,13 +211,20 @@ class VQVAE(tf.Module):
       images = images * (high - low) + low
     return images
 
-  @tf.Module.with_name_scope
   def encode(self, images, training=False):
     """Quantizes images [B, H, W, C] (float in [0, 1]); returns a `QuantizerOutput`.
 
-    In training, a batch of more than `reduction_group_size` images goes through
+    `images` are checked first (`checks.pixels`): integer pixels, such as uint8
+    0..255 read from files, and values outside [0, 1] are refused with a
+    ValueError naming `images`, as they would give codes that match nothing. In
+    training, a batch of more than `reduction_group_size` images goes through
     the encoder in groups (see `loss_terms`).
     """
+    return self._quantize(checks.pixels(images), training)
+
+  @tf.Module.with_name_scope
+  def _quantize(self, images, training):
+    """`encode` without the checks: the training step's, whose data are in range."""
     groups = self.reduction_groups(images.shape[0]) if training else 1
     latents = in_groups(self.encoder, self.network_inputs(images), groups)
     return self.quantizer(latents, training=training)
@@ -236,8 +244,12 @@ class VQVAE(tf.Module):
     return self.likelihood(outputs)
 
   def decode_codes(self, codes):
-    """p(x | z_q) for int codes [B, *code_shape] in [0, K)."""
-    return self.decode(self.quantizer.lookup(codes))
+    """p(x | z_q) for integer codes [B, *code_shape] in [0, K) (VQ-VAE-2: a dict).
+
+    The codes are range-checked in their own dtype before they become int32
+    (`checks.codes`), so int64 2**32 + 3 is refused, not read as code 3.
+    """
+    return self.decode(self.quantizer.lookup(checks.code_maps(codes, self.num_embeddings)))
 
   def loss_terms(self, images, training=False):
     """All loss terms for float images [B, H, W, C] in [0, 1] (binary for a true NLL).
@@ -257,7 +269,7 @@ class VQVAE(tf.Module):
     Returns:
       `LossTerms`, each term per example.
     """
-    quantized = self.encode(images, training=training)
+    quantized = self._quantize(images, training)
     groups = self.reduction_groups(images.shape[0]) if training else 1
     likelihood = self.decode(quantized.quantized, groups=groups)
     recon_nll = -likelihood.log_prob(images)

@@ -16,20 +16,22 @@ for `LocalClient`, tensors) of exactly the signature's dtypes, uint8 images and
 int32 codes: the gRPC server refuses other dtypes, and the REST and local clients
 refuse them before sending, because JSON and TF's Python signature calls would
 convert them silently (256 -> 0, 3.7 -> 3, 2**32 + 3 -> 3).
+
+The gRPC and REST clients do not import TensorFlow (see `protos`), so a program
+that only calls a server starts in well under a second; `LocalClient` imports it.
 """
 
 import json
+import re
+import sys
 import urllib.error
 import urllib.request
 
 from google.protobuf import json_format
 import grpc
 import numpy as np
-import tensorflow as tf
-from tensorflow_serving.apis import get_model_metadata_pb2
-from tensorflow_serving.apis import model_pb2
-from tensorflow_serving.apis import predict_pb2
-from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from tfp_vqvae.serving import protos
 
 DEFAULT_MODEL_NAME = "vqvae"
 # gRPC's 4 MB default would cap a decode reply at about 600 28x28 images.
@@ -55,13 +57,42 @@ SIGNATURE_INPUTS = {
 SIGNATURE_INPUTS["serving_default"] = SIGNATURE_INPUTS["reconstruct"]
 
 
+# TF's wrapping of an op's error when a graph runs: "Graph execution error:", the
+# "Detected at node ... <stack traces unavailable>" lines, "{{function_node ...}}",
+# "\t [[{{node ...}}]]" and "[Op:__inference_...]". None of it tells a client what
+# was wrong with its request.
+_GRAPH_NOISE = re.compile(r"Graph execution error:|Detected at node .*|"
+                          r"<stack traces unavailable>|\{\{function_node [^}]*\}\}|"
+                          r"\s*\[\[\{\{.*|\s*\[Op:[^\]]*\]")
+_ASSERTION = "assertion failed: "
+
+
+def one_line(message):
+  """A server's or TF's error message as one line, without TF's graph wrapping.
+
+  A failed `tf.debugging.Assert` (the signatures' input checks) prints its data as
+  "[text] [value] [text] [value]"; this gives "text value text value", keeping
+  the brackets of a value with several elements: "assertion failed:
+  [decode: codes must be in [0, 16); got min] [16] [max] [16]" -> "decode: codes
+  must be in [0, 16); got min 16 max 16".
+  """
+  lines = [_GRAPH_NOISE.sub("", line).strip() for line in str(message).splitlines()]
+  text = " ".join(line for line in lines if line)
+  if not text.startswith(_ASSERTION + "["):
+    return text
+  items = text[len(_ASSERTION) + 1:].rstrip("]").split("] [")
+  return " ".join([items[0]] + [f"[{item}]" if " " in item else item
+                                for item in items[1:]])
+
+
 class PredictionError(Exception):
-  """A failed prediction: `code` is the gRPC status name or the HTTP status."""
+  """A failed prediction: `code` is the gRPC status name or the HTTP status, and
+  `message` the server's message as `one_line` puts it."""
 
   def __init__(self, code, message):
-    super().__init__(f"{code}: {message}")
     self.code = code
-    self.message = message
+    self.message = one_line(message)
+    super().__init__(f"{code}: {self.message}")
 
 
 def check_inputs(signature_name, inputs, dtypes):
@@ -77,7 +108,7 @@ def check_inputs(signature_name, inputs, dtypes):
   Args:
     signature_name: for the messages.
     inputs: {input name: value} as given by the caller.
-    dtypes: {input name: NumPy or TF dtype} of the signature.
+    dtypes: {input name: NumPy dtype} of the signature.
 
   Raises:
     PredictionError: INVALID_ARGUMENT if the input names differ from the
@@ -87,17 +118,20 @@ def check_inputs(signature_name, inputs, dtypes):
     raise PredictionError("INVALID_ARGUMENT",
                           f"{signature_name}: input keys {sorted(inputs)} do not match "
                           f"the signature's {sorted(dtypes)}.")
+  # A tf.Tensor can only have been made if TensorFlow is imported; no need to here.
+  tensorflow = sys.modules.get("tensorflow")
   for name, value in inputs.items():
-    expected = tf.as_dtype(dtypes[name])
-    if not isinstance(value, (np.ndarray, tf.Tensor)):
-      got = type(value).__name__
-    elif tf.as_dtype(value.dtype) != expected:
-      got = tf.as_dtype(value.dtype).name
+    expected = np.dtype(dtypes[name]).name
+    if isinstance(value, np.ndarray) or (
+        tensorflow is not None and isinstance(value, tensorflow.Tensor)):
+      got = value.dtype.name
+      if got == expected:
+        continue
     else:
-      continue
+      got = type(value).__name__
     raise PredictionError("INVALID_ARGUMENT",
                           f"{signature_name}: input {name} must be a NumPy array or "
-                          f"tensor of dtype {expected.name}, got {got}.")
+                          f"tensor of dtype {expected}, got {got}.")
 
 
 def _unknown_signature(signature_name):
@@ -184,13 +218,14 @@ class GrpcClient(_Client):
     self._channel = grpc.insecure_channel(
         target, options=[("grpc.max_send_message_length", max_message_bytes),
                          ("grpc.max_receive_message_length", max_message_bytes)])
-    self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+    self._stub = protos.prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
     self._model_name = model_name
     self._version = version
     self._timeout = timeout_seconds
 
   def _spec(self, signature_name=""):
-    spec = model_pb2.ModelSpec(name=self._model_name, signature_name=signature_name)
+    spec = protos.model_pb2.ModelSpec(name=self._model_name,
+                                      signature_name=signature_name)
     if self._version is not None:
       spec.version.value = self._version
     return spec
@@ -209,11 +244,11 @@ class GrpcClient(_Client):
       PredictionError: with the gRPC status (e.g. INVALID_ARGUMENT,
         DEADLINE_EXCEEDED, UNAVAILABLE) and the server's message.
     """
-    request = predict_pb2.PredictRequest(model_spec=self._spec(signature_name))
+    request = protos.predict_pb2.PredictRequest(model_spec=self._spec(signature_name))
     for name, value in inputs.items():
-      request.inputs[name].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
+      request.inputs[name].CopyFrom(protos.to_tensor_proto(value))
     response = self._call(self._stub.Predict, request)
-    return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+    return {name: protos.to_ndarray(proto) for name, proto in response.outputs.items()}
 
   def input_shapes(self, signature_name):
     """See `_Client.input_shapes`: TF Serving's GetModelMetadata ("signature_def").
@@ -221,10 +256,10 @@ class GrpcClient(_Client):
     Raises:
       PredictionError: as `predict`; FAILED_PRECONDITION for an unknown signature.
     """
-    request = get_model_metadata_pb2.GetModelMetadataRequest(
+    request = protos.get_model_metadata_pb2.GetModelMetadataRequest(
         model_spec=self._spec(), metadata_field=["signature_def"])
     response = self._call(self._stub.GetModelMetadata, request)
-    signature_defs = get_model_metadata_pb2.SignatureDefMap()
+    signature_defs = protos.get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signature_defs)
     return _input_shapes(signature_defs, signature_name)
 
@@ -304,7 +339,7 @@ class RestClient(_Client):
     """
     reply = self._request(self._model_url + "/metadata")
     signature_defs = json_format.ParseDict(reply["metadata"]["signature_def"],
-                                           get_model_metadata_pb2.SignatureDefMap(),
+                                           protos.get_model_metadata_pb2.SignatureDefMap(),
                                            ignore_unknown_fields=True)
     return _input_shapes(signature_defs, signature_name)
 
@@ -315,11 +350,14 @@ class LocalClient(_Client):
   The checked way to call an export from Python: `check_inputs` first (what
   TF Serving's gRPC API checks), then the signature on tensors, whose graph checks
   shapes and value ranges. Failures raise `PredictionError` as the remote clients
-  do, so code can switch between them.
+  do, so code can switch between them. It imports TensorFlow, which the module
+  leaves to it.
   """
 
   def __init__(self, export_dir):
     """Loads the SavedModel version directory `export_dir` (e.g. BASE/1)."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    self._tf = tf
     self.loaded = tf.saved_model.load(export_dir)
 
   def predict(self, signature_name, inputs):
@@ -332,7 +370,9 @@ class LocalClient(_Client):
     """
     specs = self._input_specs(signature_name)
     function = self.loaded.signatures[signature_name]
-    check_inputs(signature_name, inputs, {name: spec.dtype for name, spec in specs.items()})
+    check_inputs(signature_name, inputs,
+                 {name: spec.dtype.as_numpy_dtype for name, spec in specs.items()})
+    tf = self._tf
     try:
       outputs = function(**{name: tf.convert_to_tensor(value)
                             for name, value in inputs.items()})
