@@ -239,7 +239,7 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
       run_client("--output", os.path.join(root, "decoded"), "decode",
                  os.path.join(root, "codes.npz"))
     decoded = tf.io.decode_png(tf.io.read_file(os.path.join(root, "decoded",
-                                                            "decoded_001.png")))
+                                                            "codes_001.png")))
     self.assertAllClose(decoded.numpy() / 255.0, expected["probs"][1],
                         atol=0.5 / 255 + 1e-6)
 
