@@ -1,11 +1,14 @@
 """Tests of the sharded code files: random reads, streamed batches, completeness."""
 
 import os
+from unittest import mock
 
+from absl import logging as absl_logging
 import numpy as np
 import tensorflow as tf
 
 from tfp_vqvae.data import code_shards
+from tfp_vqvae.internal import progress
 from tfp_vqvae.internal import seeds as seeds_lib
 import test_util
 
@@ -88,6 +91,22 @@ class CodeShardsTest(tf.test.TestCase):
     np.save(os.path.join(self.directory, "eval-00000.npy"), np.zeros(3, np.int32))
     with self.assertRaisesRegex(ValueError, "not the index's"):
       self.eval.read([0])
+
+  def test_writer_shows_progress_with_the_total(self):
+    with mock.patch.object(progress, "FIRST_LINE_SECONDS", 0.0):
+      writer = code_shards.ShardWriter(os.path.join(self.get_temp_dir(), "more"),
+                                       "train", code_shards.record_dtype((2, 3), False),
+                                       total=40)
+      with self.assertLogs(absl_logging.get_absl_logger(), level="INFO") as logs:
+        for start in (0, 20):
+          writer.write(codes=self.codes["train"][start:start + 20],
+                       label=self.labels["train"][start:start + 20])
+        writer.close()
+
+    lines = [record.getMessage() for record in logs.records]
+    self.assertStartsWith(lines[0], "Encoding the codes of train: 20/40 images (50%), ")
+    self.assertIn(", ETA ", lines[0])
+    self.assertStartsWith(lines[-1], "Encoding the codes of train: done, 40 images in ")
 
   def test_writer_checks_the_fields(self):
     writer = code_shards.ShardWriter(self.get_temp_dir(), "x",

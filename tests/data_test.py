@@ -3,13 +3,16 @@
 import hashlib
 import os
 import time
+from unittest import mock
 
+from absl import logging as absl_logging
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
 from tfp_vqvae.data import image_files as image_readers
 from tfp_vqvae.data import pipeline as data
+from tfp_vqvae.internal import progress
 import image_files
 
 _REAL_KMNIST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -414,19 +417,111 @@ class FolderPipelineTest(parameterized.TestCase, tf.test.TestCase):
 
     with self.assertLogs(level="WARNING") as logs:
       image_data = data.open_data(f"folder:{root}", "train", "test", channels=1,
-                                  skip_corrupt_images=True)
+                                  image_size="8", skip_corrupt_images=True)
 
     self.assertEqual(image_data.skipped_images, 2)
     self.assertEqual(image_data.num_examples(data.TRAIN), 10)
-    # The first readable image sets the size.
-    self.assertEqual(image_data.image_shape, (11, 13, 1))
+    self.assertEqual(image_data.image_shape, (8, 8, 1))
     self.assertLen(list(image_data.train_batches(10, 0, "none").take(2)), 2)
     logged = "\n".join(logs.output)
     self.assertIn(paths[0], logged)
     self.assertIn("Skipped 2 unreadable image(s) of 12", logged)
 
 
+  def test_a_bad_eval_file_is_refused_before_training(self):
+    root = self.get_temp_dir()
+    _write_mixed_folder(root)
+    image_files.write_file(os.path.join(root, "test", "b.png"), b"\x89PNG\r\n\x1a\n cut")
+    image_files.write_file(os.path.join(root, "test", "c.jpg"), b"")
+
+    with self.assertRaises(data.DatasetUnavailableError) as raised:
+      data.open_data(f"folder:{root}", "train", "test", image_size="8")
+
+    self.assertRegex(
+        str(raised.exception),
+        f"^Cannot read image {root}/test/b.png: the file has only 12 bytes, and "
+        f"decoding it fails: .* \\(1 more of the 3 files of folder:{root} test are bad "
+        "too\\)\\. Replace or remove it, or pass --skip_corrupt_images")
+    self.assertNotIn("\n", str(raised.exception))
+
+  def test_images_of_several_sizes_need_image_size(self):
+    root = self.get_temp_dir()
+    # A large image sorted first must not set the size of every image.
+    image_files.write_image(os.path.join(root, "train", "0_large.png"),
+                            image_files.random_images(1, (600, 400, 1))[0])
+    for i in range(3):
+      image_files.write_image(os.path.join(root, "train", f"{i + 1}.png"),
+                              image_files.random_images(1, (28, 28, 1), seed=i)[0])
+    image_files.write_image(os.path.join(root, "test", "a.jpg"),
+                            image_files.random_images(1, (28, 20, 3))[0])
+
+    with self.assertRaises(ValueError) as raised:
+      data.open_data(f"folder:{root}", "train", "test")
+
+    self.assertEqual(
+        str(raised.exception),
+        f"image_size: the images of folder:{root} train and folder:{root} test have 3 "
+        f"sizes (height x width: images): 28x28 (3, e.g. {root}/train/1.png), 600x400 "
+        f"(1, e.g. {root}/train/0_large.png), 28x20 (1, e.g. {root}/test/a.jpg); pass "
+        "image_size, e.g. 28 for the most common one, to bring every image to one "
+        "size.")
+    self.assertEqual(data.open_data(f"folder:{root}", "train", "test",
+                                    image_size="28").image_shape, (28, 28, 1))
+
+  def test_size_and_colour_default_to_the_stored_ones(self):
+    root = self.get_temp_dir()
+    for i, channels in enumerate((1, 3)):
+      image_files.write_image(os.path.join(root, "train", f"{i}.png"),
+                              image_files.random_images(1, (6, 5, channels))[0])
+
+    image_data = data.open_data(f"folder:{root}", "train", "train")
+
+    # The first training image's colour.
+    self.assertEqual(image_data.image_shape, (6, 5, 1))
+    self.assertEqual(np.concatenate(list(image_data.uint8_batches(data.EVAL, 2))).shape,
+                     (2, 6, 5, 1))
+
+  def test_first_images_are_the_pixels_not_binarized(self):
+    images = image_files.random_images(5, (3, 3, 1))
+    image_data = _array_data(images)
+
+    self.assertAllClose(image_data.first_images(data.EVAL, 4), images[:4] / 255.0)
+    self.assertEqual(image_data.first_images(data.EVAL, 9).shape, (5, 3, 3, 1))
+
+  def test_long_passes_show_progress(self):
+    image_data, _ = self._open()
+    with mock.patch.object(progress, "FIRST_LINE_SECONDS", 0.0):
+      with self.assertLogs(absl_logging.get_absl_logger(), level="INFO") as logs:
+        image_data.target_variance("none")
+        data.open_data(f"folder:{self.get_temp_dir()}", "train", "test", image_size="8",
+                       skip_corrupt_images=True)
+
+    lines = [record.getMessage() for record in logs.records]
+    self.assertIn("Data variance over 12 training images: 12/12 images (100%)", lines[0])
+    self.assertIn("Data variance over 12 training images: done, 12 images in", lines[1])
+    self.assertTrue(any(line.startswith("Decoding the 12 images of folder:") for line in lines),
+                    lines)
+
+
 class TfrecordPipelineTest(tf.test.TestCase):
+
+  def test_an_image_of_another_size_is_refused_when_read(self):
+    root = self.get_temp_dir()
+    images = list(image_files.random_images(3, (4, 4, 1))) + [
+        image_files.random_images(1, (5, 4, 1))[0]]
+    path = image_files.write_tfrecord(os.path.join(root, "train.tfrecord"), images)
+    image_data = data.open_data(f"tfrecord:{path}", "train", "train")
+
+    with self.assertRaises(data.DatasetUnavailableError) as raised:
+      list(image_data.eval_batches(data.EVAL, 2, 0, "none"))
+
+    self.assertStartsWith(
+        str(raised.exception),
+        f"Cannot read image record 3 of {path}: it is not 4x4 like the first training "
+        "image; pass image_size to bring every image to one size ")
+    self.assertLen(list(data.open_data(f"tfrecord:{path}", "train", "train",
+                                       image_size="4").eval_batches(data.EVAL, 2, 0,
+                                                                    "none")), 2)
 
   def test_resume_equals_skipping(self):
     root = self.get_temp_dir()
@@ -477,16 +572,6 @@ class OpenDataTest(parameterized.TestCase, tf.test.TestCase):
       data.open_data(**kwargs)
 
     self.assertNotIn("\n", str(raised.exception))
-
-  def test_size_and_colour_default_to_the_first_training_image(self):
-    root = self.get_temp_dir()
-    _write_mixed_folder(root)
-
-    image_data = data.open_data(f"folder:{root}", "train", "test")
-
-    self.assertEqual(image_data.image_shape, (10, 14, 1))
-    self.assertEqual(np.concatenate(list(image_data.uint8_batches(data.EVAL, 2))).shape,
-                     (1, 10, 14, 1))
 
 
 class RealKmnistTest(tf.test.TestCase):

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_vqvae.training import figures
+from tfp_vqvae.training import plots
 import test_util
 
 
@@ -89,6 +90,25 @@ class FiguresTest(tf.test.TestCase):
     spread = max(points[:20].std(0).max(), points[20:].std(0).max())
     self.assertGreater(np.linalg.norm(points[:20].mean(0) - points[20:].mean(0)),
                        4 * spread)
+
+  def test_every_title_names_the_step(self):
+    titles = []
+
+    def record_title(draw, position):
+      def drawn(*args, **kwargs):
+        titles.append(args[position])
+        return draw(*args, **kwargs)
+      return drawn
+
+    with mock.patch.object(plots, "image_figure", record_title(plots.image_figure, 1)), \
+         mock.patch.object(plots, "training_curve", record_title(plots.training_curve, 2)), \
+         mock.patch.object(plots, "codebook_scatter",
+                           record_title(plots.codebook_scatter, 2)):
+      figures.run_figures(7, **_inputs())
+
+    self.assertLen(titles, len(_expected_names()))
+    for title in titles:
+      self.assertRegex(title, r"step 7$")
 
   def test_a_tiny_run_writes_exactly_the_figure_set(self):
     model_dir = self.get_temp_dir()

@@ -343,6 +343,34 @@ class FolderSourceTest(parameterized.TestCase, tf.test.TestCase):
     # JPEG is lossy, even at quality 100.
     self.assertAllClose(read[3], flat, atol=2)
 
+  def test_reads_only_files_inside_its_directory(self):
+    images = image_files.random_images(2, (4, 4, 1))
+    root = _folder(os.path.join(self.get_temp_dir(), "data"),
+                   {"train/a.png": images[0]})
+    outside = _folder(os.path.join(self.get_temp_dir(), "elsewhere"),
+                      {"secret.png": images[1], "more/b.png": images[1]})
+    for target, link in ((f"{outside}/secret.png", "train/s.png"),
+                         (f"{outside}/more", "train/more"),
+                         (f"{root}/train", "train/loop"),
+                         (f"{root}/train/a.png", "train/c.png"), (outside, "test")):
+      os.symlink(target, os.path.join(root, link))
+      # TF's clean-up of the temporary directory would follow the links.
+      self.addCleanup(os.remove, os.path.join(root, link))
+
+    with self.assertLogs(level="WARNING") as logs:
+      source = image_sources.open_source(f"folder:{root}/../data")
+
+    self.assertEqual(list(source.examples("train").files()),
+                     [os.path.join(root, "..", "data", "train", name)
+                      for name in ("a.png", "c.png")])
+    with self.assertRaisesRegex(ValueError, "incompatible with 0 examples"):
+      source.examples("test[:1]")
+    self.assertEqual(
+        [record.getMessage() for record in logs.records],
+        [f"folder:{root}/../data: left out 4 symbolic link(s) that lead outside "
+         f"{root}/../data or to a directory, e.g. {root}/../data/test -> {outside}; a "
+         "folder dataset reads only the files inside its directory."])
+
   @parameterized.named_parameters(
       ("missing", "absent", "is not a directory"),
       ("empty", "", r"no image files \(.png, .jpg.*\) in"))

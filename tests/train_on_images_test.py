@@ -123,10 +123,12 @@ class BadImagesCliTest(tf.test.TestCase):
     return ["--flagfile", os.path.join(test_util.FLAGS_DIR, "folder64.cfg"), *tiny,
             "--model_dir", model_dir, f"--dataset=folder:{root}", *extra]
 
-  def test_corrupt_image_ends_training_with_its_name(self):
+  def test_corrupt_eval_image_is_named_before_training(self):
     root = os.path.join(self.get_temp_dir(), "images")
     paths = _write_folder(root)
-    image_files.write_file(paths[4], b"\xff\xd8\xff\xe0 truncated JPEG")
+    # An evaluation image: it used to surface at the first evaluation.
+    bad = paths[5]
+    image_files.write_file(bad, b"\xff\xd8\xff\xe0 truncated JPEG")
     model_dir = os.path.join(self.get_temp_dir(), "run")
 
     failed = _run_cli(*self._args(root, model_dir, "--num_steps=6"))
@@ -134,12 +136,28 @@ class BadImagesCliTest(tf.test.TestCase):
 
     self.assertNotEqual(failed.returncode, 0)
     last = failed.stderr.strip().splitlines()[-1]
-    self.assertStartsWith(last, f"error: Cannot read image {paths[4]}: ")
+    self.assertStartsWith(last, f"error: Cannot read image {bad}: ")
+    self.assertIn(", and decoding it fails: ", last)
+    self.assertNotIn("Step 1 took", failed.stderr)
     self.assertNotIn("Traceback", failed.stderr)
     self.assertEqual(skipped.returncode, 0, skipped.stderr[-3000:])
-    self.assertIn(f"Skipping unreadable image {paths[4]}", skipped.stderr)
+    self.assertIn(f"Skipping unreadable image {bad}", skipped.stderr)
     with open(os.path.join(model_dir + "_skip", "metrics.json")) as f:
       self.assertEqual(json.load(f)["skipped_images"], 1)
+
+  def test_images_of_several_sizes_without_image_size_are_one_line(self):
+    root = os.path.join(self.get_temp_dir(), "images")
+    _write_folder(root, count=2)
+    model_dir = os.path.join(self.get_temp_dir(), "run")
+
+    result = _run_cli(*self._args(root, model_dir, "--image_size="))
+
+    self.assertNotEqual(result.returncode, 0)
+    self.assertRegex(result.stderr.strip().splitlines()[-1],
+                     r"^error: image_size: the images of folder:.* have 2 sizes \(height x "
+                     r"width: images\): 70x64 \(2, e\.g\. .*/train/0\.png\), 73x65 \(2, "
+                     r"e\.g\. .*/train/1\.png\); pass image_size, e\.g\. 70,64 ")
+    self.assertNotIn("Step 1 took", result.stderr)
 
   def test_size_the_network_cannot_take_is_one_line_before_training(self):
     root = os.path.join(self.get_temp_dir(), "images")

@@ -33,6 +33,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from tfp_vqvae.internal import progress
 from tfp_vqvae.internal import seeds as seeds_lib
 
 INDEX_FILE = "index.json"
@@ -68,6 +69,9 @@ def _shard_name(split, number):
 class ShardWriter:
   """Writes the records of one split, in order, into shards of a directory.
 
+  Writing the codes of a large split follows encoding its images, which takes
+  minutes; the writer shows progress lines (internal/progress.py) as rows come.
+
   Example:
     writer = ShardWriter(directory, "train", record_dtype((7, 7), False))
     writer.write(codes=codes, label=labels)    # as many times as needed
@@ -75,10 +79,12 @@ class ShardWriter:
   """
 
   def __init__(self, directory: str, split: str, dtype: np.dtype,
-               rows_per_shard: Optional[int] = None):
+               rows_per_shard: Optional[int] = None, total: Optional[int] = None):
     """Args: the directory (created if missing), the split's name, the records'
-    dtype and the rows per shard (default: about `SHARD_BYTES` per shard)."""
+    dtype, the rows per shard (default: about `SHARD_BYTES` per shard) and the
+    rows that will be written, if known, for the progress lines' ETA."""
     tf.io.gfile.makedirs(directory)
+    self._progress = progress.Progress(f"Encoding the codes of {split}", total)
     self._directory = directory
     self._split = split
     self._dtype = dtype
@@ -107,6 +113,7 @@ class ShardWriter:
     self._buffered += count
     while self._buffered >= self._rows_per_shard:
       self._flush(self._rows_per_shard)
+    self._progress.add(count)
 
   def _flush(self, count):
     rows = np.concatenate(self._buffer) if self._buffer else np.empty(0, self._dtype)
@@ -122,6 +129,7 @@ class ShardWriter:
     """Writes the last shard; returns the split's entry of the index."""
     if self._buffered or not self._shards:
       self._flush(self._buffered)
+    self._progress.finish()
     return {"shards": self._shards, "rows": self._rows,
             "dtype": np.lib.format.dtype_to_descr(self._dtype),
             "label_range": self._label_range}

@@ -118,6 +118,11 @@ class Examples(abc.ABC):
   def describe(self, index: int) -> str:
     """Names example `index` for messages: a file path, a record of a file..."""
 
+  def files(self) -> Optional[Sequence[str]]:
+    """The file of each example, if each is a file of its own (whose header can
+    then be checked before training, see data/image_headers.py), else None."""
+    return None
+
 
 class ArrayExamples(Examples):
   """Decoded images held in memory (small datasets such as the idx files)."""
@@ -156,6 +161,9 @@ class FileExamples(Examples):
 
   def describe(self, index):
     return str(self._columns["paths"][index])
+
+  def files(self):
+    return self._columns["paths"]
 
 
 class RecordIndex:

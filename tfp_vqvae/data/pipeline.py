@@ -41,12 +41,32 @@ indices and reads and decodes only its own consecutive slice of it: shards
 never read the same examples, and together they yield exactly the batches of
 an unsharded run.
 
-Bad input. A file that cannot be decoded stops the pipeline; the iterators of
-`ImageData` then find it (by decoding the failing batch's examples one by one)
-and raise `DatasetUnavailableError` naming it. With
-`skip_corrupt_images=True`, every image of both splits is decoded once when
-opening (a full pass over the data), unreadable ones are logged and left out
-of the example numbering, and `skipped_images` counts them.
+Checked before the first step. `open_data` checks every example of both
+splits before any training: the image files of a folder by their headers
+(data/image_headers.py: about a hundred bytes each; a file is decoded only when
+its header leaves a doubt), the framing of every TFRecord file when it is
+indexed, the official files whole. A bad file is refused in one line naming it
+(and how many more are bad), so that a bad evaluation image cannot stop a run
+at its first evaluation. With `skip_corrupt_images=True`, every image of both
+splits is decoded instead (a full pass over the data), unreadable ones are
+logged and left out of the example numbering, and `skipped_images` counts them.
+The image contents of TFRecords and TFDS are not decoded before training (that
+would be a pass over all the data): a record that fails to decode stops the
+pipeline, and the iterators of `ImageData` then find it (by decoding the failing
+batch's examples one by one) and raise `DatasetUnavailableError` naming it.
+
+Image size. With `image_size` every image is brought to that size
+(preprocessing.py). Without it, every image must already have one size: when
+the check gives every image's size (folders, the official files, TFDS features
+of fixed shape, or with `skip_corrupt_images`), images of several sizes are
+refused before training, naming the sizes found; for TFRecords and TFDS features
+of unknown shape, the first training image's size is taken and an image of
+another size is refused when it is read. No image is ever scaled to a size that
+the flags did not ask for, so one very large file cannot blow up every image.
+
+Memory. Every pass over the data streams it: at most a few batches of images
+are decoded at a time, and one decoded image is at most
+`image_headers.MAX_PIXELS` pixels for image files (checked before decoding).
 
 Data variance. `target_variance` is the variance of the binarized training
 pixels, exact (from a histogram of the uint8 pixel values, in one streamed
@@ -62,10 +82,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_vqvae.data import image_files as image_readers
+from tfp_vqvae.data import image_headers
 from tfp_vqvae.data.image_files import DatasetUnavailableError
 from tfp_vqvae.data.image_files import first_line
 from tfp_vqvae.data import preprocessing
 from tfp_vqvae.data import sources as image_sources
+from tfp_vqvae.internal import progress
 from tfp_vqvae.internal import seeds
 
 BINARIZE_MODES = ("dynamic", "threshold", "none")
@@ -77,6 +99,11 @@ EVAL = "eval"
 VARIANCE_EXAMPLES = 65536
 # Unreadable files named one by one in the log before a summary line.
 _LOGGED_BAD_FILES = 20
+# Sizes named when images of several sizes are refused.
+_NAMED_SIZES = 4
+# What to do about an unreadable image, after its name and problem.
+_UNREADABLE_HINT = ("Replace or remove it, or pass --skip_corrupt_images to leave "
+                    "unreadable images out.")
 
 
 def _check_binarize_mode(binarize_mode: str) -> None:
@@ -173,10 +200,16 @@ class ImageData:
   """
 
   def __init__(self, splits: dict[str, image_readers.Examples],
-               image_shape: tuple[int, int, int], skipped_images: int = 0):
+               image_shape: tuple[int, int, int], skipped_images: int = 0,
+               same_size: bool = False):
+    """Args: the examples of `TRAIN` and `EVAL`; the images' shape; unreadable
+    files left out; whether every stored image must already be `image_shape`'s
+    height and width (no image_size was given and the sizes could not be checked
+    before reading), which each read then checks."""
     self._splits = splits
     self.image_shape = tuple(int(s) for s in image_shape)
     self.skipped_images = skipped_images
+    self._same_size = same_size
 
   def num_examples(self, split: str) -> int:
     """Number of examples of `split` (`TRAIN` or `EVAL`)."""
@@ -201,6 +234,13 @@ class ImageData:
     image, label = examples.read(tf.cast(index, tf.int64))
     if examples.encoded:
       image = preprocessing.decode(image)
+    if self._same_size:
+      height, width = self.image_shape[:2]
+      with tf.control_dependencies([tf.debugging.assert_equal(
+          tf.shape(image)[:2], [height, width],
+          message=f"it is not {height}x{width} like the first training image; pass "
+          "image_size to bring every image to one size")]):
+        image = tf.identity(image)
     image = preprocessing.preprocess(image, self.image_shape[:2], self.image_shape[2],
                                      crop_seed, flip_seed)
     return image, label
@@ -331,8 +371,7 @@ class ImageData:
       except tf.errors.OpError as e:
         raise DatasetUnavailableError(
             f"Cannot read image {examples.describe(int(index))}: {first_line(e)} "
-            "Replace or remove it, or pass --skip_corrupt_images to leave "
-            "unreadable images out.") from error
+            f"{_UNREADABLE_HINT}") from error
     raise error
 
   def _ordered(self, split: str, batch_size: int, seed: int,
@@ -399,6 +438,13 @@ class ImageData:
     return self._ordered(split, batch_size, 0, None, with_labels,
                          np.arange(self.num_examples(split), dtype=np.int64))
 
+  def first_images(self, split: str, count: int) -> np.ndarray:
+    """The first `count` images of `split` as the user gave them, not binarized:
+    float32 [<= count, H, W, C], pixel / 255 (e.g. the "original" row of a figure)."""
+    indices = np.arange(min(count, self.num_examples(split)), dtype=np.int64)
+    images = next(self._ordered(split, count, 0, None, False, indices))
+    return images.numpy().astype(np.float32) / 255.0
+
   def target_variance(self, binarize_mode: str,
                       max_examples: int = VARIANCE_EXAMPLES) -> float:
     """Variance of the binarized training pixels (see the module docstring).
@@ -418,9 +464,13 @@ class ImageData:
     indices = (np.arange(count, dtype=np.int64) if count <= max_examples else
                np.arange(max_examples, dtype=np.int64) * count // max_examples)
     histogram = np.zeros([256], np.int64)
-    for images in self._ordered(TRAIN, 256, 0, None, False, indices):
-      histogram += tf.math.bincount(tf.reshape(tf.cast(images, tf.int32), [-1]),
-                                    minlength=256, maxlength=256, dtype=tf.int64).numpy()
+    with progress.Progress(f"Data variance over {len(indices)} training images",
+                           len(indices)) as counter:
+      for images in self._ordered(TRAIN, 256, 0, None, False, indices):
+        histogram += tf.math.bincount(tf.reshape(tf.cast(images, tf.int32), [-1]),
+                                      minlength=256, maxlength=256,
+                                      dtype=tf.int64).numpy()
+        counter.add(len(images))
     return pixel_variance(histogram, binarize_mode)
 
 
@@ -458,40 +508,122 @@ def num_classes(dataset: str, train_split: str, *, dataset_dir: Optional[str] = 
   return int(max(batch.max() for batch in labels.as_numpy_iterator())) + 1
 
 
-def _readable(examples: image_readers.Examples) -> tuple[np.ndarray, list[str]]:
-  """(Indices of the examples that decode, descriptions of those that do not)."""
+def _check(examples: image_readers.Examples) -> Optional[np.ndarray]:
+  """Checks every example of a split before training, as cheaply as its storage
+  allows (see the module docstring).
+
+  Returns:
+    The stored (H, W, C) of each example, int [N, 3], or None where only
+    decoding would tell (TFRecords, TFDS features of unknown shape).
+
+  Raises:
+    DatasetUnavailableError: Naming the first bad file and how many more are bad.
+  """
+  paths = examples.files()
+  if paths is not None:
+    shapes, bad = image_headers.check_files(paths, examples.name)
+    if bad:
+      index, problem = bad[0]
+      more = (f" ({len(bad) - 1} more of the {len(paths)} files of {examples.name} "
+              "are bad too)" if len(bad) > 1 else "")
+      raise DatasetUnavailableError(
+          f"Cannot read image {paths[index]}: {problem.rstrip('.')}{more}. "
+          f"{_UNREADABLE_HINT}")
+    return shapes
+  if examples.stored_shape is not None:
+    return np.tile(np.array(examples.stored_shape, np.int64), [len(examples), 1])
+  return None
+
+
+def _readable(examples: image_readers.Examples
+              ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+  """Decodes every example: (indices of those that decode, their stored
+  (H, W, C) [n, 3], descriptions of those that do not)."""
   if not examples.encoded:
-    return np.arange(len(examples), dtype=np.int64), []
+    return np.arange(len(examples), dtype=np.int64), _check(examples), []
 
   def try_decode(index):
     image, _ = examples.read(index)
-    return index, tf.shape(preprocessing.decode(image))
+    return index, tf.shape(preprocessing.decode(image), out_type=tf.int64)
 
   good = (tf.data.Dataset.range(len(examples))
           .map(try_decode, num_parallel_calls=tf.data.AUTOTUNE)
           .ignore_errors()
-          .batch(4096))
-  readable = np.concatenate([np.zeros([0], np.int64)] +
-                            [indices for indices, _ in good.as_numpy_iterator()])
+          .batch(256))
+  readable, shapes = [np.zeros([0], np.int64)], [np.zeros([0, 3], np.int64)]
+  with progress.Progress(f"Decoding the {len(examples)} images of {examples.name} "
+                         "(skip_corrupt_images)", len(examples)) as counter:
+    for indices, batch_shapes in good.as_numpy_iterator():
+      readable.append(indices)
+      shapes.append(batch_shapes)
+      counter.add(len(indices))
+  readable = np.concatenate(readable)
   bad = np.setdiff1d(np.arange(len(examples)), readable)
-  return readable, [examples.describe(int(i)) for i in bad]
+  return readable, np.concatenate(shapes), [examples.describe(int(i)) for i in bad]
 
 
-def _image_shape(examples: image_readers.Examples, size: Optional[tuple[int, int]],
-                 channels: int) -> tuple[int, int, int]:
-  """The shape of the pipelines' images: the flags', or else the first image's."""
-  stored = examples.stored_shape
-  if stored is None and (size is None or not channels):
+def _size_text(height: int, width: int) -> str:
+  """A size as image_size spells it: "28" for 28x28, "128,96" otherwise."""
+  return str(height) if height == width else f"{height},{width}"
+
+
+def _check_one_size(splits: dict[str, image_readers.Examples],
+                    shapes: dict[str, np.ndarray]) -> None:
+  """Raises ValueError, naming the sizes found, unless all images of both splits
+  have one height and width."""
+  sizes = {}  # (height, width) -> [number of images, one of them]
+  for name, split_shapes in shapes.items():
+    found, first, counts = np.unique(split_shapes[:, :2], axis=0, return_index=True,
+                                     return_counts=True)
+    for (height, width), index, count in zip(found, first, counts):
+      entry = sizes.setdefault((int(height), int(width)),
+                               [0, splits[name].describe(int(index))])
+      entry[0] += int(count)
+  if len(sizes) == 1:
+    return
+  ordered = sorted(sizes.items(), key=lambda item: -item[1][0])
+  named = ", ".join(f"{height}x{width} ({count}, e.g. {example})"
+                    for (height, width), (count, example) in ordered[:_NAMED_SIZES])
+  if len(ordered) > _NAMED_SIZES:
+    named += f" and {len(ordered) - _NAMED_SIZES} more"
+  names = dict.fromkeys(examples.name for examples in splits.values())
+  raise ValueError(
+      f"image_size: the images of {' and '.join(names)} have {len(sizes)} sizes "
+      f"(height x width: images): {named}; pass image_size, e.g. "
+      f"{_size_text(*ordered[0][0])} for the most common one, to bring every image "
+      "to one size.")
+
+
+def _image_shape(splits: dict[str, image_readers.Examples],
+                 shapes: dict[str, Optional[np.ndarray]],
+                 size: Optional[tuple[int, int]], channels: int
+                 ) -> tuple[tuple[int, int, int], bool]:
+  """The shape of the pipelines' images, and whether each read must check that
+  its image has that height and width.
+
+  The flags' size and channels where given. Else the one size of all images
+  when the check gave them (several are refused), and the first training
+  image's channels; where it did not, the first training image's size and
+  channels, which every read then checks.
+  """
+  examples = splits[TRAIN]
+  sizes_known = all(split_shapes is not None for split_shapes in shapes.values())
+  if sizes_known:
+    first = shapes[TRAIN][0]
+    if size is None:
+      _check_one_size(splits, shapes)
+  elif size is None or not channels:
     try:
       raw, _ = examples.read(tf.constant(0, tf.int64))
-      stored = tuple(preprocessing.decode(raw).shape) if examples.encoded else raw.shape
+      first = preprocessing.decode(raw).shape
     except tf.errors.OpError as e:
       raise DatasetUnavailableError(
-          f"Cannot read image {examples.describe(0)}: {first_line(e)} Replace or "
-          "remove it, or pass --skip_corrupt_images to leave unreadable images "
-          "out.") from e
-  height, width = size or stored[:2]
-  return int(height), int(width), channels or preprocessing.stored_channels(stored[2])
+          f"Cannot read image {examples.describe(0)}: {first_line(e)} "
+          f"{_UNREADABLE_HINT}") from e
+  height, width = size or first[:2]
+  shape = (int(height), int(width),
+           channels or preprocessing.stored_channels(int(first[2])))
+  return shape, size is None and not sizes_known
 
 
 def open_data(dataset: str, train_split: str, eval_split: str, *,
@@ -500,9 +632,9 @@ def open_data(dataset: str, train_split: str, eval_split: str, *,
               label_key: str = "", skip_corrupt_images: bool = False) -> ImageData:
   """Opens the training and evaluation splits of a dataset.
 
-  Lists or indexes the examples (paths, record positions) but reads no image,
-  except the first training image when its size or colour is needed, and all
-  of them with `skip_corrupt_images`.
+  Lists or indexes the examples (paths, record positions) and checks them
+  before any training (see the module docstring: image files by their headers,
+  all decoded with `skip_corrupt_images`).
 
   Args:
     dataset: `--dataset`: a TFDS name, `folder:DIR` or `tfrecord:GLOB`
@@ -513,7 +645,7 @@ def open_data(dataset: str, train_split: str, eval_split: str, *,
       fashion_mnist); then TFDS is not used.
     data_dir: TFDS data directory; None for TFDS's default.
     image_size: "N" or "H,W" (see preprocessing.py); "" for the size of the
-      stored images (the first training image's if they differ).
+      stored images, which must all have one (see the module docstring).
     channels: 1 (grey) or 3 (RGB); 0 for the stored images' (the first
       training image's if they differ).
     image_key: Image feature of TFDS or TFRecord data; "" for the default.
@@ -525,9 +657,11 @@ def open_data(dataset: str, train_split: str, eval_split: str, *,
     An `ImageData`.
 
   Raises:
-    ValueError: If a flag is malformed or does not fit the data, a split
-      string is malformed, unknown or selects no examples.
-    DatasetUnavailableError: If the data cannot be found or read.
+    ValueError: If a flag is malformed or does not fit the data (e.g. no
+      image_size for images of several sizes), a split string is malformed,
+      unknown or selects no examples.
+    DatasetUnavailableError: If the data cannot be found or read, or a file
+      is bad (naming it).
   """
   size = preprocessing.parse_image_size(image_size)
   if channels not in (0,) + preprocessing.CHANNELS:
@@ -535,11 +669,11 @@ def open_data(dataset: str, train_split: str, eval_split: str, *,
                      "stored).")
   source = image_sources.open_source(dataset, dataset_dir, data_dir, image_key,
                                      label_key)
-  splits, skipped = {}, set()
+  splits, shapes, skipped = {}, {}, set()
   for name, split in ((TRAIN, train_split), (EVAL, eval_split)):
     examples = source.examples(split)
     if skip_corrupt_images:
-      readable, bad = _readable(examples)
+      readable, shapes[name], bad = _readable(examples)
       for description in bad[:_LOGGED_BAD_FILES]:
         logging.warning("Skipping unreadable image %s.", description)
       if bad:
@@ -550,6 +684,9 @@ def open_data(dataset: str, train_split: str, eval_split: str, *,
       examples = examples.take(readable)
     if not len(examples):
       raise ValueError(f"Split {split!r} of {dataset} selects no examples.")
+    if not skip_corrupt_images:
+      shapes[name] = _check(examples)
     splits[name] = examples
-  image_shape = _image_shape(splits[TRAIN], size, channels)
-  return ImageData(splits, image_shape, skipped_images=len(skipped))
+  image_shape, same_size = _image_shape(splits, shapes, size, channels)
+  return ImageData(splits, image_shape, skipped_images=len(skipped),
+                   same_size=same_size)

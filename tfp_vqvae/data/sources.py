@@ -8,9 +8,12 @@
   extension, any case) below DIR. If DIR has sub-folders named `train`, `test` or
   `validation`, those are its splits (and nothing else in DIR is read);
   otherwise all of DIR is the split `train`. Within a split, files are found
-  recursively and taken in sorted path order. If every file of a split lies in
-  a sub-folder of it, the sub-folder names are class labels (numbered in sorted
-  order over all splits, as `tf.keras.utils.image_dataset_from_directory`
+  recursively and taken in sorted path order. Only files inside DIR are read:
+  a symbolic link is followed only if it leads to a file inside DIR (links to
+  directories are not followed, so no file is listed twice and no loop is
+  walked); the others are left out with one warning. If every file of a split
+  lies in a sub-folder of it, the sub-folder names are class labels (numbered in
+  sorted order over all splits, as `tf.keras.utils.image_dataset_from_directory`
   does); otherwise the split has no labels.
 * `--dataset=tfrecord:GLOB`: uncompressed TFRecord files of `tf.train.Example`s
   holding an encoded image (bytes feature `--image_key`, default `image/encoded`
@@ -29,6 +32,7 @@ import collections.abc
 import os
 from typing import Callable, Optional, Protocol, Sequence
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -185,16 +189,28 @@ class IdxSource:
         np.concatenate([labels[rows] for (_, labels), rows in parts]))
 
 
-def _image_files(directory: str) -> list[str]:
-  """Paths of the image files below `directory` relative to it, sorted."""
-  found = []
-  for parent, dirs, files in os.walk(directory, followlinks=True):
-    dirs.sort()
+def _image_files(directory: str, root: str) -> tuple[list[str], list[str]]:
+  """The image files below `directory` that lie inside `root`, and the links left out.
+
+  Returns:
+    (paths relative to `directory`, sorted; paths of the symbolic links that
+    lead outside `root` or to a directory, which are not followed).
+  """
+  inside = os.path.realpath(root)
+  found, left_out = [], []
+  for parent, dirs, files in os.walk(directory):
+    left_out += [os.path.join(parent, name) for name in dirs
+                 if os.path.islink(os.path.join(parent, name))]
     relative = os.path.relpath(parent, directory)
     for name in files:
-      if name.lower().endswith(IMAGE_EXTENSIONS):
+      if not name.lower().endswith(IMAGE_EXTENSIONS):
+        continue
+      path = os.path.join(parent, name)
+      if os.path.commonpath([os.path.realpath(path), inside]) != inside:
+        left_out.append(path)
+      else:
         found.append(name if relative == "." else os.path.join(relative, name))
-  return sorted(found)
+  return sorted(found), left_out
 
 
 class FolderSource:
@@ -213,7 +229,21 @@ class FolderSource:
                   if os.path.isdir(os.path.join(root, name))}
     if not split_dirs:
       split_dirs = {"train": root}
-    self._files = {name: _image_files(path) for name, path in split_dirs.items()}
+    self._files, left_out = {}, []
+    for name, path in split_dirs.items():
+      if path != root and os.path.islink(path):
+        left_out.append(path)
+        self._files[name] = []
+      else:
+        self._files[name], split_left_out = _image_files(path, root)
+        left_out += split_left_out
+    if left_out:
+      left_out.sort()
+      logging.warning(
+          "%s: left out %d symbolic link(s) that lead outside %s or to a directory, "
+          "e.g. %s -> %s; a folder dataset reads only the files inside its "
+          "directory.", self.name, len(left_out), root, left_out[0],
+          os.path.realpath(left_out[0]))
     self._dirs = split_dirs
     if not any(self._files.values()):
       raise DatasetUnavailableError(

@@ -125,7 +125,9 @@ def run_figures(step: int, originals, reconstructions, random_decoded, codes,
 
   Args:
     step: the training step, named in the titles.
-    originals: float [B, H, W, C] eval images in [0, 1] (C is 1 or 3).
+    originals: float [B, H, W, C] eval images in [0, 1] (C is 1 or 3), as the
+      user gave them (`ImageData.first_images`: not binarized), so that the
+      "original" rows show the data rather than the model's input.
     reconstructions: float [B, H, W, C] means of their reconstructions.
     random_decoded: float [M, H, W, C] images decoded from uniformly random codes.
     codes: int codes of `originals`, [B, h, w], [B, h, w, N] for N residual
@@ -183,11 +185,11 @@ def run_figures(step: int, originals, reconstructions, random_decoded, codes,
   if len(history["step"]):
     images["training_recon_error"] = plots.training_curve(
         history["step"], history["normalized_mse"],
-        "Training reconstruction error (normalised MSE)",
+        f"Training reconstruction error (normalised MSE) to step {step}",
         "MSE / variance of the data (log scale)", log_y=True)
     images["training_perplexity"] = plots.training_curve(
         history["step"], history["perplexity"],
-        "Training codebook perplexity (exp of code entropy per batch)",
+        f"Training codebook perplexity (exp of code entropy per batch) to step {step}",
         "perplexity" if len(codebooks) == 1 else
         f"perplexity (mean of {len(codebooks)} stages)",
         reference=(num_codes, f"codebook size K = {num_codes}"))

@@ -3,7 +3,9 @@
 `Loop` owns what trainers share: the step counter and training time, the
 checkpoint manager and resuming (with a one-line error for a checkpoint this
 version cannot restore), the cadence of logging, evaluation and checkpoints,
-progress lines with steps/s and ETA, TensorBoard writers and the results file,
+progress lines with steps/s and ETA (of training alone: the run's first step,
+which traces and compiles, and the time spent checkpointing and evaluating are
+left out), TensorBoard writers and the results file,
 stopping on a non-finite loss or weights (no checkpoint of them is ever written),
 and a clean stop on SIGINT or SIGTERM (a checkpoint at the next step where the
 trainer's state can be saved, then `Interrupted`),
@@ -21,6 +23,7 @@ the checkpoint and the weights were checked finite; evaluation (every
 evaluation or figures loses no training.
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -33,6 +36,7 @@ from typing import Any, Callable, Optional
 from absl import logging
 import tensorflow as tf
 
+from tfp_vqvae.internal import progress
 from tfp_vqvae.training import checkpoints
 
 
@@ -46,11 +50,44 @@ class Schedule:
   max_checkpoints: int = 3
 
 
-def format_duration(seconds: float) -> str:
-  """`seconds` as e.g. 7m05s or 1h02m, for ETAs in progress lines."""
-  seconds = int(max(seconds, 0))
-  hours, rest = divmod(seconds, 3600)
-  return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+class TrainingRate:
+  """Steps per second of training alone, measured between progress lines.
+
+  Measuring starts when the run's first step is done: that step traces and
+  compiles the step function and fills the input pipeline, and on resuming it
+  is the first step again. Time spent inside `paused()` (checkpoints,
+  evaluation, figures) is left out too, so that steps/s and the ETA say what
+  the remaining steps will take.
+  """
+
+  def __init__(self, clock: Callable[[], float] = time.perf_counter):
+    self._clock = clock
+    self._start = None
+    self._step = None
+    self._paused = 0.0
+
+  def start(self, step: int) -> None:
+    """Starts measuring after `step`, the run's first step, is done."""
+    self._start, self._step, self._paused = self._clock(), step, 0.0
+
+  @contextlib.contextmanager
+  def paused(self):
+    """Leaves the time spent in the `with` block out of the rate."""
+    start = self._clock()
+    try:
+      yield
+    finally:
+      self._paused += self._clock() - start
+
+  def window(self, step: int) -> Optional[float]:
+    """Steps/s from the last window (or the first step) to `step`, or None if
+    no step was measured (a line at the first step); starts the next window."""
+    now = self._clock()
+    rate = None
+    if step > self._step:
+      rate = (step - self._step) / max(now - self._start - self._paused, 1e-9)
+    self.start(step)
+    return rate
 
 
 class NonFiniteError(ValueError):
@@ -191,8 +228,9 @@ class Loop:
         (tensors are fine: they are read only for progress lines).
       describe: the trainer's part of a progress line for a step's metrics.
       evaluate: evaluates at a step; its result is returned for the last one.
-      on_log: called at each progress line with (step, metrics, steps/s), e.g.
-        for training summaries.
+      on_log: called at each progress line with (step, metrics, steps/s of
+        `TrainingRate`, None at a line of the run's first step), e.g. for
+        training summaries.
       before_save: called with the step before each checkpoint.
       can_stop: whether the trainer's state can be checkpointed after a step
         (e.g. its training curve's window closes there) so that a run stopped by
@@ -208,9 +246,10 @@ class Loop:
     """
     schedule = self.schedule
     step = int(self.step.numpy())
-    window_start, window_step = time.perf_counter(), step
+    first_step = step + 1
     seconds_before = float(self.train_seconds.numpy())
     run_start = time.perf_counter()
+    rate_meter = TrainingRate()
     result = None
     with _StopSignals() as signals:
       while step < schedule.num_steps:
@@ -218,29 +257,35 @@ class Loop:
         metrics = train_step(step)
         self.step.assign(step)
         self.train_seconds.assign(seconds_before + time.perf_counter() - run_start)
+        if step == first_step:
+          rate_meter.start(step)
+          logging.info("Step %d took %.1f s, mostly tracing and compiling; steps/s "
+                       "and the ETA leave it out.", step, time.perf_counter() - run_start)
         last = step == schedule.num_steps
         if step % schedule.log_every == 0 or last:
           if _non_finite(metrics):
             raise NonFiniteError(self._non_finite_message(step, "the loss"))
-          now = time.perf_counter()
-          rate = (step - window_step) / max(now - window_start, 1e-9)
-          window_start, window_step = now, step
-          logging.info("step %d/%d  %s  %.1f steps/s  ETA %s", step, schedule.num_steps,
-                       describe(metrics), rate,
-                       format_duration((schedule.num_steps - step) / rate))
-          with self.train_writer.as_default(step=step):
-            tf.summary.scalar("steps_per_second", rate)
+          rate = rate_meter.window(step)
+          speed = ("first step" if rate is None else f"{rate:.1f} steps/s  ETA "
+                   f"{progress.format_duration((schedule.num_steps - step) / rate)}")
+          logging.info("step %d/%d  %s  %s", step, schedule.num_steps,
+                       describe(metrics), speed)
+          if rate is not None:
+            with self.train_writer.as_default(step=step):
+              tf.summary.scalar("steps_per_second", rate)
           if on_log is not None:
             on_log(step, metrics, rate)
         stopping = signals.received and (can_stop is None or can_stop(step))
         if step % schedule.checkpoint_every == 0 or last or stopping:
-          self.save(step, before_save)
+          with rate_meter.paused():
+            self.save(step, before_save)
         if stopping:
           raise Interrupted(
               f"{signals.received} at step {step}/{schedule.num_steps}: saved a "
               f"checkpoint in {self.model_dir}; run the same command to resume.")
         if step % schedule.eval_every == 0 or last:
-          result = evaluate(step)
+          with rate_meter.paused():
+            result = evaluate(step)
     if not self.is_saver:
       tf.io.gfile.rmtree(self._writer_dir)
     return result

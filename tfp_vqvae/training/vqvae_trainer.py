@@ -248,7 +248,7 @@ def _figure_inputs(trainer, image_data, config, count=16):
   means, codes = trainer.reconstruct(images)
   model = trainer.model
   random_codes = model.random_codes(count, seed=[config.seed, 1])
-  return dict(originals=images.numpy(), reconstructions=means.numpy(),
+  return dict(originals=image_data.first_images(data.EVAL, count), reconstructions=means.numpy(),
               random_decoded=trainer.decode_codes(random_codes).numpy(),
               codes=tf.nest.map_structure(np.asarray, codes),
               codebooks=_stage_codebooks(model.quantizer))
