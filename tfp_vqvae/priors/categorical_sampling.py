@@ -12,9 +12,9 @@ per request:
 
 The draw is Gumbel-max: argmax(truncated logits + Gumbel noise) is a sample of
 the truncated, renormalised categorical. The noise of each example comes from its
-own stateless seed (Philox, also under XLA), so a sample depends on its seed
-only, not on the batch, and two samplers that use the same noise and logits draw
-the same codes (the cached, uncached and XLA-compiled Transformer samplers do).
+own stateless seed, so a sample depends on its seed only, not on the batch, and
+two samplers that use the same noise and logits draw the same codes (the cached,
+uncached and XLA-compiled Transformer samplers do).
 """
 
 import math
@@ -118,7 +118,9 @@ def gumbel_noise(seeds, stream, shape, index=None):
     if index is not None:
       seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(index, tf.int64))
     tiny = tf.experimental.numpy.finfo(tf.float32).tiny
-    # Philox by name: "auto_select" picks another generator under XLA.
+    # Philox by name, the generator of the CPU and GPU kernels. Under XLA a seed
+    # known only at run time gives other numbers, so compiled samplers take
+    # their noise from outside the compiled loop.
     uniform = tf.random.stateless_uniform(shape, seed, minval=tiny, maxval=1.0,
                                           alg="philox")
     return -tf.math.log(-tf.math.log(uniform))

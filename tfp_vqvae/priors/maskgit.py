@@ -188,9 +188,9 @@ class MaskGITPrior(tokens_lib.TokenPrior):
       top_k: int in [0, K], 0 for all codes; a scalar or one per sample.
       top_p: float in (0, 1], 1 for all codes; a scalar or one per sample.
       num_steps: T >= 1, a Python int (the loop's length is part of the graph).
-      choice_temperature: >= 0, the scale of the Gumbel noise added to the
-        confidences at the first step, annealed linearly to 0 at the last (4.5
-        in MaskGIT); 0 keeps the most likely draws.
+      choice_temperature: a Python float >= 0, the scale of the Gumbel noise
+        added to the confidences at the first step, annealed linearly to 0 at
+        the last (4.5 in MaskGIT); 0 keeps the most likely draws.
       stream: the `seeds.Stream` of the noise.
 
     Returns:
