@@ -518,7 +518,7 @@ class TfrecordPipelineTest(tf.test.TestCase):
     self.assertStartsWith(
         str(raised.exception),
         f"Cannot read image record 3 of {path}: it is not 4x4 like the first training "
-        "image; pass image_size to bring every image to one size ")
+        "image; pass image_size to bring every image to one size. Replace or remove it")
     self.assertLen(list(data.open_data(f"tfrecord:{path}", "train", "train",
                                        image_size="4").eval_batches(data.EVAL, 2, 0,
                                                                     "none")), 2)

@@ -239,7 +239,7 @@ class ImageData:
       with tf.control_dependencies([tf.debugging.assert_equal(
           tf.shape(image)[:2], [height, width],
           message=f"it is not {height}x{width} like the first training image; pass "
-          "image_size to bring every image to one size")]):
+          "image_size to bring every image to one size.")]):
         image = tf.identity(image)
     image = preprocessing.preprocess(image, self.image_shape[:2], self.image_shape[2],
                                      crop_seed, flip_seed)
