@@ -70,7 +70,7 @@ class TrainStepVariantsTest(tf.test.TestCase):
   """The benchmark's other train-step lines (bfloat16, XLA) compute the same step."""
 
   def _losses(self, steps=2, **config):
-    trainer = train_lib.Trainer(config_lib.Config(batch_size=8, **config), (28, 28, 1))
+    trainer = train_lib.Trainer(config_lib.Config.from_fields(batch_size=8, **config), (28, 28, 1))
     rng = np.random.default_rng(0)
     images = tf.constant((rng.random((8, 28, 28, 1)) < 0.5).astype(np.float32))
     return np.array([float(trainer.train_step(images)["recon_nll"])

@@ -1,4 +1,5 @@
-"""Tests of the CLIs' start-up (tfp_vqvae/_cli.py): TF's C++ chatter is quiet by default."""
+"""Tests of the CLIs' start-up (tfp_vqvae/internal/cli.py): help and flag errors before
+TensorFlow is imported, and TF's C++ chatter quiet by default."""
 
 import os
 import re
@@ -70,18 +71,39 @@ class CliTest(tf.test.TestCase):
     self.assertNotRegex(result.stderr + result.stdout, _CPP_CHATTER)
 
   def test_a_level_the_user_set_is_respected(self):
-    # export_saved_model without flags imports TensorFlow, then fails on its flags.
-    command = ["-m", "export.export_saved_model"]
+    # An export of a directory without checkpoint imports TensorFlow, then fails.
+    command = ["-m", "export.export_saved_model", "--model_dir", self.get_temp_dir(),
+               "--export_base", os.path.join(self.get_temp_dir(), "export")]
     quiet = _run(command)
-    self.assertIn("Flags parsing error", quiet.stderr)
+    self.assertIn("holds no checkpoint", quiet.stderr)
     self.assertNotRegex(quiet.stderr, _CPP_CHATTER)
     # At level 0 the CLI prints what importing TensorFlow prints on this machine.
     plain = _run(["-c", "import tensorflow"], level="0")
     loud = _run(command, level="0")
-    self.assertIn("Flags parsing error", loud.stderr)
-    self.assertEqual(_sources(loud.stderr), _sources(plain.stderr))
+    self.assertIn("holds no checkpoint", loud.stderr)
+    # (and more: the export goes on to start the runtime).
+    self.assertContainsSubset(_sources(plain.stderr), _sources(loud.stderr))
     self.assertEqual(bool(_CPP_CHATTER.search(loud.stderr)),
                      bool(_CPP_CHATTER.search(plain.stderr)))
+
+  def test_help_and_bad_flags_come_before_tensorflow(self):
+    programs = {"tfp_vqvae.train": "--quantizer=ema",
+                "tfp_vqvae.train_prior": "--prior=pixelcnn",
+                "tfp_vqvae.sample": "--prior_dir", "tfp_vqvae.export": "--export_base",
+                "tfp_vqvae.client": "--server", "tfp_vqvae.benchmark": "--what",
+                "tfp_vqvae.data_export": "--output_dir",
+                "tfp_vqvae.data_benchmark": "--batch_size",
+                "export.export_saved_model": "--model_dir", "export.client": "--server"}
+    for program, flag in programs.items():
+      shown = _run(["-X", "importtime", "-m", program, "--help"])
+      self.assertEqual(shown.returncode, 0, (program, shown.stderr[-2000:]))
+      self.assertIn(flag, shown.stdout, program)
+      self.assertNotRegex(shown.stderr, r"(?m)\| tensorflow$", program)
+      refused = _run(["-X", "importtime", "-m", program, "--no_such_flag=1"])
+      self.assertNotEqual(refused.returncode, 0, program)
+      self.assertRegex(refused.stderr, "(Unknown command line flag|unrecognized "
+                       "arguments:) '?-*no_such_flag", program)
+      self.assertNotRegex(refused.stderr, r"(?m)\| tensorflow$", program)
 
 
 if __name__ == "__main__":

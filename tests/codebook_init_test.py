@@ -3,12 +3,10 @@
 Replica consistency of every initialiser: quantizer_contract_test.py.
 """
 
-from unittest import mock
-
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae.models import builder
+from tfp_vqvae.configs import quantizers as quantizer_options
 from tfp_vqvae.quantizers import codebook_init
 from tfp_vqvae.quantizers import ema as ema_lib
 
@@ -71,9 +69,9 @@ class KMeansTest(tf.test.TestCase):
     self.assertEqual(codebook_init.pool_size(20000), 20000)
     with self.assertRaisesRegex(ValueError, "iterations must be an integer >= 0"):
       codebook_init.KMeansInit(iterations=-1)
-    with self.assertRaisesRegex(ValueError, "Unknown codebook_init 'random'; expected "
-                                "one of data, kmeans, uniform"):
-      builder.build_quantizer(mock.Mock(quantizer="ema", codebook_init="random"))
+    with self.assertRaisesRegex(ValueError, "codebook_init='random': must be one of "
+                                "data, kmeans, uniform"):
+      quantizer_options.EMAOptions(codebook_init="random")
 
 
 if __name__ == "__main__":

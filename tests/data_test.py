@@ -559,7 +559,7 @@ class OpenDataTest(parameterized.TestCase, tf.test.TestCase):
       ("empty_selection", dict(train_split="train[3:3]"), ValueError,
        "Split 'train\\[3:3\\]' of folder:.* selects no examples"),
       ("bad_channels", dict(channels=2), ValueError, "--channels=2: must be 1"),
-      ("bad_size", dict(image_size="64x64"), ValueError, "--image_size=64x64: must be N or H,W"),
+      ("bad_size", dict(image_size="64x64"), ValueError, "image_size=.64x64.: must be N or H,W"),
       ("unknown_split", dict(eval_split="validation"), ValueError,
        "Split 'validation' of folder:.*Unknown split"))
   def test_bad_arguments_are_one_line(self, overrides, error, message):

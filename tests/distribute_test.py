@@ -6,7 +6,6 @@ Each scenario runs in a fresh Python process: logical devices and TF_CONFIG must
 set before the TensorFlow runtime starts.
 """
 
-import dataclasses
 import json
 import os
 import socket
@@ -179,11 +178,11 @@ class DistributeUnitTest(tf.test.TestCase):
       quantizer_lib.reduction_groups(48, 32)
 
   def test_reduction_groups_need_a_dividing_batch(self):
-    config = config_lib.Config(batch_size=64, reduction_group_size=32)
-    dataclasses.replace(config, reduction_group_size=128)  # One group.
-    with self.assertRaisesRegex(ValueError, "batch_size=64 must be a multiple of "
-                                "reduction_group_size=24"):
-      dataclasses.replace(config, reduction_group_size=24)
+    config = config_lib.Config.from_fields(batch_size=64, reduction_group_size=32)
+    config.override(reduction_group_size=128)  # One group.
+    with self.assertRaisesRegex(ValueError,
+                                "reduction_group_size=24: must divide batch_size=64"):
+      config.override(reduction_group_size=24)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ class ExportTest(tf.test.TestCase):
   def _expected(self):
     """Every signature's outputs computed with the in-memory model."""
     model = self.model
-    self.assertEqual(self.config.binarize, "threshold")
+    self.assertEqual(self.config.training.binarize, "threshold")
     binary = (self.images > 127).astype(np.float32)
     encoded = model.encode(binary)
     decoded = model.decode_codes(self.codes)

@@ -45,10 +45,11 @@ def _check_config(model_dir, expected):
   from_file = tv.Config.from_json(json.dumps(record["config"]))
   _, loaded, _ = tv.load_vqvae(model_dir)
   for config in (from_file, loaded):
+    flat = config.to_record()
     for field in ("quantizer", "num_embeddings", "embedding_dim", "num_quantizers",
                   "top_downsamples", "binarize"):
-      assert getattr(config, field) == expected[field], (
-          model_dir, field, getattr(config, field), expected[field])
+      assert flat[field] == expected[field], (
+          model_dir, field, flat[field], expected[field])
   assert tuple(record["image_shape"]) == expected["image_shape"], record["image_shape"]
 
 

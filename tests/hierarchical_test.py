@@ -12,7 +12,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfp_vqvae.configs import config as config_lib
-from tfp_vqvae.models import builder
+from tfp_vqvae.configs import priors as prior_configs
 from tfp_vqvae.nets import conv as networks
 from tfp_vqvae.nets import layers
 from tfp_vqvae.quantizers import ema as ema_lib
@@ -98,8 +98,8 @@ class HierarchicalModelTest(tf.test.TestCase):
                                 r"top_downsamples\) = 8"):
       test_util.tiny_vqvae((12, 12, 1), top_downsamples=1)
     for overrides in (dict(architecture="mlp"), dict(num_quantizers=2)):
-      with self.assertRaisesRegex(ValueError, "--top_downsamples .* needs"):
-        builder.build_vqvae(config_lib.Config(top_downsamples=1, **overrides), (16, 16, 1))
+      with self.assertRaisesRegex(ValueError, "top_downsamples=1: VQ-VAE-2 needs"):
+        config_lib.Config.from_fields(top_downsamples=1, **overrides)
     with self.assertRaisesRegex(ValueError, "same K and D"):
       hierarchical.HierarchicalQuantizer(
           networks.Encoder(in_channels=3, embedding_dim=3, num_downsamples=1),
@@ -132,7 +132,7 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
     cls.prior_dir = prior_dir = os.path.join(root, "prior")
     with tfds.testing.mock_data(num_examples=32):
       train_prior.train_prior(
-          train_prior.TrainPriorConfig(
+          prior_configs.TrainPriorConfig.from_fields(
               num_channels=8, num_layers=3, num_attention_blocks=1, num_heads=2,
               bottom_num_layers=7, batch_size=8, num_steps=2, log_every=2,
               eval_every=2, checkpoint_every=2, eval_batch_size=16),
@@ -245,7 +245,7 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
 
   def test_resumed_model_dir_rebuilds_the_hierarchy(self):
     model, config, _ = checkpoints.load_vqvae(self.model_dir)
-    self.assertEqual(config.top_downsamples, 1)
+    self.assertEqual(config.model.top_downsamples, 1)
     self.assertIsInstance(model.quantizer, hierarchical.HierarchicalQuantizer)
 
 

@@ -9,6 +9,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+from tfp_vqvae.configs import data as data_options
 from tfp_vqvae.data import image_files as image_readers
 from tfp_vqvae.data import preprocessing
 from tfp_vqvae.data import sources as image_sources
@@ -478,8 +479,8 @@ class CheckDatasetTest(parameterized.TestCase):
   @parameterized.parameters("kmnist", "imagenet_resized/64x64", "folder:/x",
                             "tfrecord:/x/*.tfrecord")
   def test_well_formed(self, value):
-    self.assertIsNone(image_sources.check_dataset(value))
+    self.assertIsNone(data_options.check_dataset(value))
 
   @parameterized.parameters("", "folder:", "tfrecord: ")
   def test_malformed(self, value):
-    self.assertIsNotNone(image_sources.check_dataset(value))
+    self.assertIsNotNone(data_options.check_dataset(value))

@@ -97,8 +97,9 @@ class LikelihoodsTest(tf.test.TestCase):
   def test_parameters_per_channel_and_unknown_name(self):
     self.assertEqual(likelihoods.DiscretizedLogistic().params_per_channel, 2)
     self.assertEqual(likelihoods.Gaussian().params_per_channel, 1)
-    with self.assertRaisesRegex(ValueError, "likelihood='poisson': must be one of"):
-      config_lib.Config(likelihood="poisson", binarize="none")
+    with self.assertRaisesRegex(ValueError, "Unknown likelihood 'poisson'; "
+                                "registered: bernoulli, gaussian, logistic"):
+      config_lib.Config.from_fields(likelihood="poisson", binarize="none")
 
 
 if __name__ == "__main__":

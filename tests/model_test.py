@@ -33,7 +33,7 @@ class NetworksTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_paper_architecture_variables_are_tracked(self):
     # 658,625 parameters, the same count as the Sonnet and PyTorch peers' model.
-    model = builder.build_vqvae(config_lib.Config(), (28, 28, 1))
+    model = builder.build_vqvae(config_lib.Config.from_fields(), (28, 28, 1))
     self.assertLen(model.trainable_variables, 30)
     self.assertEqual(sum(v.shape.num_elements() for v in model.trainable_variables),
                      658625)
@@ -51,13 +51,13 @@ class NetworksTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "num_hiddens"):
       networks.Encoder(num_hiddens=0)
     with self.assertRaisesRegex(ValueError, "divisible"):
-      builder.build_vqvae(config_lib.Config(num_downsamples=2), (30, 30, 1))
+      builder.build_vqvae(config_lib.Config.from_fields(num_downsamples=2), (30, 30, 1))
 
 
 class VQVAETest(tf.test.TestCase, parameterized.TestCase):
 
   def test_kl_equals_latents_times_log_k(self):
-    model = builder.build_vqvae(config_lib.Config(num_embeddings=512), (28, 28, 1))
+    model = builder.build_vqvae(config_lib.Config.from_fields(num_embeddings=512), (28, 28, 1))
     codes = np.random.default_rng(0).integers(0, 512, size=(3, 7, 7))
     self.assertAllClose(model.kl_divergence(codes), [49 * math.log(512)] * 3, rtol=1e-6)
     self.assertAllClose(model.kl_divergence(codes), -model.prior().log_prob(codes))

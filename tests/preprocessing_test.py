@@ -4,6 +4,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+from tfp_vqvae.configs import data as data_options
 from tfp_vqvae.data import preprocessing
 import image_files
 
@@ -13,12 +14,12 @@ class ParseImageSizeTest(parameterized.TestCase):
   @parameterized.parameters(("", None), ("64", (64, 64)), ("128,96", (128, 96)),
                             (" 32 , 16 ", (32, 16)))
   def test_valid(self, text, size):
-    self.assertEqual(preprocessing.parse_image_size(text), size)
+    self.assertEqual(data_options.parse_image_size(text), size)
 
   @parameterized.parameters("0", "64x64", "1,2,3", "-4", "a")
   def test_invalid_is_one_line(self, text):
-    with self.assertRaisesRegex(ValueError, f"--image_size={text}: must be N or H,W"):
-      preprocessing.parse_image_size(text)
+    with self.assertRaisesRegex(ValueError, f"image_size='{text}': must be N or H,W"):
+      data_options.parse_image_size(text)
 
 
 class ToChannelsTest(parameterized.TestCase, tf.test.TestCase):

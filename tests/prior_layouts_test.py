@@ -1,6 +1,5 @@
 """train_prior and sampling for the code layouts beyond one grid: residual, VQ-VAE-2."""
 
-import dataclasses
 import json
 import math
 import os
@@ -13,13 +12,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfp_vqvae.configs import priors as prior_configs
 from tfp_vqvae.priors import pixelcnn as prior_lib
 from tfp_vqvae.priors import sampling as sample_lib
 from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import figures
 from tfp_vqvae.training import prior_trainer as train_prior
 import test_util
 
-_TINY_PRIOR = train_prior.TrainPriorConfig(
+_TINY_PRIOR = prior_configs.TrainPriorConfig.from_fields(
     num_channels=8, num_layers=6, batch_size=8, learning_rate=3e-3, num_steps=3,
     log_every=3, eval_every=3, checkpoint_every=3, eval_batch_size=16)
 
@@ -85,10 +86,10 @@ class HierarchicalPipelineTest(tf.test.TestCase):
     cls.vqvae_dir = os.path.join(cls.temp_dir, "vqvae")
     test_util.train_tiny_model(cls.vqvae_dir, top_downsamples=1, pad_to=32)
     cls.prior_dir = os.path.join(cls.temp_dir, "prior")
-    config = dataclasses.replace(_TINY_PRIOR, num_layers=3, num_attention_blocks=1,
+    config = _TINY_PRIOR.override(num_layers=3, num_attention_blocks=1,
                                  num_heads=2, bottom_num_layers=4, bottom_kernel_size=5)
     with tfds.testing.mock_data(num_examples=32):
-      cls.first = train_prior.train_prior(dataclasses.replace(config, num_steps=2),
+      cls.first = train_prior.train_prior(config.override(num_steps=2),
                                           cls.vqvae_dir, cls.prior_dir)
       cls.metrics = train_prior.train_prior(config, cls.vqvae_dir, cls.prior_dir)
 
@@ -125,15 +126,14 @@ class HierarchicalPipelineTest(tf.test.TestCase):
         cwd=test_util.ROOT, capture_output=True, text=True, timeout=300)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     image = tf.io.decode_png(tf.io.read_file(out)).numpy()
-    self.assertEqual(image.shape, (2 * 30 + 2, 2 * 30 + 2, 1))
     vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
     prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
     codes, probs = sample_lib.sample_images(vqvae, prior, 4, temperature=0.7, seed=3)
     self.assertEqual({level: c.shape for level, c in codes.items()},
                      {"top": (4, 4, 4), "bottom": (4, 8, 8)})
-    # In-process, one batch of 4 instead of 2 + 2: the same pixels.
-    self.assertAllClose(image[2:30, 2:30, 0], np.round(probs[0, ..., 0] * 255), atol=1)
-    self.assertAllClose(image[32:60, 32:60, 0], np.round(probs[3, ..., 0] * 255), atol=1)
+    # In-process, one batch of 4 instead of 2 + 2: the same figure, titled.
+    title = f"4 samples of the prior {self.prior_dir}, temperature 0.7, seed 3"
+    self.assertAllClose(image, figures.samples_figure(probs, 2, title), atol=2)
 
 
 class HierarchicalTrainerTest(tf.test.TestCase):
@@ -149,10 +149,10 @@ class HierarchicalTrainerTest(tf.test.TestCase):
         self.get_temp_dir(), {"train": {k: v[:250] for k, v in codes.items()},
                               "eval": {k: v[250:] for k, v in codes.items()}},
         rows_per_shard=64)
-    config = dataclasses.replace(_TINY_PRIOR, num_layers=2, bottom_num_layers=3,
+    config = _TINY_PRIOR.override(num_layers=2, bottom_num_layers=3,
                                  num_attention_blocks=1, num_heads=2,
                                  learning_rate=2e-2, batch_size=16, num_steps=20)
-    prior_config = config.prior_config(4, {"top": (2, 2), "bottom": (4, 4)}, 0)
+    prior_config = config.prior.architecture(4, {"top": (2, 2), "bottom": (4, 4)}, 0, config.seed)
     self.assertEqual(prior_config.bottom.condition_shape, (2, 2))
     self.assertEqual(prior_config.bottom.num_layers, 3)
     self.assertEqual(prior_config.top.num_attention_blocks, 1)
@@ -172,12 +172,12 @@ class HierarchicalTrainerTest(tf.test.TestCase):
     self.assertLess(levels["bottom"], 8 * log_k)
     self.assertGreater(levels["top"], 4 * log_k - 1)
 
-  def test_bottom_flags_must_cover_the_bottom_grid(self):
-    config = dataclasses.replace(_TINY_PRIOR, num_layers=2, bottom_num_layers=2)
+  def test_bottom_options_must_cover_the_bottom_grid(self):
+    config = _TINY_PRIOR.override(num_layers=2, bottom_num_layers=2)
     with self.assertRaisesRegex(
-        ValueError, r"^--bottom_num_layers=2 of --bottom_kernel_size=3 leave a blind spot "
+        ValueError, r"^bottom_num_layers=2 of bottom_kernel_size=3 leave a blind spot "
         r"on the 8x8 bottom grid"):
-      config.prior_config(4, {"top": (4, 4), "bottom": (8, 8)}, 0)
+      config.prior.architecture(4, {"top": (4, 4), "bottom": (8, 8)}, 0, config.seed)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """Tests of the PixelCNN prior: causality, likelihood, sampling, training, CLIs, export."""
 
-import dataclasses
 import itertools
 import json
 import os
@@ -13,18 +12,20 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfp_vqvae.configs import priors as prior_configs
 from tfp_vqvae.data import code_shards
 from tfp_vqvae.priors import pixelcnn as prior_lib
 from tfp_vqvae.priors import sampling as sample_lib
 from tfp_vqvae.serving import export as export_lib
 from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import figures
 from tfp_vqvae.training import prior_trainer as train_prior
 import test_util
 
 _PRIOR_FLAGS = ("--num_channels=8", "--num_layers=6", "--dropout_rate=0.1",
                 "--batch_size=16", "--learning_rate=3e-3", "--log_every=5",
                 "--eval_every=5", "--checkpoint_every=5", "--eval_batch_size=64")
-_TINY_PRIOR = train_prior.TrainPriorConfig(
+_TINY_PRIOR = prior_configs.TrainPriorConfig.from_fields(
     num_channels=8, dropout_rate=0.1, batch_size=16, learning_rate=3e-3, num_steps=10,
     log_every=5, eval_every=5, checkpoint_every=5, eval_batch_size=64)
 
@@ -150,7 +151,8 @@ class PriorModelTest(tf.test.TestCase):
     with open(os.path.join(prior_dir, prior_lib.PRIOR_CONFIG_FILE), "w") as f:
       json.dump(old, f)
     config, facts = prior_lib.read_config(prior_dir)
-    self.assertEqual(config, _TINY_PRIOR.prior_config(16, (7, 7), 0))
+    self.assertEqual(config,
+                     _TINY_PRIOR.prior.architecture(16, (7, 7), 0, _TINY_PRIOR.seed))
     self.assertEqual(facts, {"codes_key": "abc", "vqvae_dir": "/runs/k16"})
     self.assertEqual(prior_lib.build_prior(config).code_shape, (7, 7))
 
@@ -257,11 +259,11 @@ class PriorModelTest(tf.test.TestCase):
     train, evaluation = test_util.write_code_shards(
         self.get_temp_dir(), {"train": codes[:500], "eval": codes[500:]},
         rows_per_shard=128)
-    config = dataclasses.replace(_TINY_PRIOR, dropout_rate=0.0, learning_rate=1e-2,
+    config = _TINY_PRIOR.override(dropout_rate=0.0, learning_rate=1e-2,
                                  num_steps=60)
     step = tf.Variable(0, dtype=tf.int64)
     trainer = train_prior.PriorTrainer(
-        config.prior_config(8, (4, 4), 0), config, train, step)
+        config.prior.architecture(8, (4, 4), 0, config.seed), config, train, step)
     before, _, _ = train_prior.evaluate_prior(trainer.prior, evaluation, 64)
     for _ in range(60):
       trainer.train_step()
@@ -284,7 +286,7 @@ class PriorPipelineTest(tf.test.TestCase):
     cls.prior_dir = os.path.join(cls.temp_dir, "prior")
     with tfds.testing.mock_data(num_examples=32):
       cls.first = train_prior.train_prior(
-          dataclasses.replace(_TINY_PRIOR, num_steps=5), cls.vqvae_dir, cls.prior_dir)
+          _TINY_PRIOR.override(num_steps=5), cls.vqvae_dir, cls.prior_dir)
       cls.metrics = train_prior.train_prior(_TINY_PRIOR, cls.vqvae_dir, cls.prior_dir)
 
   @classmethod
@@ -326,17 +328,17 @@ class PriorPipelineTest(tf.test.TestCase):
   def test_other_codes_are_not_resumed(self):
     with tfds.testing.mock_data(num_examples=32):
       with self.assertRaisesRegex(ValueError, "codes of another VQ-VAE checkpoint"):
-        train_prior.train_prior(dataclasses.replace(_TINY_PRIOR, eval_split="test[:50%]"),
+        train_prior.train_prior(_TINY_PRIOR.override(eval_split="test[:50%]"),
                                 self.vqvae_dir, self.prior_dir)
       with self.assertRaisesRegex(ValueError, "holds a prior with"):
-        train_prior.train_prior(dataclasses.replace(_TINY_PRIOR, num_channels=4),
+        train_prior.train_prior(_TINY_PRIOR.override(num_channels=4),
                                 self.vqvae_dir, self.prior_dir)
 
   def test_class_count_comes_from_the_data(self):
     # TFDS knows its datasets' classes without reading them.
-    conditional = dataclasses.replace(_TINY_PRIOR, class_conditional=True)
-    self.assertEqual(conditional.num_classes(), 10)
-    self.assertEqual(_TINY_PRIOR.num_classes(), 0)
+    conditional = _TINY_PRIOR.override(class_conditional=True)
+    self.assertEqual(train_prior.num_classes(conditional), 10)
+    self.assertEqual(train_prior.num_classes(_TINY_PRIOR), 0)
     # Official files carry no class list: the training split's largest label + 1.
     dataset_dir = os.path.join(self.get_temp_dir(), "five_classes")
     os.makedirs(dataset_dir)
@@ -346,7 +348,7 @@ class PriorPipelineTest(tf.test.TestCase):
                rng.integers(0, 256, (count, 28, 28), np.uint8))
       np.savez(os.path.join(dataset_dir, f"kmnist-{split}-labels.npz"),
                np.arange(count, dtype=np.uint8) % 5)
-    local = dataclasses.replace(conditional, dataset_dir=dataset_dir, num_steps=2,
+    local = conditional.override(dataset_dir=dataset_dir, num_steps=2,
                                 eval_every=2, checkpoint_every=2)
     prior_dir = os.path.join(self.get_temp_dir(), "five_class_prior")
     metrics = train_prior.train_prior(local, self.vqvae_dir, prior_dir)
@@ -395,13 +397,13 @@ class PriorPipelineTest(tf.test.TestCase):
                   "--batch_size", "5", "--out", out)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     image = tf.io.decode_png(tf.io.read_file(out)).numpy()
-    self.assertEqual(image.shape, (3 * 30 + 2, 4 * 30 + 2, 1))
     vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
     prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
     codes, probs = sample_lib.sample_images(vqvae, prior, 12, seed=3)
     self.assertAllInRange(codes, 0, 15)
-    # In-process, one batch of 12 instead of 5 + 5 + 2: the same pixels.
-    self.assertAllClose(image[2:30, 2:30, 0], np.round(probs[0, ..., 0] * 255), atol=1)
+    # In-process, one batch of 12 instead of 5 + 5 + 2: the same figure, titled.
+    title = f"12 samples of the prior {self.prior_dir}, temperature 1, seed 3"
+    self.assertAllClose(image, figures.samples_figure(probs, 4, title), atol=2)
     other, _ = sample_lib.sample_images(vqvae, prior, 12, seed=4)
     self.assertNotAllEqual(codes, other)
 

@@ -428,7 +428,7 @@ class TrainedModelTest(tf.test.TestCase):
   def test_signature_table_matches_the_export(self):
     loaded = tf.saved_model.load(self.export_dir)
     config = test_util.smoke_config()
-    sizes = {"B": None, "D": config.embedding_dim}
+    sizes = {"B": None, "D": config.model.embedding_dim}
     rows = re.findall(r"^\| `(\w+)`( \(with `--prior_dir`\))? \|\s*(.*?)\s*\|\s*(.*?)\s*\|$",
                       _text("export/README.md"), re.M)
     documented = {name: (inputs, outputs) for name, prior, inputs, outputs in rows

@@ -1,6 +1,5 @@
 """Shared test helpers: paths, the smoke config, a tiny trained model_dir."""
 
-import dataclasses
 import functools
 import json
 import os
@@ -12,6 +11,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.configs import flags as config_flags
 from tfp_vqvae.data import code_shards
 from tfp_vqvae.models import builder
 from tfp_vqvae.training import vqvae_trainer as train_lib
@@ -45,15 +45,16 @@ def tiny_vqvae(image_shape, data_variance=1.0, **overrides):
   sizes.update(overrides)
   if sizes.get("likelihood", "bernoulli") != "bernoulli":
     sizes.setdefault("binarize", "none")
-  return builder.build_vqvae(config_lib.Config(**sizes), image_shape, data_variance)
+  return builder.build_vqvae(config_lib.Config.from_fields(**sizes), image_shape,
+                             data_variance)
 
 
 def flagfile_config(path, **overrides):
   """The Config the training CLI parses from the flagfile `path`, with `overrides`."""
   flag_values = flags.FlagValues()
-  config_lib.define_flags(flag_values)
+  config_flags.define_config_flags(flag_values)
   flag_values(["train", "--flagfile", path])
-  return dataclasses.replace(config_lib.Config.from_flags(flag_values), **overrides)
+  return config_flags.config_from_flags(flag_values).override(**overrides)
 
 
 def smoke_config(**overrides):

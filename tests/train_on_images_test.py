@@ -99,7 +99,7 @@ class DataFlagfilesTest(parameterized.TestCase, tf.test.TestCase):
 
     self.assertEqual(model.image_shape, image_shape)
     self.assertEqual(model.code_shape, code_shape)
-    self.assertEqual(config.num_embeddings, 8)  # Overridden; the flagfile has 512.
+    self.assertEqual(config.quantizer.num_embeddings, 8)  # Overridden; the flagfile has 512.
     self.assertEqual(metrics["eval_examples"], 8)
     if serve:  # ImageNet's 128x128 export would only take longer.
       self.assertExportsAndServes(image_shape, code_shape)
@@ -110,7 +110,7 @@ class DataFlagfilesTest(parameterized.TestCase, tf.test.TestCase):
 
     config, model, metrics = self._train("folder64.cfg", dataset=f"folder:{root}")
 
-    self.assertEqual(config.image_size, "64")
+    self.assertEqual(config.data.image_size, "64")
     self.assertEqual(model.image_shape, (64, 64, 3))
     self.assertEqual(metrics["eval_examples"], 6)
     self.assertExportsAndServes((64, 64, 3), (16, 16))

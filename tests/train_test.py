@@ -1,6 +1,5 @@
 """End-to-end tests of training: tiny models, few steps, real files written."""
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -60,7 +59,7 @@ class TrainTest(tf.test.TestCase):
     config = test_util.smoke_config(dataset_dir=test_util.KMNIST_DIR, train_split="test[:512]",
                            eval_split="test[512:640]", num_steps=1)
     first = train_lib.train_and_evaluate(config, model_dir)
-    last = train_lib.train_and_evaluate(dataclasses.replace(config, num_steps=60),
+    last = train_lib.train_and_evaluate(config.override(num_steps=60),
                                         model_dir)
     self.assertLess(last["recon_nll_nats"], first["recon_nll_nats"] - 20)
     self.assertEqual(last["eval_examples"], 128)
@@ -70,7 +69,7 @@ class TrainTest(tf.test.TestCase):
     straight, resumed = (os.path.join(self.get_temp_dir(), d) for d in ("a", "b"))
     with tfds.testing.mock_data(num_examples=40):
       train_lib.train_and_evaluate(config, straight)
-      train_lib.train_and_evaluate(dataclasses.replace(config, num_steps=6), resumed)
+      train_lib.train_and_evaluate(config.override(num_steps=6), resumed)
       train_lib.train_and_evaluate(config, resumed)
     model_a, _, path_a = checkpoints.load_vqvae(straight)
     model_b, _, path_b = checkpoints.load_vqvae(resumed)
@@ -85,7 +84,7 @@ class TrainTest(tf.test.TestCase):
     config = test_util.smoke_config(dtype="float16", num_steps=1)
     with tfds.testing.mock_data(num_examples=64):
       first = train_lib.train_and_evaluate(config, model_dir)
-      last = train_lib.train_and_evaluate(dataclasses.replace(config, num_steps=40),
+      last = train_lib.train_and_evaluate(config.override(num_steps=40),
                                           model_dir)
     self.assertLess(last["recon_nll_nats"], first["recon_nll_nats"])
     trainer = train_lib.Trainer(config, (28, 28, 1))

@@ -1,6 +1,5 @@
 """Tests of the data and config options the tutorial flagfiles use."""
 
-import dataclasses
 
 import numpy as np
 import tensorflow as tf
@@ -24,10 +23,10 @@ class TutorialDataTest(tf.test.TestCase):
       data.open_data("cifar10", "train", "test", dataset_dir=self.get_temp_dir())
 
   def test_grey_likelihoods_need_unbinarized_targets(self):
-    config = config_lib.Config()
+    config = config_lib.Config.from_fields()
     with self.assertRaisesRegex(ValueError, "binarize='none'"):
-      dataclasses.replace(config, likelihood="gaussian")
-    dataclasses.replace(config, likelihood="logistic", binarize="none")
+      config.override(likelihood="gaussian")
+    config.override(likelihood="logistic", binarize="none")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ class TutorialFlagfilesTest(tf.test.TestCase, parameterized.TestCase):
     for key in ("recon_nll_nats", "bits_per_dim", "normalized_mse", "perplexity"):
       self.assertTrue(np.isfinite(written[key]), key)
     self.assertAllClose(written["kl_nats"],
-                        np.prod(code_shape) * np.log(config.num_embeddings), rtol=1e-5)
+                        np.prod(code_shape) * np.log(config.quantizer.num_embeddings), rtol=1e-5)
     self.assertAllClose(written["bits_per_dim"],
                         written["neg_elbo_nats"] / (np.prod(image_shape) * np.log(2)),
                         rtol=1e-5)

@@ -48,6 +48,8 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
+from tfp_vqvae.configs import flags as config_flags
+from tfp_vqvae.internal import cli
 from tfp_vqvae.serving import client as serving_client
 
 _SERVER = flags.DEFINE_string(
@@ -100,10 +102,9 @@ def _luma(rgb):
 
 def _decode_jpeg(path, data, channels):
   """uint8 [H, W, channels] of JPEG bytes, with training's own decoding (TensorFlow)."""
-  # pylint: disable=g-import-not-at-top
-  from tfp_vqvae.internal import cli  # pylint: disable=unused-import; quiets TF's start.
-  import tensorflow as tf
-  from tfp_vqvae.data import preprocessing
+  cli.quiet_tensorflow()
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.data import preprocessing  # pylint: disable=g-import-not-at-top
   try:
     return preprocessing.to_channels(preprocessing.decode(data), channels).numpy()
   except tf.errors.OpError as error:
@@ -348,8 +349,10 @@ def main(argv):
 
 def run():
   """The console entry point."""
-  flags.mark_flag_as_required("server")
-  app.run(main)
+  config_flags.add_help_group("client", ["server", "model_name", "rest", "timeout",
+                                         "output"])
+  cli.run(main, __doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
+          required=("server",))
 
 
 if __name__ == "__main__":

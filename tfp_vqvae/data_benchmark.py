@@ -15,25 +15,18 @@ trains N steps on the folder with `train_lib.train_and_evaluate` and reports the
 process's peak RSS, to compare folders of different sizes. One JSON line on stdout.
 """
 
-import dataclasses
 import json
 import os
 import resource
 import tempfile
 import time
 
-# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae.internal import cli  # pylint: disable=unused-import
-
-from absl import app
 from absl import flags
 import numpy as np
-import tensorflow as tf
 
-from tfp_vqvae.configs import config as config_lib
-from tfp_vqvae.data import pipeline as data
-from tfp_vqvae.data import preprocessing
-from tfp_vqvae.training import vqvae_trainer as train_lib
+from tfp_vqvae.configs import flags as config_flags
+from tfp_vqvae.configs.data import parse_image_size
+from tfp_vqvae.internal import cli
 
 _IMAGES = flags.DEFINE_integer("images", 2000, "Images in the generated folder.")
 _FOLDER = flags.DEFINE_string("folder", "", "Where to write (or find) the images; "
@@ -53,6 +46,7 @@ def write_folder(root: str, count: int, height: int, width: int, channels: int,
                  file_format: str = "png") -> str:
   """Writes `count` random uint8 images to root/train (and 64 to root/test) as
   `file_format` (png or jpg)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   encode = tf.io.encode_png if file_format == "png" else tf.io.encode_jpeg
   rng = np.random.default_rng(0)
   for split, number in (("train", count), ("test", 64)):
@@ -75,38 +69,44 @@ def _rate(iterator, count: int, per_item: int) -> float:
 
 
 def main(argv):
-  del argv
-  config = config_lib.Config.from_flags()
-  height, width = preprocessing.parse_image_size(config.image_size) or (28, 28)
-  channels = config.channels or 1
+  cli.check_no_arguments(argv)
+  config = cli.exit_on_error(config_flags.config_from_flags)
+  cli.start_tensorflow("Benchmarking the input pipeline")
+  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.data import pipeline as data
+  from tfp_vqvae.training import vqvae_trainer as train_lib
+
+  height, width = parse_image_size(config.data.image_size) or (28, 28)
+  channels = config.data.channels or 1
   root = _FOLDER.value or tempfile.mkdtemp(prefix="data_benchmark_")
-  stored_h, stored_w = (preprocessing.parse_image_size(_STORED_SIZE.value)
+  stored_h, stored_w = (parse_image_size(_STORED_SIZE.value)
                         or (height, width))
   write_folder(root, _IMAGES.value, stored_h, stored_w, channels, _FORMAT.value)
-  config = dataclasses.replace(config, dataset=f"folder:{root}", dataset_dir=None,
-                               train_split="train", eval_split="test",
-                               image_size=f"{height},{width}", channels=channels)
-  image_data = data.open_data(**config_lib.data_args(config))
-  batches = iter(image_data.train_batches(config.batch_size, config.seed, config.binarize,
-                                          random_crop=config.random_crop,
-                                          random_flip=config.random_flip))
+  config = config.override(dataset=f"folder:{root}", dataset_dir=None,
+                           train_split="train", eval_split="test",
+                           image_size=f"{height},{width}", channels=channels)
+  image_data = data.open_data(**config.data.to_record())
+  batch_size, training = config.loop.batch_size, config.training
+  batches = iter(image_data.train_batches(batch_size, config.seed, training.binarize,
+                                          random_crop=training.random_crop,
+                                          random_flip=training.random_flip))
   for _ in range(_WARMUP.value):
     next(batches)
-  pipeline = _rate(batches, _BATCHES.value, config.batch_size)
+  pipeline = _rate(batches, _BATCHES.value, batch_size)
   trainer = train_lib.Trainer(config, image_data.image_shape)
   _, batch = next(batches)
   fixed = iter(lambda: trainer.train_step(batch), None)
   next(fixed)  # Traces the step.
-  step = _rate(fixed, _STEPS.value, config.batch_size)
+  step = _rate(fixed, _STEPS.value, batch_size)
   result = {"images": _IMAGES.value, "image_shape": list(image_data.image_shape),
-            "batch_size": config.batch_size, "pipeline_images_per_s": round(pipeline, 1),
+            "batch_size": batch_size, "pipeline_images_per_s": round(pipeline, 1),
             "train_step_images_per_s": round(step, 1),
             "pipeline_over_train_step": round(pipeline / step, 2)}
   if _TRAIN_STEPS.value:
     model_dir = tempfile.mkdtemp(prefix="data_benchmark_run_")
-    run_config = dataclasses.replace(config, num_steps=_TRAIN_STEPS.value,
-                                     eval_every=_TRAIN_STEPS.value,
-                                     checkpoint_every=_TRAIN_STEPS.value)
+    run_config = config.override(num_steps=_TRAIN_STEPS.value,
+                                 eval_every=_TRAIN_STEPS.value,
+                                 checkpoint_every=_TRAIN_STEPS.value)
     train_lib.train_and_evaluate(run_config, model_dir)
     # ru_maxrss is in KiB on Linux.
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -114,5 +114,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  config_lib.define_flags()
-  app.run(main)
+  config_flags.define_config_flags()
+  config_flags.add_help_group("benchmark", ["images", "folder", "stored_size", "format",
+                                            "batches", "warmup_batches", "steps",
+                                            "train_steps"])
+  cli.run(main, __doc__)

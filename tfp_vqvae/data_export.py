@@ -7,23 +7,17 @@ See `tfp_vqvae.data.png_folder` for the files' names and order.
 """
 
 import os
-import sys
 
-# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae.internal import cli  # pylint: disable=unused-import
-
-from absl import app
 from absl import flags
 from absl import logging
 
-from tfp_vqvae.configs import config as config_lib
-from tfp_vqvae.data import image_files as image_readers
-from tfp_vqvae.data import pipeline as data
-from tfp_vqvae.data import png_folder
-
+from tfp_vqvae.configs import flags as config_flags
+from tfp_vqvae.configs.data import SOURCE_FIELDS
+from tfp_vqvae.configs.data import DataOptions
+from tfp_vqvae.internal import cli
 
 def define_flags(flag_values=flags.FLAGS):
-  config_lib.define_flags(flag_values, fields=png_folder._SOURCE_FIELDS)
+  config_flags.define_options_flags(DataOptions, "data", flag_values, only=SOURCE_FIELDS)
   flags.DEFINE_string("split", "test", "TFDS split string of the images to write.",
                       flag_values=flag_values)
   flags.DEFINE_string("output_dir", None, "Root of the folder dataset to write.",
@@ -36,26 +30,32 @@ def define_flags(flag_values=flags.FLAGS):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  cli.check_no_arguments(argv)
   values = flags.FLAGS
   output_split = values.output_split or values.split.split("[")[0].split("+")[0]
-  try:
+  cli.start_tensorflow(f"Writing {values.split} to {values.output_dir}")
+  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.data import pipeline as data
+  from tfp_vqvae.data import png_folder
+
+  def export():
     image_data = data.open_data(train_split=values.split, eval_split=values.split,
-                                **{name: values[name].value for name in png_folder._SOURCE_FIELDS})
+                                **{name: values[name].value for name in SOURCE_FIELDS})
     count = png_folder.export_png_folder(image_data, values.output_dir, output_split,
-                              values.label_folders)
-  except (image_readers.DatasetUnavailableError, ValueError) as error:
-    sys.exit(f"error: {error}")
-  logging.info("Wrote %d PNG files of %s to %s.", count, image_data.describe(data.TRAIN),
-               os.path.join(values.output_dir, output_split))
+                                         values.label_folders)
+    logging.info("Wrote %d PNG files of %s to %s.", count,
+                 image_data.describe(data.TRAIN),
+                 os.path.join(values.output_dir, output_split))
+
+  cli.exit_on_error(export)
 
 
 def run():
   """The console entry point, tfp-vqvae-data-export."""
   define_flags()
-  flags.mark_flag_as_required("output_dir")
-  app.run(main)
+  config_flags.add_help_group("output", ["split", "output_dir", "output_split",
+                                         "label_folders"])
+  cli.run(main, __doc__, required=["output_dir"])
 
 
 if __name__ == "__main__":

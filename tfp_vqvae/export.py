@@ -12,15 +12,10 @@ the same VQ-VAE) the export also samples and scores codes. See
 tfp_vqvae/serving/export.py for the signatures.
 """
 
-import sys
-
-# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae.internal import cli  # pylint: disable=unused-import
-
-from absl import app
 from absl import flags
 
-from tfp_vqvae.serving import export as export_lib
+from tfp_vqvae.configs import flags as config_flags
+from tfp_vqvae.internal import cli
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None,
                                  "Training directory whose latest checkpoint to export.")
@@ -34,28 +29,27 @@ _PRIOR_DIR = flags.DEFINE_string(
     "prior_dir", None, "Optional learned prior over --model_dir's codes: adds the "
     "sample and log_prob_codes signatures.")
 _MODEL_NAME = flags.DEFINE_string(
-    "model_name", export_lib.DEFAULT_MODEL_NAME,
+    "model_name", "vqvae",  # serving/export.py's DEFAULT_MODEL_NAME, without TF.
     "Model name the warm-up requests address (TF Serving's --model_name).")
 
 
+config_flags.add_help_group("export", ["model_dir", "export_base", "version",
+                                       "prior_dir", "model_name"])
+
+
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  try:
-    path = export_lib.export_saved_model(_MODEL_DIR.value, _EXPORT_BASE.value,
-                                         _VERSION.value, _MODEL_NAME.value,
-                                         prior_dir=_PRIOR_DIR.value)
-  except (ValueError, AssertionError, OSError) as error:
-    # One line: the message says what to fix; a traceback would bury it.
-    message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-    sys.exit(f"error: {message}")
+  cli.check_no_arguments(argv)
+  cli.start_tensorflow(f"Exporting {_MODEL_DIR.value}")
+  from tfp_vqvae.serving import export as export_lib  # pylint: disable=g-import-not-at-top
+  path = cli.exit_on_error(export_lib.export_saved_model, _MODEL_DIR.value,
+                           _EXPORT_BASE.value, _VERSION.value, _MODEL_NAME.value,
+                           prior_dir=_PRIOR_DIR.value, errors=(AssertionError, OSError))
   print(path)
 
 
 def run():
-  """The console entry point."""
-  flags.mark_flags_as_required(["model_dir", "export_base"])
-  app.run(main)
+  """The console entry point, tfp-vqvae-export."""
+  cli.run(main, __doc__, required=["model_dir", "export_base"])
 
 
 if __name__ == "__main__":

@@ -10,19 +10,11 @@ single-level and residual codes are drawn by their PixelCNN, VQ-VAE-2's top code
 first and then its bottom codes given them.
 """
 
-import sys
-
-# Before anything imports TensorFlow: keeps its C++ start-up lines quiet.
-from tfp_vqvae.internal import cli  # pylint: disable=unused-import
-
-from absl import app
 from absl import flags
 import numpy as np
 
-from tfp_vqvae.priors import pixelcnn as prior_lib
-from tfp_vqvae.priors import sampling
-from tfp_vqvae.training import checkpoints
-from tfp_vqvae.training import figures
+from tfp_vqvae.configs import flags as config_flags
+from tfp_vqvae.internal import cli
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -50,10 +42,16 @@ def define_flags(flag_values=flags.FLAGS):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  cli.check_no_arguments(argv)
   values = flags.FLAGS
-  try:
+  cli.start_tensorflow(f"Sampling {values.num} images to {values.out}")
+  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.priors import pixelcnn as prior_lib
+  from tfp_vqvae.priors import sampling
+  from tfp_vqvae.training import checkpoints
+  from tfp_vqvae.training import figures
+
+  def sample():
     vqvae, _, _ = checkpoints.load_vqvae(values.vqvae_dir)
     prior, _ = prior_lib.load_prior(values.prior_dir, vqvae)
     labels = None
@@ -64,19 +62,23 @@ def main(argv):
                 else np.arange(values.num, dtype=np.int32) % prior.num_classes)
     elif values.label is not None:
       raise ValueError("--label needs a class-conditional prior.")
-    _, probs = sampling.sample_images(vqvae, prior, values.num, values.temperature, values.seed,
-                             values.batch_size, labels)
-    figures.write_png(values.out, figures.image_grid(probs, values.columns))
-  except ValueError as error:
-    sys.exit(f"error: {error}")
+    _, probs = sampling.sample_images(vqvae, prior, values.num, values.temperature,
+                                      values.seed, values.batch_size, labels)
+    title = (f"{values.num} samples of the prior {values.prior_dir}, temperature "
+             f"{values.temperature:g}, seed {values.seed}")
+    figures.write_png(values.out, figures.samples_figure(probs, values.columns, title))
+
+  cli.exit_on_error(sample)
   print(values.out)
 
 
 def run():
   """The console entry point, tfp-vqvae-sample."""
   define_flags()
-  flags.mark_flags_as_required(["vqvae_dir", "prior_dir", "out"])
-  app.run(main)
+  config_flags.add_help_group("sampling", ["vqvae_dir", "prior_dir", "out", "num",
+                                           "temperature", "seed", "columns",
+                                           "batch_size", "label"])
+  cli.run(main, __doc__, required=["vqvae_dir", "prior_dir", "out"])
 
 
 if __name__ == "__main__":

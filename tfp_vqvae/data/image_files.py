@@ -23,6 +23,8 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfp_vqvae.internal.errors import DatasetUnavailableError
+
 # Label of an example that has none (a folder without class sub-folders, a
 # TFRecord without a label feature).
 NO_LABEL = -1
@@ -31,15 +33,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # TFRecord framing: uint64 length, uint32 CRC of the length, data, uint32 CRC.
 _RECORD_HEADER_BYTES = 12
 _RECORD_FOOTER_BYTES = 4
-
-
-class DatasetUnavailableError(RuntimeError):
-  """Raised when a dataset cannot be read; str() is one readable line.
-
-  Covers data that cannot be obtained (offline TFDS, missing files, a folder
-  without images, a glob matching nothing) as well as files that are corrupt,
-  unreadable or fail their MD5 check.
-  """
 
 
 def first_line(error: BaseException) -> str:

@@ -81,6 +81,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from tfp_vqvae.configs.data import parse_image_size
 from tfp_vqvae.data import image_files as image_readers
 from tfp_vqvae.data import image_headers
 from tfp_vqvae.data.image_files import DatasetUnavailableError
@@ -663,7 +664,7 @@ def open_data(dataset: str, train_split: str, eval_split: str, *,
     DatasetUnavailableError: If the data cannot be found or read, or a file
       is bad (naming it).
   """
-  size = preprocessing.parse_image_size(image_size)
+  size = parse_image_size(image_size)
   if channels not in (0,) + preprocessing.CHANNELS:
     raise ValueError(f"--channels={channels}: must be 1 (grey), 3 (RGB) or 0 (as "
                      "stored).")

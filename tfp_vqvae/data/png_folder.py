@@ -20,10 +20,6 @@ import tensorflow as tf
 
 from tfp_vqvae.data import pipeline as data
 
-# The data flags of the trainer that say which images to read and how to shape them.
-_SOURCE_FIELDS = ("dataset", "dataset_dir", "data_dir", "image_size", "channels",
-                  "image_key", "label_key")
-
 
 def export_png_folder(image_data: data.ImageData, output_dir: str, split_name: str,
                       label_folders: bool = False) -> int:

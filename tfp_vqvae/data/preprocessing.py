@@ -26,23 +26,6 @@ import tensorflow as tf
 CHANNELS = (1, 3)
 
 
-def parse_image_size(text: str) -> Optional[tuple[int, int]]:
-  """Parses `--image_size`: "" -> None (as stored), "64" -> (64, 64), "128,96" -> (128, 96).
-
-  Raises:
-    ValueError: If `text` is not one or two positive integers.
-  """
-  text = (text or "").strip()
-  if not text:
-    return None
-  parts = [part.strip() for part in text.split(",")]
-  if len(parts) in (1, 2) and all(part.isdigit() and int(part) > 0 for part in parts):
-    height, width = (int(parts[0]), int(parts[-1]))
-    return height, width
-  raise ValueError(f"--image_size={text}: must be N or H,W with positive integers, "
-                   "e.g. 64 or 128,96.")
-
-
 def decode(encoded: tf.Tensor) -> tf.Tensor:
   """Decodes PNG, JPEG, BMP, GIF or WebP bytes into uint8 [H, W, C] (C as stored: 1-4)."""
   image = tf.io.decode_image(encoded, channels=0, expand_animations=False)

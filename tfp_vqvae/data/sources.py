@@ -37,14 +37,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfp_vqvae.configs.data import FOLDER_PREFIX
+from tfp_vqvae.configs.data import TFRECORD_PREFIX
+from tfp_vqvae.configs.data import check_dataset
 from tfp_vqvae.data import idx_files
 from tfp_vqvae.data import image_files as image_readers
 from tfp_vqvae.data.image_files import DatasetUnavailableError
 from tfp_vqvae.data.image_files import first_line
 from tfp_vqvae.data import tfds as tfds_source
 
-FOLDER_PREFIX = "folder:"
-TFRECORD_PREFIX = "tfrecord:"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 # Sub-folders of a folder dataset, and `{split}` values of a TFRecord glob.
 SPLIT_NAMES = ("train", "test", "validation")
@@ -68,20 +69,6 @@ class Source(Protocol):
 
   def examples(self, split: str) -> image_readers.Examples:
     """The examples a split string selects, in order."""
-
-
-def check_dataset(value: str) -> Optional[str]:
-  """The problem with a `--dataset` value as a sentence, or None if well formed.
-
-  Only the spelling is checked here; whether the data exists is checked when it
-  is opened.
-  """
-  if not isinstance(value, str) or not value.strip():
-    return "must be a TFDS name, folder:DIR or tfrecord:GLOB"
-  for prefix in (FOLDER_PREFIX, TFRECORD_PREFIX):
-    if value.startswith(prefix) and not value[len(prefix):].strip():
-      return f"{prefix} must be followed by a {'directory' if prefix == FOLDER_PREFIX else 'glob'}"
-  return None
 
 
 def open_source(dataset: str, dataset_dir: Optional[str] = None,

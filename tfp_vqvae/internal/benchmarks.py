@@ -177,9 +177,9 @@ def run_train_step(config):
   rng = np.random.default_rng(config["seed"])
   pool = [tf.constant(_binary_images(rng, config["batch"])) for _ in range(4)]
   trainer = train_lib.Trainer(
-      config_lib.Config(batch_size=config["batch"], num_embeddings=config["num_embeddings"],
-                        seed=config["seed"], dtype=config["dtype"],
-                        jit_compile=config["jit_compile"]),
+      config_lib.Config.from_fields(
+          batch_size=config["batch"], num_embeddings=config["num_embeddings"],
+          seed=config["seed"], dtype=config["dtype"], jit_compile=config["jit_compile"]),
       IMAGE_SHAPE)
   calls = iter(range(1 << 62))
 
@@ -406,7 +406,8 @@ def main(argv=None):
   args = parse_args(sys.argv[1:] if argv is None else argv)
   if args.child:
     # Here, not at the top: the parent process never imports TensorFlow.
-    from tfp_vqvae.internal import cli  # pylint: disable=g-import-not-at-top,unused-import
+    from tfp_vqvae.internal import cli  # pylint: disable=g-import-not-at-top
+    cli.quiet_tensorflow()
     config = json.loads(args.child)
     records = _RUNNERS[config["what"]](config)
     for record in records if isinstance(records, list) else [records]:

@@ -1,8 +1,10 @@
-"""Keeps TensorFlow's C++ start-up chatter out of the command-line tools' output.
+"""What the command-line programs share: their `--help`, flags checked before
+TensorFlow starts, one-line errors, and TensorFlow's start-up chatter kept out.
 
-Import this module before anything imports TensorFlow, as the first package import
-of every CLI module. When the running program is one of the package's CLIs
-(`python -m tfp_vqvae.train`, `python -m export.client`, ...), importing it:
+A program's module defines its flags and calls `run(main, __doc__, required)`;
+`main` checks its flags, calls `start_tensorflow(...)` and only then imports the
+library. When the running program is one of the package's CLIs
+(`python -m tfp_vqvae.train`, `python -m export.client`, ...), `start_tensorflow`:
 
   * sets TF_CPP_MIN_LOG_LEVEL=3 unless the user set it (TF's C++ INFO, WARNING
     and ERROR lines are then not printed; op failures still reach Python as
@@ -19,7 +21,7 @@ of every CLI module. When the running program is one of the package's CLIs
     twice each, at every level). The later "E0000 ... failed call to cuInit"
     line and the oneDNN / CPU-feature banners do obey TF_CPP_MIN_LOG_LEVEL.
 
-Imported as a library (tests, notebooks), it does nothing. The package's own
+Called in a library (tests, notebooks), it only logs its line. The package's own
 progress and error lines are Python absl logging and `sys.exit` messages, which
 neither setting touches.
 """
@@ -29,6 +31,13 @@ import os
 import re
 import sys
 import tempfile
+
+from absl import app
+from absl import flags
+from absl import logging as absl_logging
+
+from tfp_vqvae.configs import flags as config_flags
+from tfp_vqvae.internal import errors as package_errors
 
 _LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 # What the CLIs use when the user did not set a level: no C++ INFO, WARNING, ERROR.
@@ -116,5 +125,50 @@ def _import_tensorflow_quietly():
       logging.getLogger(name).addFilter(info_filter)
 
 
-if _running_a_cli() and "tensorflow" not in sys.modules:
-  _import_tensorflow_quietly()
+def start_tensorflow(what: str) -> None:
+  """Says `what` the program is doing (its first line, before TensorFlow's ~10 s
+  start), then imports TensorFlow with its start-up chatter filtered."""
+  absl_logging.info("%s (starting TensorFlow) ...", what)
+  quiet_tensorflow()
+
+
+def quiet_tensorflow() -> None:
+  """In a CLI, imports TensorFlow with its start-up chatter filtered (see above)."""
+  if _running_a_cli() and "tensorflow" not in sys.modules:
+    _import_tensorflow_quietly()
+
+
+def run(main, summary: str, required=(), flag_values=flags.FLAGS) -> None:
+  """Runs a program's `main` with absl, after its own `--help` if asked for.
+
+  `--help` (and -h, --helpshort) prints `summary` and the program's flags,
+  grouped (configs/flags.py), and exits 0; absl's own help would list only
+  "Try --helpfull". Flags are parsed and checked before `main` runs, so a bad
+  flag is refused before TensorFlow is imported.
+  """
+  if config_flags.wants_help(sys.argv):
+    config_flags.print_help(summary, flag_values)
+    sys.exit(0)
+  flags.mark_flags_as_required(list(required), flag_values=flag_values)
+  app.run(main)
+
+
+def check_no_arguments(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+
+
+def exit_on_error(function, *args, errors=(), **kwargs):
+  """`function(*args, **kwargs)`, or exit with one line for a stop or an expected error.
+
+  An `Interrupted` (Ctrl-C, SIGTERM) exits with "stopped: ..."; a ValueError,
+  `DatasetUnavailableError` or one of `errors` with "error: " and its first line,
+  an option error naming its flag.
+  """
+  try:
+    return function(*args, **kwargs)
+  except package_errors.Interrupted as stop:
+    sys.exit(f"stopped: {stop}")
+  except (package_errors.DatasetUnavailableError, ValueError, *errors) as error:
+    message = config_flags.flag_error(error).strip() or repr(error)
+    sys.exit(f"error: {message.splitlines()[0]}")

@@ -96,7 +96,8 @@ def serving_binarize_mode(train_binarize):
   """The `data.binarize` mode serving applies for a model trained with `train_binarize`.
 
   Args:
-    train_binarize: the model_dir's `config.binarize`, one of `data.BINARIZE_MODES`.
+    train_binarize: the model_dir's `config.training.binarize`, one of
+      `data.BINARIZE_MODES`.
 
   Returns:
     "threshold" for threshold-trained models, else "none" (pixel / 255): dynamic
@@ -469,7 +470,7 @@ def export_saved_model(model_dir, export_base, version=None,
     AssertionError: if the checkpoint does not match the model's variables.
   """
   model, config, path = checkpoints.load_vqvae(model_dir)
-  binarize_mode = serving_binarize_mode(config.binarize)
+  binarize_mode = serving_binarize_mode(config.training.binarize)
   if prior_dir is None:
     module = ServingModule(model, binarize_mode)
   else:

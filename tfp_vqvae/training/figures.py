@@ -196,6 +196,12 @@ def run_figures(step: int, originals, reconstructions, random_decoded, codes,
   return images
 
 
+def samples_figure(images, columns: int, title: str) -> np.ndarray:
+  """uint8 RGB figure of float [N, H, W, C] images in [0, 1], `columns` per row,
+  under `title` (what `tfp-vqvae-sample` writes)."""
+  return plots.image_figure(image_grid(images, columns), title)
+
+
 def write_run_figures(model_dir: str, step: int, originals, reconstructions,
                       **figure_inputs) -> None:
   """Writes `run_figures` as <model_dir>/<name>.png and TensorBoard images.

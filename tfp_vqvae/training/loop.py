@@ -36,6 +36,7 @@ from typing import Any, Callable, Optional
 from absl import logging
 import tensorflow as tf
 
+from tfp_vqvae.internal.errors import Interrupted
 from tfp_vqvae.internal import progress
 from tfp_vqvae.training import checkpoints
 
@@ -92,11 +93,6 @@ class TrainingRate:
 
 class NonFiniteError(ValueError):
   """Training produced a non-finite loss or weights; nothing of it was saved."""
-
-
-class Interrupted(Exception):
-  """SIGINT or SIGTERM stopped training after a checkpoint; the message says how
-  to resume."""
 
 
 def _non_finite(values) -> bool:

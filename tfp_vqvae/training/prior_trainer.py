@@ -25,23 +25,21 @@ several), the VQ-VAE's recon NLL on the same images, and the two bounds on
 -log p(x), recon NLL + prior NLL with the learned and with the uniform prior.
 """
 
-import dataclasses
 import hashlib
 import json
 import math
 import os
 import time
-from typing import Optional
 
-from absl import flags
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.configs import fields
+from tfp_vqvae.configs.data import DataOptions
+from tfp_vqvae.configs.data import parse_image_size
 from tfp_vqvae.data import code_shards
 from tfp_vqvae.data import pipeline as data
-from tfp_vqvae.data import preprocessing
 from tfp_vqvae.internal import seeds as seeds_lib
 from tfp_vqvae.priors import pixelcnn as prior_lib
 from tfp_vqvae.training import checkpoints
@@ -49,115 +47,30 @@ from tfp_vqvae.training import loop as loop_lib
 from tfp_vqvae.training import optimization
 
 METRICS_FILE = "prior_metrics.json"
-# Config fields shared with the VQ-VAE trainer, flags and validation included.
-_SHARED_FIELDS = config_lib.field_names(config_lib.DATA, config_lib.LOOP)
 # Data fields always in the codes key (the others only when not at their defaults).
 _KEYED_FIELDS = ("dataset", "dataset_dir", "data_dir", "train_split", "eval_split")
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainPriorConfig:
-  """Data, prior architecture and optimisation of a prior training run."""
-  dataset: str = "kmnist"
-  dataset_dir: Optional[str] = None
-  data_dir: Optional[str] = None
-  train_split: str = "train"
-  eval_split: str = "test"
-  image_size: str = ""
-  channels: int = 0
-  image_key: str = ""
-  label_key: str = ""
-  skip_corrupt_images: bool = False
-  num_channels: int = 128
-  num_layers: int = 6
-  kernel_size: int = 3
-  dropout_rate: float = 0.0
-  class_conditional: bool = False
-  num_attention_blocks: int = 0
-  num_heads: int = 4
-  bottom_num_channels: int = 0
-  bottom_num_layers: int = 0
-  bottom_kernel_size: int = 0
-  batch_size: int = 64
-  learning_rate: float = 3e-4
-  num_steps: int = 2000
-  seed: int = 0
-  log_every: int = 100
-  eval_every: int = 250
-  checkpoint_every: int = 250
-  max_checkpoints: int = 3
-  eval_batch_size: int = 500
+def num_classes(config) -> int:
+  """Classes of the labels (`data.num_classes` of the training split), or 0.
 
-  @classmethod
-  def from_flags(cls, flag_values=flags.FLAGS):
-    return cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})
+  0 unless `config.class_conditional`. Read from the data's metadata or labels,
+  not from the codes, so that the architecture is known, and checked against a
+  resumed model_dir, before any image is encoded.
 
-  def num_classes(self):
-    """Classes of the labels (`data.num_classes` of the training split), or 0.
-
-    0 unless --class_conditional. Read from the data's metadata or labels, not
-    from the codes, so that the architecture is known, and checked against a
-    resumed model_dir, before any image is encoded.
-
-    Raises:
-      ValueError: with --class_conditional, if the data has no labels.
-    """
-    if not self.class_conditional:
-      return 0
-    classes = data.num_classes(self.dataset, self.train_split,
-                               dataset_dir=self.dataset_dir, data_dir=self.data_dir,
-                               image_key=self.image_key, label_key=self.label_key)
-    if not classes:
-      raise ValueError(f"--class_conditional: {self.dataset} {self.train_split} has no "
-                       "labels.")
-    return classes
-
-  def prior_config(self, num_embeddings: int, code_shape,
-                   num_classes: int) -> prior_lib.AnyPriorConfig:
-    """The prior's architecture for a VQ-VAE's K and `code_shape`.
-
-    Args:
-      num_embeddings: K.
-      code_shape: (h, w), (h, w, N) for N residual stages, or VQ-VAE-2's
-        {"top": (ht, wt), "bottom": (hb, wb)}.
-      num_classes: 0 for an unconditional prior, else `num_classes()`.
-
-    Returns:
-      A `prior.PriorConfig`, or a `prior.HierarchicalPriorConfig` for a dict.
-
-    Raises:
-      ValueError: if the --bottom_* flags leave a blind spot on the bottom grid.
-    """
-    common = dict(num_embeddings=num_embeddings, dropout_rate=self.dropout_rate,
-                  num_classes=num_classes)
-    # Heads only with attention: a prior without is recorded as before the flags
-    # existed, so that its model_dir resumes.
-    attention = (dict(num_attention_blocks=self.num_attention_blocks,
-                      num_heads=self.num_heads) if self.num_attention_blocks else {})
-    if not isinstance(code_shape, dict):
-      shape = tuple(int(s) for s in code_shape)
-      return prior_lib.PriorConfig(
-          latent_shape=shape[:2], num_stages=shape[2] if len(shape) > 2 else 1,
-          num_channels=self.num_channels, num_layers=self.num_layers,
-          kernel_size=self.kernel_size, seed=self.seed, **attention, **common)
-    top, bottom = (tuple(int(s) for s in code_shape[level]) for level in ("top", "bottom"))
-    bottom_layers = self.bottom_num_layers or self.num_layers
-    bottom_kernel = self.bottom_kernel_size or self.kernel_size
-    if not prior_lib.receptive_field_covers(bottom, bottom_layers, bottom_kernel):
-      raise ValueError(
-          f"--bottom_num_layers={bottom_layers} of --bottom_kernel_size={bottom_kernel} "
-          f"leave a blind spot on the {bottom[0]}x{bottom[1]} bottom grid: each layer "
-          f"reaches {bottom_kernel // 2} more rows and columns; use more layers.")
-    return prior_lib.HierarchicalPriorConfig(
-        top=prior_lib.PriorConfig(
-            latent_shape=top, num_channels=self.num_channels,
-            num_layers=self.num_layers, kernel_size=self.kernel_size, seed=self.seed,
-            **attention, **common),
-        # Its own seed: the two networks start from different weights.
-        bottom=prior_lib.PriorConfig(
-            latent_shape=bottom, num_channels=self.bottom_num_channels or self.num_channels,
-            num_layers=bottom_layers, kernel_size=bottom_kernel, seed=self.seed + 1,
-            condition_shape=top, **common))
+  Raises:
+    ValueError: with class_conditional, if the data has no labels.
+  """
+  if not config.class_conditional:
+    return 0
+  options = config.data
+  classes = data.num_classes(options.dataset, options.train_split,
+                             dataset_dir=options.dataset_dir, data_dir=options.data_dir,
+                             image_key=options.image_key, label_key=options.label_key)
+  if not classes:
+    raise ValueError(f"class_conditional: {options.dataset} {options.train_split} has "
+                     "no labels.")
+  return classes
 
 
 def codes_key(vqvae, vqvae_config, config):
@@ -168,27 +81,28 @@ def codes_key(vqvae, vqvae_config, config):
     digest.update(variable.numpy().tobytes())
   # Fields at their defaults are left out, so that keys made before a field existed
   # (e.g. --image_size) stay valid.
-  defaults = TrainPriorConfig()
-  facts = {name: getattr(config, name) for name in config_lib.field_names(config_lib.DATA)
-           if name in _KEYED_FIELDS or getattr(config, name) != getattr(defaults, name)}
+  defaults = DataOptions().to_record()
+  facts = {name: value for name, value in config.data.to_record().items()
+           if name in _KEYED_FIELDS or value != defaults[name]}
   if facts["dataset_dir"]:
     facts["dataset_dir"] = os.path.abspath(facts["dataset_dir"])
-  facts.update(binarize=vqvae_config.binarize, seed=vqvae_config.seed)
+  facts.update(binarize=vqvae_config.training.binarize, seed=vqvae_config.seed)
   digest.update(json.dumps(facts, sort_keys=True).encode())
   return digest.hexdigest()[:16]
 
 
 def _data_args(config, image_shape):
   """`data.open_data` arguments giving the images the VQ-VAE takes (H, W, C)."""
-  args = config_lib.data_args(config)
+  args = config.data.to_record()
   height, width, channels = image_shape
-  if args["image_size"] and preprocessing.parse_image_size(args["image_size"]) != (
-      height, width):
-    raise ValueError(f"--image_size={args['image_size']}: the VQ-VAE takes "
-                     f"{height}x{width} images; drop the flag or pass {height},{width}.")
+  if args["image_size"] and parse_image_size(args["image_size"]) != (height, width):
+    raise fields.InvalidOptionError(
+        "image_size", args["image_size"], f"the VQ-VAE takes {height}x{width} images; "
+        f"leave it unset or pass {height},{width}")
   if args["channels"] and args["channels"] != channels:
-    raise ValueError(f"--channels={args['channels']}: the VQ-VAE takes images of "
-                     f"{channels} channel(s); drop the flag.")
+    raise fields.InvalidOptionError(
+        "channels", args["channels"],
+        f"the VQ-VAE takes images of {channels} channel(s); leave it unset")
   args.update(image_size=f"{height},{width}", channels=channels)
   return args
 
@@ -215,10 +129,11 @@ def encode_to_shards(vqvae, vqvae_config, config, directory):
   entries = {}
   for split, with_recon in ((data.TRAIN, False), (data.EVAL, True)):
     writer = code_shards.ShardWriter(
-        directory, split, code_shards.record_dtype(vqvae.code_shape, with_recon))
+        directory, split, code_shards.record_dtype(vqvae.code_shape, with_recon),
+        total=image_data.num_examples(split))
     for images, labels in image_data.eval_batches(
-        split, config.eval_batch_size, vqvae_config.seed, vqvae_config.binarize,
-        with_labels=True):
+        split, config.loop.eval_batch_size, vqvae_config.seed,
+        vqvae_config.training.binarize, with_labels=True):
       codes, recon = encode(images, with_recon)
       columns = ({name: level.numpy() for name, level in codes.items()}
                  if isinstance(codes, dict) else {"codes": codes.numpy()})
@@ -241,7 +156,7 @@ class PriorTrainer(tf.Module):
     self.config = config
     self.step = step
     self.prior = prior_lib.build_prior(prior_config)
-    self.optimizer = optimization.make_optimizer(config.learning_rate)
+    self.optimizer = optimization.make_optimizer(config.loop.learning_rate)
     self.optimizer.build(self.prior.trainable_variables)
     self.best_nll = tf.Variable(math.inf, dtype=tf.float64, trainable=False,
                                 name="best_nll")
@@ -260,7 +175,8 @@ class PriorTrainer(tf.Module):
     if self._batches is None:
       # From where the counter is: where a resumed run left off.
       self._batches = iter(self._train_shards.train_batches(
-          self.config.batch_size, self.config.seed, index, self.config.num_steps))
+          self.config.loop.batch_size, self.config.seed, index,
+          self.config.loop.num_steps))
     batch_index, codes, labels = next(self._batches)
     if int(batch_index) != index:
       raise RuntimeError(f"Batch {int(batch_index)} read at step counter {index}: "
@@ -345,7 +261,7 @@ def _check_or_write_config(model_dir, prior_config, key, vqvae_dir):
     saved, facts = prior_lib.read_config(model_dir)
     if saved != prior_config:
       raise ValueError(f"{model_dir} holds a prior with {saved}, not {prior_config}; "
-                       "use another --model_dir or the same prior flags.")
+                       "use another model_dir or the same prior options.")
     if facts.get("codes_key") != key:
       raise ValueError(
           f"{model_dir} holds a prior trained on the codes of another VQ-VAE "
@@ -374,9 +290,9 @@ def train_prior(config, vqvae_dir, model_dir):
       class-conditional prior meets a label outside the data's classes.
   """
   vqvae, vqvae_config, vqvae_path = checkpoints.load_vqvae(vqvae_dir)
-  num_classes = config.num_classes()
-  prior_config = config.prior_config(vqvae.num_embeddings, vqvae.code_shape,
-                                     num_classes)
+  classes = num_classes(config)
+  prior_config = config.prior.architecture(vqvae.num_embeddings, vqvae.code_shape,
+                                           classes, config.seed)
   # Built once before any work so that a bad architecture fails at once.
   level_sizes = prior_lib.build_prior(prior_config).level_sizes
   key = codes_key(vqvae, vqvae_config, config)
@@ -384,10 +300,12 @@ def train_prior(config, vqvae_dir, model_dir):
   tf.io.gfile.makedirs(model_dir)
   _check_or_write_config(model_dir, prior_config, key, vqvae_dir)
   train_shards, eval_shards = _load_or_encode(vqvae, vqvae_config, config, model_dir,
-                                              key, num_classes)
+                                              key, classes)
 
-  schedule = loop_lib.Schedule(config.num_steps, config.log_every, config.eval_every,
-                               config.checkpoint_every, config.max_checkpoints)
+  loop_options = config.loop
+  schedule = loop_lib.Schedule(loop_options.num_steps, loop_options.log_every,
+                               loop_options.eval_every, loop_options.checkpoint_every,
+                               loop_options.max_checkpoints)
   loop = loop_lib.Loop(model_dir, schedule)
   trainer = PriorTrainer(prior_config, config, train_shards, loop.step)
   loop.restore(prior=trainer.prior, optimizer=trainer.optimizer,
@@ -409,7 +327,8 @@ def train_prior(config, vqvae_dir, model_dir):
       tf.summary.scalar("prior_nll_nats", float(nll))
 
   def run_eval(step):
-    nll, part_nll, _ = evaluate_prior(trainer.prior, eval_shards, config.eval_batch_size)
+    nll, part_nll, _ = evaluate_prior(trainer.prior, eval_shards,
+                                      loop_options.eval_batch_size)
     if nll < trainer.best_nll.numpy():
       trainer.best_nll.assign(nll)
       trainer.best_step.assign(step)
@@ -421,7 +340,7 @@ def train_prior(config, vqvae_dir, model_dir):
       for name in parts:
         tf.summary.scalar(f"{name}_prior_nll_nats", part_nll[name])
     logging.info("Eval at step %d on %s: prior NLL %.2f nats (%.3f bits/latent%s); best "
-                 "%.2f at step %d.", step, config.eval_split, nll, nll / bits,
+                 "%.2f at step %d.", step, config.data.eval_split, nll, nll / bits,
                  "".join(f"; {name} {part_nll[name]:.2f}" for name in parts),
                  trainer.best_nll.numpy(), int(trainer.best_step.numpy()))
 
@@ -431,7 +350,7 @@ def train_prior(config, vqvae_dir, model_dir):
 
   best_prior, _ = prior_lib.load_prior(model_dir, vqvae)
   prior_nll, part_nll, recon_nll = evaluate_prior(best_prior, eval_shards,
-                                                  config.eval_batch_size)
+                                                  loop_options.eval_batch_size)
   uniform_nll = latents * math.log(vqvae.num_embeddings)
   metrics = {
       "step": int(loop.step.numpy()),
@@ -442,7 +361,7 @@ def train_prior(config, vqvae_dir, model_dir):
       "recon_nll_nats": recon_nll,
       "neg_elbo_learned_prior_nats": recon_nll + prior_nll,
       "neg_elbo_uniform_prior_nats": recon_nll + uniform_nll,
-      "class_conditional": bool(num_classes),
+      "class_conditional": bool(classes),
       "num_embeddings": vqvae.num_embeddings,
       "eval_examples": eval_shards.num_rows,
       "train_seconds": float(loop.train_seconds.numpy()),

@@ -16,12 +16,12 @@ and its training curve too (it is checkpointed with the weights).
 
 import json
 import os
+import time
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from tfp_vqvae.configs import config as config_lib
 from tfp_vqvae.data import pipeline as data
 from tfp_vqvae.internal import distribute
 from tfp_vqvae.internal import precision
@@ -48,10 +48,12 @@ class Trainer(tf.Module):
     self.strategy = strategy or tf.distribute.get_strategy()
     with self.strategy.scope():
       self.model = builder.build_vqvae(config, image_shape, data_variance)
-      self.optimizer = optimization.make_optimizer(config.learning_rate, config.dtype)
+      self.optimizer = optimization.make_optimizer(config.loop.learning_rate,
+                                                   config.training.dtype)
       # Build the slots now so a restore fills them at once (no deferred restore).
       self.optimizer.build(self.model.trainable_variables)
-    self.train_step = tf.function(self._train_step, jit_compile=config.jit_compile)
+    self.train_step = tf.function(self._train_step,
+                                  jit_compile=config.training.jit_compile)
 
   def _replica_step(self, images):
     groups = self.model.reduction_groups(images.shape[0])
@@ -59,7 +61,7 @@ class Trainer(tf.Module):
     def loss_fn():
       terms = self.model.loss_terms(images, training=True)
       return tf.nn.compute_average_loss(
-          terms.loss, global_batch_size=self.config.batch_size), terms
+          terms.loss, global_batch_size=self.config.loop.batch_size), terms
 
     terms = optimization.minimize(self.optimizer, loss_fn,
                                   self.model.trainable_variables)
@@ -77,7 +79,7 @@ class Trainer(tf.Module):
   def _train_step(self, images):
     """One optimisation step on a (distributed) batch; returns scalar metrics.
 
-    Compiled in __init__ as `train_step`, with XLA if `config.jit_compile`.
+    Compiled in __init__ as `train_step`, with XLA if `config.training.jit_compile`.
     """
     per_replica = self.strategy.run(self._replica_step, args=(images,))
     metrics = {}
@@ -86,7 +88,7 @@ class Trainer(tf.Module):
         metrics[name] = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
       else:
         metrics[name] = (self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-                         / self.config.batch_size)
+                         / self.config.loop.batch_size)
     return metrics
 
   @tf.function
@@ -114,8 +116,9 @@ class Trainer(tf.Module):
 def eval_code_counts(trainer, image_data, config):
   """(Sums of the loss terms over the eval split, code counts [N, K] of each stage)."""
   totals = None
-  for images in image_data.eval_batches(data.EVAL, config.eval_batch_size, config.seed,
-                                        config.binarize):
+  for images in image_data.eval_batches(data.EVAL, config.loop.eval_batch_size,
+                                        config.loop.seed,
+                                        config.training.binarize):
     sums = trainer.eval_sums(images)
     totals = sums if totals is None else {k: totals[k] + v for k, v in sums.items()}
   counts = totals.pop("code_counts").numpy()
@@ -168,28 +171,55 @@ def evaluate(trainer, image_data, config, data_variance=1.0, totals_and_counts=N
   return metrics
 
 
-def _check_or_write_config(config, model_dir, image_shape):
-  """Refuses to resume a model_dir trained with other architecture flags.
+def _changes(saved: dict, now: dict) -> list[str]:
+  """`field=saved (now value)` for each field of `now` whose value differs."""
+  return [f"{name}={saved.get(name)} (now {value})" for name, value in now.items()
+          if saved.get(name) != value]
 
-  Compares the `ARCHITECTURE` fields and the image shape recorded in the latest
-  checkpoint; writes a readable copy of the config to model_dir/config.json.
+
+def _data_record(config) -> dict:
+  """The fields that say which images a run trains on, and how they are made."""
+  record = config.data.to_record()
+  del record["skip_corrupt_images"]  # Which images are skipped is logged, not chosen.
+  training = config.training
+  return dict(record, binarize=training.binarize, random_crop=training.random_crop,
+              random_flip=training.random_flip)
+
+
+def _check_or_write_config(config, model_dir, image_shape):
+  """Refuses to resume a model_dir trained on other data or with another architecture.
+
+  Compares the architecture and data fields and the image shape recorded in the
+  latest checkpoint. Writes model_dir/config.json: the config, the image shape and
+  `runs`, a line per start of training in this model_dir (the first, then each
+  resume, with the fields that changed, e.g. num_steps).
   """
   latest = tf.train.latest_checkpoint(model_dir)
   text = checkpoints.read_record(latest) if latest else None
+  runs = []
   if text:
     saved, saved_shape = checkpoints.parse_record(text)
-    changed = [f"--{name}={getattr(saved, name)} (now {getattr(config, name)})"
-               for name in config_lib.field_names(config_lib.ARCHITECTURE)
-               if getattr(saved, name) != getattr(config, name)]
+    changed = _changes(saved.architecture(), config.architecture())
+    changed += _changes(_data_record(saved), _data_record(config))
     if tuple(saved_shape) != tuple(image_shape):
-      changed.append("images of shape {} (now {}: see --image_size, --channels)".format(
+      changed.append("images of shape {} (now {}: see image_size, channels)".format(
           "x".join(map(str, saved_shape)), "x".join(map(str, image_shape))))
     if changed:
       raise ValueError(
           f"{model_dir} holds a model trained with {', '.join(changed)}; use another "
-          "--model_dir or the same architecture flags.")
+          "model_dir, or the same architecture and data options to resume it.")
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path) as f:
+        runs = json.loads(f.read()).get("runs", [])
+    runs.append({"resumed_from": os.path.basename(latest),
+                 "changed": _changes(saved.to_record(), config.to_record())})
+  else:
+    runs.append({"resumed_from": None, "changed": []})
+  runs[-1]["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+  record = dict(json.loads(checkpoints.make_record(config, image_shape)), runs=runs)
   with tf.io.gfile.GFile(os.path.join(model_dir, CONFIG_FILE), "w") as f:
-    f.write(checkpoints.make_record(config, image_shape))
+    f.write(json.dumps(record, indent=2, sort_keys=True))
 
 
 class History:
@@ -243,11 +273,12 @@ def _figure_inputs(trainer, image_data, config, count=16):
   The first `count` eval images, their reconstructions and codes, images decoded
   from uniformly random codes, and each stage's codebook.
   """
-  images = next(image_data.eval_batches(data.EVAL, count, config.seed, config.binarize,
+  images = next(image_data.eval_batches(data.EVAL, count, config.loop.seed,
+                                        config.training.binarize,
                                         max_examples=count))
   means, codes = trainer.reconstruct(images)
   model = trainer.model
-  random_codes = model.random_codes(count, seed=[config.seed, 1])
+  random_codes = model.random_codes(count, seed=[config.loop.seed, 1])
   return dict(originals=image_data.first_images(data.EVAL, count), reconstructions=means.numpy(),
               random_decoded=trainer.decode_codes(random_codes).numpy(),
               codes=tf.nest.map_structure(np.asarray, codes),
@@ -282,7 +313,7 @@ class _Reporter:
     """Eval scalars, figures and sample images for TensorBoard and model_dir."""
     logging.info("Eval at step %d on %s: recon_nll %.2f nats, neg_elbo %.2f nats "
                  "(%.4f bits/dim), perplexity %.1f, codebook usage %.3f.",
-                 metrics["step"], self.config.eval_split, metrics["recon_nll_nats"],
+                 metrics["step"], self.config.data.eval_split, metrics["recon_nll_nats"],
                  metrics["neg_elbo_nats"], metrics["bits_per_dim"], metrics["perplexity"],
                  metrics["codebook_usage"])
     if not self.loop.is_saver:
@@ -300,14 +331,14 @@ class _Reporter:
 
 
 def train_and_evaluate(config, model_dir, strategy=None):
-  """Trains (or resumes) a VQ-VAE in `model_dir` up to `config.num_steps`.
+  """Trains (or resumes) a VQ-VAE in `model_dir` up to `config.loop.num_steps`.
 
   Args:
     config: a `config.Config`.
     model_dir: directory for checkpoints, summaries, metrics.json and figures;
       created if missing. If it holds a checkpoint, training resumes from it.
     strategy: optional `tf.distribute.Strategy`; by default the one
-      `config.strategy` names. Only the chief writes to model_dir.
+      `config.distribution.strategy` names. Only the chief writes to model_dir.
 
   Returns:
     The final evaluation metrics (also written to model_dir/metrics.json).
@@ -318,23 +349,28 @@ def train_and_evaluate(config, model_dir, strategy=None):
       checkpoint this version cannot restore, or the batch does not split evenly
       across replicas.
   """
-  image_data = data.open_data(**config_lib.data_args(config))
+  image_data = data.open_data(**config.data.to_record())
   image_shape = image_data.image_shape
   logging.info("Data: %s (%d images), eval %s (%d images), images %dx%dx%d.",
                image_data.describe(data.TRAIN), image_data.num_examples(data.TRAIN),
                image_data.describe(data.EVAL), image_data.num_examples(data.EVAL),
                *image_shape)
-  strategy = strategy or distribute.make_strategy(config.strategy, config.tpu)
-  distribute.check_batch_size(config.batch_size, strategy, config.reduction_group_size)
+  loop_options, training = config.loop, config.training
+  strategy = strategy or distribute.make_strategy(config.distribution.strategy,
+                                                  config.distribution.tpu)
+  distribute.check_batch_size(loop_options.batch_size, strategy,
+                              training.reduction_group_size)
   warning = precision.slow_dtype_warning(
-      config.dtype, bool(tf.config.list_physical_devices("GPU")) or config.strategy == "tpu",
+      training.dtype, (bool(tf.config.list_physical_devices("GPU"))
+                       or config.distribution.strategy == "tpu"),
       precision.cpu_flags())
   if warning:
     logging.warning("%s", warning)
   # A pure function of the training split, so a resumed run recomputes the same.
-  data_variance = image_data.target_variance(config.binarize)
-  schedule = loop_lib.Schedule(config.num_steps, config.log_every, config.eval_every,
-                               config.checkpoint_every, config.max_checkpoints)
+  data_variance = image_data.target_variance(training.binarize)
+  schedule = loop_lib.Schedule(loop_options.num_steps, loop_options.log_every,
+                               loop_options.eval_every, loop_options.checkpoint_every,
+                               loop_options.max_checkpoints)
   loop = loop_lib.Loop(model_dir, schedule, strategy,
                        record=checkpoints.make_record(config, image_shape))
   if loop.is_saver:
@@ -342,18 +378,19 @@ def train_and_evaluate(config, model_dir, strategy=None):
 
   trainer = Trainer(config, image_shape, strategy, data_variance)
   start_step = loop.restore(model=trainer.model, optimizer=trainer.optimizer)
-  logging.info("Strategy %s: %d replica(s), global batch %d.", config.strategy,
-               strategy.num_replicas_in_sync, config.batch_size)
+  logging.info("Strategy %s: %d replica(s), global batch %d.",
+               config.distribution.strategy, strategy.num_replicas_in_sync,
+               loop_options.batch_size)
 
   reporter = _Reporter(loop, config, trainer.model.stage_names)
-  history = History(max(config.num_steps // _HISTORY_POINTS, 1),
+  history = History(max(loop_options.num_steps // _HISTORY_POINTS, 1),
                     trainer.model.num_pixels * data_variance,
                     loop.history.numpy().decode())
   batches = distribute.distributed_train_batches(
-      strategy, image_data, config.batch_size, config.seed, config.binarize, start_step,
-      config.random_crop, config.random_flip)
-  iterator = image_data.name_bad_files(iter(batches), start_step, config.batch_size,
-                                       config.seed)
+      strategy, image_data, loop_options.batch_size, loop_options.seed,
+      training.binarize, start_step, training.random_crop, training.random_flip)
+  iterator = image_data.name_bad_files(iter(batches), start_step,
+                                       loop_options.batch_size, loop_options.seed)
 
   def train_step(step):
     metrics = trainer.train_step(next(iterator))
@@ -382,7 +419,7 @@ def train_and_evaluate(config, model_dir, strategy=None):
   if metrics is None:  # Resumed at its last step: evaluate what it holds.
     metrics = run_eval(start_step)
   metrics["train_seconds"] = float(loop.train_seconds.numpy())
-  if config.skip_corrupt_images:
+  if config.data.skip_corrupt_images:
     metrics["skipped_images"] = image_data.skipped_images
   metrics["history"] = history.columns
   loop.write_results(METRICS_FILE, metrics)
