@@ -4,17 +4,21 @@ K codes, and a SavedModel round trip through the serving module."""
 import math
 import os
 
+from absl import flags
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+from tfp_vqvae.configs import flags as config_flags
 from tfp_vqvae.models import likelihoods
 from tfp_vqvae.models import vqvae
 from tfp_vqvae.nets import conv
 from tfp_vqvae.quantizers import fsq
 from tfp_vqvae.quantizers import lfq
 from tfp_vqvae.serving import export as export_lib
+from tfp_vqvae.training import checkpoints
 from tfp_vqvae.training import optimization
+import test_util
 
 _D = 8
 _QUANTIZERS = {
@@ -82,6 +86,23 @@ class GridQuantizersInVQVAETest(tf.test.TestCase, parameterized.TestCase):
                         atol=1e-6)
     self.assertAllClose(loaded.decode(encoded["codes"])["probs"],
                         model.decode_codes(want.codes).mean(), atol=1e-6)
+
+  @parameterized.parameters(("fsq", "--fsq_levels=5,3", fsq.FiniteScalarQuantizer, 15),
+                            ("lfq", "--lfq_code_dim=4", lfq.LookupFreeQuantizer, 16))
+  def test_chosen_by_flags_and_trained_by_the_trainer(self, name, flag, cls, num_codes):
+    flag_values = flags.FlagValues()
+    config_flags.define_config_flags(flag_values)
+    flag_values(["train", "--flagfile", test_util.SMOKE_FLAGS, f"--quantizer={name}",
+                 flag])
+    config = config_flags.config_from_flags(flag_values)
+    model_dir = os.path.join(self.get_temp_dir(), name)
+    metrics = test_util.train_tiny_model(model_dir, **config.quantizer.to_record(),
+                                         quantizer=name)
+    self.assertLessEqual(metrics["codes_used"], num_codes)
+    model, loaded, _ = checkpoints.load_vqvae(model_dir)
+    self.assertEqual(loaded.quantizer, config.quantizer)
+    self.assertIsInstance(model.quantizer, cls)
+    self.assertEqual(model.num_embeddings, num_codes)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ VQ-VAE-2 sets `stackable = False`.
 """
 
 import dataclasses
+import math
 from typing import ClassVar
 
 from tfp_vqvae.configs import fields
@@ -89,3 +90,60 @@ class LossOptions(CodebookOptions):
         self.num_embeddings, embedding_dim, commitment_cost=self.commitment_cost,
         initializer=self.initializer(), seed=seed, name=name)
 
+
+def _parse_levels(text) -> tuple:
+  """"8,5,5,5" -> (8, 5, 5, 5); () if not comma-separated integers."""
+  try:
+    return tuple(int(part) for part in str(text).split(","))
+  except ValueError:
+    return ()
+
+
+def _valid_levels(text) -> bool:
+  levels = _parse_levels(text)
+  return bool(levels) and min(levels) >= 2 and math.prod(levels) < 2**31
+
+
+@QUANTIZERS.register("fsq")
+@dataclasses.dataclass(frozen=True)
+class FSQOptions(QuantizerOptions):
+  """Finite scalar quantization (Mentzer et al. 2023): no codebook to learn."""
+  stackable: ClassVar[bool] = False
+  fsq_levels: str = fields.field(
+      "8,5,5,5",
+      fields.Rule(_valid_levels, "must be comma-separated integers >= 2 whose "
+                  "product (K) is below 2**31"),
+      "Levels of the d projected channels, comma-separated; K is their product "
+      "(8,5,5,5: 1000 codes).", architecture=True)
+
+  def build(self, embedding_dim, *, seed, name, reduction_group_size):
+    del reduction_group_size  # FSQ has no batch statistics.
+    from tfp_vqvae.quantizers import fsq  # pylint: disable=g-import-not-at-top
+    return fsq.FiniteScalarQuantizer(embedding_dim, _parse_levels(self.fsq_levels),
+                                     seed=seed, name=name)
+
+
+@QUANTIZERS.register("lfq")
+@dataclasses.dataclass(frozen=True)
+class LFQOptions(QuantizerOptions):
+  """Lookup-free quantization (MAGVIT-v2): the signs of d projected channels."""
+  stackable: ClassVar[bool] = False
+  lfq_code_dim: int = fields.field(
+      9, fields.Rule(lambda value: fields.is_int(value) and 1 <= value <= 16,
+                     "must be an integer in [1, 16]"),
+      "d, the number of sign bits; K = 2**d codes.", architecture=True)
+  lfq_entropy_weight: float = fields.field(
+      0.1, fields.NON_NEGATIVE, "Weight of the entropy penalty (MAGVIT-v2: 0.1).")
+  lfq_entropy_temperature: float = fields.field(
+      0.01, fields.POSITIVE,
+      "Temperature of the soft assignments behind the entropy penalty.")
+  commitment_cost: float = fields.field(
+      0.25, fields.NON_NEGATIVE, "beta, the weight of the commitment loss.")
+
+  def build(self, embedding_dim, *, seed, name, reduction_group_size):
+    del reduction_group_size  # The entropy is the global batch's.
+    from tfp_vqvae.quantizers import lfq  # pylint: disable=g-import-not-at-top
+    return lfq.LookupFreeQuantizer(
+        embedding_dim, code_dim=self.lfq_code_dim,
+        entropy_weight=self.lfq_entropy_weight, commitment_cost=self.commitment_cost,
+        entropy_temperature=self.lfq_entropy_temperature, seed=seed, name=name)
