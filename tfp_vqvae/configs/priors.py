@@ -6,7 +6,11 @@ An options class here makes the architecture record of its prior for a VQ-VAE:
 
 where `code_shape` is the VQ-VAE's (`(h, w)`, `(h, w, N)` for N residual stages, or
 VQ-VAE-2's `{"top": (ht, wt), "bottom": (hb, wb)}`); `priors.pixelcnn.build_prior`
-builds the prior of that record, and the record is what prior_config.json holds.
+builds the prior of that record, and the record is what prior_config.json holds,
+with the prior's name, by which `config_class()` reads it back.
+
+Two priors share a field when it means the same for both (`num_heads`,
+`dropout_rate`): one flag sets it for whichever prior `--prior` chooses.
 """
 
 import dataclasses
@@ -27,9 +31,34 @@ _ODD_KERNEL_OR_ZERO = fields.Rule(
     "must be 0 or an odd integer >= 3")
 
 
+def _dropout_rate():
+  return fields.field(
+      0.0, fields.UNIT_INTERVAL,
+      "Dropout in training: on the PixelCNN's gated outputs of both stacks, on the "
+      "Transformers' attention and MLP outputs of each block.")
+
+
+def _num_heads(width):
+  return fields.field(
+      4, fields.POSITIVE_INT, f"Heads of each attention block; must divide {width}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class PriorOptions(fields.Options):
+  """Base of the priors' options: `architecture` (see above) and `config_class`."""
+
+  @classmethod
+  def config_class(cls):
+    """The config dataclass of this prior's architecture, as prior_config.json holds it."""
+    raise NotImplementedError(f"{cls.__name__} must implement config_class.")
+
+  def architecture(self, num_embeddings, code_shape, num_classes, seed):
+    raise NotImplementedError(f"{type(self).__name__} must implement architecture.")
+
+
 @PRIORS.register("pixelcnn")
 @dataclasses.dataclass(frozen=True)
-class PixelCNNOptions(fields.Options):
+class PixelCNNOptions(PriorOptions):
   """A gated PixelCNN, with optional causal self-attention blocks."""
   num_channels: int = fields.field(128, fields.POSITIVE_INT,
                                    "Channels of each PixelCNN stack.")
@@ -38,15 +67,13 @@ class PixelCNNOptions(fields.Options):
       "Gated PixelCNN layers; enough to see the whole grid (6 for 7x7 with kernel 3).")
   kernel_size: int = fields.field(
       3, _ODD_KERNEL, "Odd kernel size of the stacks' convolutions.")
-  dropout_rate: float = fields.field(
-      0.0, fields.UNIT_INTERVAL, "Dropout on the gated outputs of both stacks.")
+  dropout_rate: float = _dropout_rate()
   num_attention_blocks: int = fields.field(
       0, fields.NON_NEGATIVE_INT,
       "Causal multi-head self-attention blocks (PixelSNAIL-like), evenly spaced among "
       "the gated layers of the prior of the only grid, or of the top grid of a "
       "VQ-VAE-2; 0 for none.")
-  num_heads: int = fields.field(
-      4, fields.POSITIVE_INT, "Heads of each attention block; must divide num_channels.")
+  num_heads: int = _num_heads("num_channels")
   bottom_num_channels: int = fields.field(
       0, fields.NON_NEGATIVE_INT,
       "VQ-VAE-2 only: channels of the bottom prior (conditioned on the top codes); 0 "
@@ -57,6 +84,11 @@ class PixelCNNOptions(fields.Options):
   bottom_kernel_size: int = fields.field(
       0, _ODD_KERNEL_OR_ZERO,
       "VQ-VAE-2 only: kernel size of the bottom prior; 0 for kernel_size's.")
+
+  @classmethod
+  def config_class(cls):
+    from tfp_vqvae.priors import pixelcnn  # pylint: disable=g-import-not-at-top
+    return pixelcnn.PriorConfig
 
   def architecture(self, num_embeddings, code_shape, num_classes, seed):
     """A `PriorConfig`, or a `HierarchicalPriorConfig` for VQ-VAE-2's two grids.
@@ -97,12 +129,72 @@ class PixelCNNOptions(fields.Options):
 
 
 @dataclasses.dataclass(frozen=True)
+class TokenPriorOptions(PriorOptions):
+  """The sizes of a Transformer over the codes as tokens (priors/tokens.py)."""
+  model_dim: int = fields.field(
+      128, fields.POSITIVE_INT, "D, the width of a Transformer prior's residual stream.")
+  num_blocks: int = fields.field(
+      4, fields.POSITIVE_INT,
+      "Transformer blocks (self-attention, then an MLP) of a Transformer prior.")
+  num_heads: int = _num_heads("model_dim")
+  dropout_rate: float = _dropout_rate()
+
+  def _check_fields(self):
+    if self.model_dim % self.num_heads:
+      raise fields.InvalidOptionError("num_heads", self.num_heads,
+                                      f"must divide model_dim={self.model_dim}")
+
+  def architecture(self, num_embeddings, code_shape, num_classes, seed):
+    """A config of `config_class()`, or a `HierarchicalPriorConfig` of two for
+    VQ-VAE-2's grids, the bottom one conditioned on the top codes."""
+    from tfp_vqvae.priors import pixelcnn  # pylint: disable=g-import-not-at-top
+    config_class = self.config_class()
+    common = dict(num_embeddings=num_embeddings, model_dim=self.model_dim,
+                  num_layers=self.num_blocks, num_heads=self.num_heads,
+                  dropout_rate=self.dropout_rate, num_classes=num_classes)
+    if not isinstance(code_shape, dict):
+      shape = tuple(int(s) for s in code_shape)
+      return config_class(latent_shape=shape[:2],
+                          num_stages=shape[2] if len(shape) > 2 else 1, seed=seed,
+                          **common)
+    top, bottom = (tuple(int(s) for s in code_shape[level]) for level in ("top", "bottom"))
+    # Its own seed: the two networks start from different weights.
+    return pixelcnn.HierarchicalPriorConfig(
+        top=config_class(latent_shape=top, seed=seed, **common),
+        bottom=config_class(latent_shape=bottom, seed=seed + 1, condition_shape=top,
+                            **common))
+
+
+@PRIORS.register("transformer")
+@dataclasses.dataclass(frozen=True)
+class TransformerOptions(TokenPriorOptions):
+  """A causal Transformer: exact log p(codes), cached ancestral sampling."""
+
+  @classmethod
+  def config_class(cls):
+    from tfp_vqvae.priors import transformer  # pylint: disable=g-import-not-at-top
+    return transformer.TransformerPriorConfig
+
+
+@PRIORS.register("maskgit")
+@dataclasses.dataclass(frozen=True)
+class MaskGITOptions(TokenPriorOptions):
+  """MaskGIT: a bidirectional Transformer trained on masked codes, decoded in 8 parallel
+  steps; its loss is a masked NLL, not a bound on -log p(codes)."""
+
+  @classmethod
+  def config_class(cls):
+    from tfp_vqvae.priors import maskgit  # pylint: disable=g-import-not-at-top
+    return maskgit.MaskGITPriorConfig
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainPriorConfig:
   """A prior training run: which images, the loop, the prior, and its conditioning."""
   data: DataOptions = dataclasses.field(default_factory=DataOptions)
   loop: LoopOptions = dataclasses.field(
       default_factory=lambda: LoopOptions(**PRIOR_LOOP_DEFAULTS))
-  prior: fields.Options = dataclasses.field(default_factory=PixelCNNOptions)
+  prior: PriorOptions = dataclasses.field(default_factory=PixelCNNOptions)
   class_conditional: bool = False
 
   def __post_init__(self):
