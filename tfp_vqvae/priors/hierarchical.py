@@ -9,8 +9,10 @@ embedded and upsampled to the bottom grid). So
     log p(codes) = log p_top(codes["top"]) + log p_bottom(codes["bottom"] | codes["top"])
 
 and sampling is ancestral: the top grid first, then the bottom grid given it. Both
-are `prior.GatedPixelCNN`s (`prior.build_prior` builds this module from a
-`prior.HierarchicalPriorConfig`); codes are dicts {"top": int [B, ht, wt],
+are priors of one kind, `pixelcnn.GatedPixelCNN`s or Transformer priors
+(`pixelcnn.build_prior` builds this module from a `pixelcnn.HierarchicalPriorConfig`);
+two MaskGIT priors have no log p, and train on the sum of their masked NLLs
+(`masked_nll`). Codes are dicts {"top": int [B, ht, wt],
 "bottom": int [B, hb, wb]} of the same K, as the hierarchical VQ-VAE's `encode`
 returns and `decode_codes` takes.
 """
@@ -20,6 +22,13 @@ import tensorflow as tf
 from tfp_vqvae.internal import seeds as seeds_lib
 
 LEVELS = ("top", "bottom")
+
+
+def _bottom_seed(seed):
+  """The bottom level's stateless seed of a step's `seed` [2], or None without one."""
+  if seed is None:
+    return None
+  return tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 1)
 
 
 class HierarchicalPrior(tf.Module):
@@ -35,8 +44,8 @@ class HierarchicalPrior(tf.Module):
     """Composes the two priors.
 
     Args:
-      top: a `prior.GatedPixelCNN` over the top grid, without condition.
-      bottom: a `prior.GatedPixelCNN` over the bottom grid, conditioned on codes
+      top: a prior over the top grid, without condition.
+      bottom: a prior of the same kind over the bottom grid, conditioned on codes
         of the top grid's shape.
       name: module name.
 
@@ -58,6 +67,7 @@ class HierarchicalPrior(tf.Module):
           f"{top.num_classes}, {bottom.num_classes}.")
     self.top = top
     self.bottom = bottom
+    self.exact_log_prob = top.exact_log_prob
     self.num_embeddings = top.num_embeddings
     self.num_classes = top.num_classes
     self.code_shape = {"top": tuple(top.code_shape), "bottom": tuple(bottom.code_shape)}
@@ -67,6 +77,16 @@ class HierarchicalPrior(tf.Module):
     """Codes per example of each level."""
     return {level: self.code_shape[level][0] * self.code_shape[level][1]
             for level in LEVELS}
+
+  def masked_nll(self, codes, seed, labels=None, training=False):
+    """The MaskGIT loss [B] of both levels, each given its own masks: NOT a bound.
+
+    Args: as `level_log_probs`, `seed` (int [2]) required; see
+    `maskgit.MaskGITPrior.masked_nll`.
+    """
+    return (self.top.masked_nll(codes["top"], seed, labels, training)
+            + self.bottom.masked_nll(codes["bottom"], _bottom_seed(seed), labels,
+                                     training, condition=codes["top"]))
 
   def level_log_probs(self, codes, labels=None, training=False, seed=None):
     """{"top": log p(top) [B], "bottom": log p(bottom | top) [B]} in nats.
@@ -78,12 +98,10 @@ class HierarchicalPrior(tf.Module):
       seed: shape [2] stateless dropout seed when training with dropout; the
         bottom prior's is derived from it.
     """
-    bottom_seed = (None if seed is None else
-                   tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 1))
     return {
         "top": self.top.log_prob(codes["top"], labels, training, seed),
-        "bottom": self.bottom.log_prob(codes["bottom"], labels, training, bottom_seed,
-                                       condition=codes["top"]),
+        "bottom": self.bottom.log_prob(codes["bottom"], labels, training,
+                                       _bottom_seed(seed), condition=codes["top"]),
     }
 
   def log_prob(self, codes, labels=None, training=False, seed=None):

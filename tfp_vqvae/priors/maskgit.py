@@ -55,6 +55,9 @@ tfd = tfp.distributions
 class MaskGITPriorConfig(tokens_lib.TokenPriorConfig):
   """The architecture of a `MaskGITPrior` (fields: `TokenPriorConfig`)."""
 
+  def build(self, name: str = "prior") -> "MaskGITPrior":
+    return MaskGITPrior(self, name=name)
+
 
 def mask_ratio(progress):
   """The cosine schedule gamma(r) = cos(pi r / 2): the fraction masked at progress r in [0, 1]."""
@@ -94,6 +97,7 @@ class MaskGITPrior(tokens_lib.TokenPrior):
   seeds, labels, condition and knobs, but no `log_prob`: `masked_nll` is its
   training loss, not a likelihood (module docstring).
   """
+  exact_log_prob = False  # No `log_prob`: see `masked_nll`.
 
   def __init__(self, config: MaskGITPriorConfig, name: str = "prior"):
     """Builds the network of `config` (see `tokens.TokenPrior`) and the mask embedding.

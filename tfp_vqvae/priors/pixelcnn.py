@@ -44,10 +44,16 @@ package produces (`model.VQVAE.code_shape`):
     gated layer through a 1x1 convolution, like the class bias but per position.
 
 `hierarchical_prior.HierarchicalPrior` composes a top and a bottom prior for
-VQ-VAE-2's codes {"top": [ht, wt], "bottom": [hb, wb]}; `build_prior` makes the
-prior of a config and `load_prior` the trained one of a prior_dir. Every prior has
-`num_embeddings`, `num_classes`, `code_shape`, `level_sizes`, `log_prob(codes,
-labels)`, `level_log_probs(codes, labels)` and `sample(seeds, temperature, labels)`.
+VQ-VAE-2's codes {"top": [ht, wt], "bottom": [hb, wb]}. `build_prior` makes the
+prior of any config (this module's, the Transformer priors' of priors/transformer.py
+and priors/maskgit.py, or a `HierarchicalPriorConfig` of two of a kind) by its
+`build` method, and `load_prior` the trained one of a prior_dir, whose
+prior_config.json names the prior (`configs.priors.PRIORS`; a record without a name,
+written before there were other priors, is a PixelCNN's). Every prior has
+`num_embeddings`, `num_classes`, `code_shape`, `level_sizes`, `exact_log_prob` and
+`sample(seeds, temperature, labels)`; those with `exact_log_prob` (all but MaskGIT)
+have `log_prob(codes, labels)` and `level_log_probs(codes, labels)`, MaskGIT a
+`masked_nll` instead.
 
 Like `networks`, it is built from the layers of nets/layers.py, initialised from
 stateless seeds; options left at their defaults create no variables and draw no
@@ -63,10 +69,12 @@ from typing import Union
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_vqvae.configs import priors as prior_options
 from tfp_vqvae.internal import seeds as seeds_lib
 from tfp_vqvae.nets import attention as attention_lib
 from tfp_vqvae.nets import layers
 from tfp_vqvae.priors import hierarchical as hierarchical_prior
+from tfp_vqvae.priors import tokens
 
 tfd = tfp.distributions
 
@@ -99,15 +107,27 @@ class PriorConfig:
     """Shape of one example's codes: the grid, plus N for N > 1 stages."""
     return tuple(self.latent_shape) + ((self.num_stages,) if self.num_stages > 1 else ())
 
+  def build(self, name: str = "prior") -> "GatedPixelCNN":
+    return GatedPixelCNN(self, name=name)
+
 
 @dataclasses.dataclass(frozen=True)
 class HierarchicalPriorConfig:
-  """The two priors of VQ-VAE-2's codes: the top's, and the bottom's given the top."""
-  top: PriorConfig
-  bottom: PriorConfig
+  """The two priors of VQ-VAE-2's codes: the top's, and the bottom's given the top.
+
+  Both are configs of one kind of prior (`PriorConfig`s, or the Transformer
+  priors' configs).
+  """
+  top: Union[PriorConfig, tokens.TokenPriorConfig]
+  bottom: Union[PriorConfig, tokens.TokenPriorConfig]
+
+  def build(self, name: str = "prior") -> hierarchical_prior.HierarchicalPrior:
+    return hierarchical_prior.HierarchicalPrior(self.top.build("top_prior"),
+                                                self.bottom.build("bottom_prior"),
+                                                name=name)
 
 
-AnyPriorConfig = Union[PriorConfig, HierarchicalPriorConfig]
+AnyPriorConfig = Union[PriorConfig, tokens.TokenPriorConfig, HierarchicalPriorConfig]
 
 
 def _check_int(name, value, minimum):
@@ -193,6 +213,7 @@ class GatedPixelCNN(tf.Module):
   With `num_stages=N` codes are [B, 7, 7, N]; with `condition_shape` every call
   also takes the `condition` codes (see the module docstring).
   """
+  exact_log_prob = True  # `log_prob` is log p(codes) (see the module docstring).
 
   def __init__(self, config: PriorConfig, name: str = "prior"):
     """Builds the embedding, the gated layers and the output head(s).
@@ -474,38 +495,53 @@ class GatedPixelCNN(tf.Module):
 
 
 def build_prior(config: AnyPriorConfig) -> tf.Module:
-  """The prior of a config: a `GatedPixelCNN`, or a `HierarchicalPrior` of two.
+  """The prior of a config (its `build`): a `GatedPixelCNN`, a Transformer prior, or
+  a `HierarchicalPrior` of two.
 
   Raises:
-    ValueError: see `GatedPixelCNN` and `HierarchicalPrior`.
+    ValueError: see the prior's class and `HierarchicalPrior`.
   """
-  if isinstance(config, HierarchicalPriorConfig):
-    return hierarchical_prior.HierarchicalPrior(
-        GatedPixelCNN(config.top, name="top_prior"),
-        GatedPixelCNN(config.bottom, name="bottom_prior"))
-  return GatedPixelCNN(config)
+  return config.build()
+
+
+def prior_name(config: AnyPriorConfig) -> str:
+  """The name a config's prior is registered under (`configs.priors.PRIORS`).
+
+  Raises:
+    ValueError: if no registered prior records configs of its class.
+  """
+  level = config.top if isinstance(config, HierarchicalPriorConfig) else config
+  for options_class in prior_options.PRIORS.classes():
+    if options_class.config_class() is type(level):
+      return options_class.name
+  raise ValueError(f"No registered prior has configs of class {type(level).__name__}.")
 
 
 def write_config(prior_dir: str, config: AnyPriorConfig, extra: dict) -> None:
-  """Writes `config` and run facts `extra` (a dict) to prior_dir/PRIOR_CONFIG_FILE."""
-  record = dict(dataclasses.asdict(config), **extra)
+  """Writes `config`, its prior's name and run facts `extra` (a dict) to
+  prior_dir/PRIOR_CONFIG_FILE."""
+  record = dict(dataclasses.asdict(config), prior=prior_name(config), **extra)
   with tf.io.gfile.GFile(os.path.join(prior_dir, PRIOR_CONFIG_FILE), "w") as f:
     json.dump(record, f, indent=2, sort_keys=True)
 
 
-def _prior_config(record):
-  """The `PriorConfig` of a JSON record's fields (other keys are left out)."""
-  names = {field.name for field in dataclasses.fields(PriorConfig)}
-  config = PriorConfig(**{k: v for k, v in record.items() if k in names})
+def _level_config(config_class, record):
+  """The config of class `config_class` of a JSON record's fields (other keys are
+  left out), with tuples for its shapes."""
+  names = {field.name for field in dataclasses.fields(config_class)}
+  config = config_class(**{k: v for k, v in record.items() if k in names})
   return dataclasses.replace(config, latent_shape=tuple(config.latent_shape),
                              condition_shape=tuple(config.condition_shape))
 
 
 def read_config(prior_dir: str) -> tuple[AnyPriorConfig, dict]:
-  """(PriorConfig or HierarchicalPriorConfig, the other facts recorded with it).
+  """(the prior's config, the other facts recorded with it).
+
+  The config is of the class of the prior the record names (a PixelCNN's if it
+  names none), or a `HierarchicalPriorConfig` of two.
 
   Raises:
-    ValueError: if prior_dir has no PRIOR_CONFIG_FILE.
+    ValueError: if prior_dir has no PRIOR_CONFIG_FILE, or it names an unknown prior.
   """
   path = os.path.join(prior_dir, PRIOR_CONFIG_FILE)
   if not tf.io.gfile.exists(path):
@@ -513,12 +549,15 @@ def read_config(prior_dir: str) -> tuple[AnyPriorConfig, dict]:
                      f"{PRIOR_CONFIG_FILE}.")
   with tf.io.gfile.GFile(path) as f:
     record = json.load(f)
+  config_class = prior_options.PRIORS.get(record.pop("prior", "pixelcnn")).config_class()
   if "top" in record:
-    config = HierarchicalPriorConfig(top=_prior_config(record.pop("top")),
-                                     bottom=_prior_config(record.pop("bottom")))
+    config = HierarchicalPriorConfig(top=_level_config(config_class, record.pop("top")),
+                                     bottom=_level_config(config_class,
+                                                          record.pop("bottom")))
     return config, record
-  names = {field.name for field in dataclasses.fields(PriorConfig)}
-  return _prior_config(record), {k: v for k, v in record.items() if k not in names}
+  names = {field.name for field in dataclasses.fields(config_class)}
+  return (_level_config(config_class, record),
+          {k: v for k, v in record.items() if k not in names})
 
 
 def code_shape_of(vqvae):
@@ -537,7 +576,7 @@ def load_prior(prior_dir: str, vqvae=None) -> tuple[tf.Module, str]:
     vqvae: optional VQ-VAE the prior must fit (same K and `code_shape`).
 
   Returns:
-    (the prior, a `GatedPixelCNN` or `HierarchicalPrior`; checkpoint path).
+    (the prior, of the class its config names (`build_prior`); checkpoint path).
 
   Raises:
     ValueError: if prior_dir has no config or best checkpoint, or does not fit

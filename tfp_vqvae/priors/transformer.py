@@ -52,6 +52,9 @@ tfd = tfp.distributions
 class TransformerPriorConfig(tokens_lib.TokenPriorConfig):
   """The architecture of a `CausalTransformerPrior` (fields: `TokenPriorConfig`)."""
 
+  def build(self, name: str = "prior") -> "CausalTransformerPrior":
+    return CausalTransformerPrior(self, name=name)
+
 
 class CausalTransformerPrior(tokens_lib.TokenPrior):
   """p(codes) = prod over raster positions (and stages) of Categorical(code | earlier).
@@ -60,6 +63,7 @@ class CausalTransformerPrior(tokens_lib.TokenPrior):
   `level_sizes`, `sample`, `code_shape`, ...), so `HierarchicalPrior` composes
   two of them, plus the sampling knobs top_k and top_p.
   """
+  exact_log_prob = True  # `log_prob` is log p(codes), exactly.
 
   def __init__(self, config: TransformerPriorConfig, name: str = "prior"):
     """Builds the network of `config` (see `tokens.TokenPrior`).
