@@ -61,7 +61,7 @@ class CausalSelfAttentionTest(tf.test.TestCase):
       self.assertTrue(changed[q:].all(), f"a position >= {q} ignores position {q}")
 
   def test_heads_must_divide_the_channels(self):
-    with self.assertRaisesRegex(ValueError, "num_heads=3 must divide the 8 channels"):
+    with self.assertRaisesRegex(ValueError, "num_heads=3 must divide channels=8"):
       attention.CausalSelfAttention(8, 3, (2, 2))
 
   def test_causal_mask(self):

@@ -51,9 +51,7 @@ class CausalSelfAttention(tf.Module):
       ValueError: if channels is not a positive multiple of num_heads.
     """
     super().__init__(name=name)
-    layers.check_positive(channels=channels, num_heads=num_heads)
-    if channels % num_heads:
-      raise ValueError(f"num_heads={num_heads} must divide the {channels} channels.")
+    layers.check_heads("channels", channels, num_heads)
     seeds = seeds or seeds_lib.SeedSequence(0)
     self.num_heads = int(num_heads)
     self.grid_shape = tuple(int(s) for s in grid_shape)

@@ -38,6 +38,19 @@ def check_positive(**values):
       raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
+def check_heads(width_name: str, width: int, num_heads: int) -> int:
+  """The width of each of `num_heads` attention heads over `width` features.
+
+  Raises:
+    ValueError: naming `width_name` or num_heads, unless both are positive and
+      num_heads divides width.
+  """
+  check_positive(**{width_name: width, "num_heads": num_heads})
+  if width % num_heads:
+    raise ValueError(f"num_heads={num_heads} must divide {width_name}={width}.")
+  return width // num_heads
+
+
 class _Layer(tf.Module):
   """A kernel (shape `kernel_shape`) and a zero bias of `out_features`."""
 

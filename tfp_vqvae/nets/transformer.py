@@ -62,11 +62,8 @@ class SelfAttention(tf.Module):
       ValueError: if dim is not a positive multiple of num_heads.
     """
     super().__init__(name=name)
-    layers.check_positive(dim=dim, num_heads=num_heads)
-    if dim % num_heads:
-      raise ValueError(f"num_heads={num_heads} must divide the model dim {dim}.")
+    self.head_dim = layers.check_heads("dim", dim, num_heads)
     self.num_heads = int(num_heads)
-    self.head_dim = dim // num_heads
     with self.name_scope:
       self.query_key_value = layers.Linear(dim, 3 * dim, seeds=seeds,
                                            name="query_key_value")

@@ -57,19 +57,16 @@ with _without_tensorflow_init():
 # NumPy dtype -> (DataType, the TensorProto field holding its values one by one).
 # tensor_content holds them as raw little-endian bytes, which `to_tensor_proto` writes
 # and TF Serving usually answers with; a reply may use the field instead.
+# Small integer types travel in int_val; the others in the field named after them.
 _DTYPES = {
-    np.dtype(np.float16): (types_pb2.DT_HALF, "half_val"),
-    np.dtype(np.float32): (types_pb2.DT_FLOAT, "float_val"),
-    np.dtype(np.float64): (types_pb2.DT_DOUBLE, "double_val"),
-    np.dtype(np.int8): (types_pb2.DT_INT8, "int_val"),
-    np.dtype(np.int16): (types_pb2.DT_INT16, "int_val"),
-    np.dtype(np.int32): (types_pb2.DT_INT32, "int_val"),
-    np.dtype(np.int64): (types_pb2.DT_INT64, "int64_val"),
-    np.dtype(np.uint8): (types_pb2.DT_UINT8, "int_val"),
-    np.dtype(np.uint16): (types_pb2.DT_UINT16, "int_val"),
-    np.dtype(np.uint32): (types_pb2.DT_UINT32, "uint32_val"),
-    np.dtype(np.uint64): (types_pb2.DT_UINT64, "uint64_val"),
-    np.dtype(np.bool_): (types_pb2.DT_BOOL, "bool_val"),
+    np.dtype(numpy_name): (types_pb2.DataType.Value(proto_name), field)
+    for numpy_name, proto_name, field in (
+        ("float16", "DT_HALF", "half_val"), ("float32", "DT_FLOAT", "float_val"),
+        ("float64", "DT_DOUBLE", "double_val"), ("int64", "DT_INT64", "int64_val"),
+        ("uint32", "DT_UINT32", "uint32_val"), ("uint64", "DT_UINT64", "uint64_val"),
+        ("bool", "DT_BOOL", "bool_val"),
+        *((name, f"DT_{name.upper()}", "int_val")
+          for name in ("int8", "int16", "int32", "uint8", "uint16")))
 }
 _NUMPY_DTYPES = {data_type: dtype for dtype, (data_type, _) in _DTYPES.items()}
 
