@@ -1,4 +1,4 @@
-r"""Generates images: codes by ancestral sampling from the prior, decoded by the VQ-VAE.
+r"""Generates images: codes sampled from the prior, decoded by the VQ-VAE.
 
     python -m tfp_vqvae.sample --vqvae_dir DIR --prior_dir PRIOR_DIR --num 64 \
       --out samples.png [--temperature 1.0 --seed 0]
@@ -6,8 +6,9 @@ r"""Generates images: codes by ancestral sampling from the prior, decoded by the
 Writes a PNG grid of the decoder's means. Sample i is drawn from its own seed,
 derived from (--seed, i), so the output depends only on the flags: the same
 command writes the same image, whatever --batch_size. Every code layout works:
-single-level and residual codes are drawn by their PixelCNN, VQ-VAE-2's top codes
-first and then its bottom codes given them.
+single-level and residual codes are drawn by their prior (PixelCNN or causal
+Transformer: one code after another; MaskGIT: in 8 parallel steps), VQ-VAE-2's top
+codes first and then its bottom codes given them.
 """
 
 from absl import flags

@@ -1,9 +1,10 @@
-"""Images from a prior and a VQ-VAE: codes by ancestral sampling, then decoded.
+"""Images from a prior and a VQ-VAE: codes sampled from the prior, then decoded.
 
 Sample i is drawn from its own seed, derived from (seed, i), so the result depends
 only on the arguments, whatever `batch_size`. Every code layout works: single-level
-and residual codes are drawn by their PixelCNN, VQ-VAE-2's top codes first and then
-its bottom codes given them. `python -m tfp_vqvae.sample` is the command.
+and residual codes are drawn by their prior (PixelCNN, Transformer or MaskGIT),
+VQ-VAE-2's top codes first and then its bottom codes given them.
+`python -m tfp_vqvae.sample` is the command.
 """
 
 import numpy as np

@@ -28,7 +28,9 @@ With a learned prior (`export_saved_model(..., prior_dir=...)`, see priors/pixel
 `sample` draws sample i by ancestral sampling at temperature[i] (1 samples the
 prior itself, lower is more typical, higher more diverse) from seeds[i] alone, so
 a seed and temperature always give the same image. A class-conditional prior
-adds a `labels` int32 [B] input to both.
+adds a `labels` int32 [B] input to both. Any prior of `train_prior` exports
+`sample` (a MaskGIT prior decodes in its 8 parallel steps); only those with an
+exact log p (PixelCNN, causal Transformer) export `log_prob_codes`.
 
 VQ-VAE-2 models (`--top_downsamples`) have two code maps: every `codes` above is
 `top_codes` int32 [B, ht, wt] and `bottom_codes` int32 [B, hb, wb] instead, and
@@ -299,7 +301,8 @@ class ServingModule(tf.Module):
 
 
 class PriorServingModule(ServingModule):
-  """`ServingModule` plus `sample` and `log_prob_codes` from a learned prior."""
+  """`ServingModule` plus `sample` and, for a prior with an exact log p (not
+  MaskGIT), `log_prob_codes` from a learned prior."""
 
   def __init__(self, model, prior, binarize_mode, name="serving"):
     """Wraps `model` and `prior` (`prior.build_prior`'s, over its codes).
@@ -322,7 +325,8 @@ class PriorServingModule(ServingModule):
     specs["sample"] = dict(seeds=tf.TensorSpec([None], tf.int64, name="seeds"),
                            temperature=tf.TensorSpec([None], tf.float32,
                                                      name="temperature"), **labels)
-    specs["log_prob_codes"] = dict(codes=specs["decode"]["codes"], **labels)
+    if self.prior.exact_log_prob:
+      specs["log_prob_codes"] = dict(codes=specs["decode"]["codes"], **labels)
     return specs
 
   def _checked_labels(self, labels, batch_size, signature):
@@ -459,7 +463,8 @@ def export_saved_model(model_dir, export_base, version=None,
     model_dir: a directory written by `train_lib.train_and_evaluate`.
     export_base, version, model_name, warmup_batch_sizes: see `save_module`.
     prior_dir: optional directory written by `train_prior` over model_dir's codes;
-      its best checkpoint adds the `sample` and `log_prob_codes` signatures.
+      its best checkpoint adds the `sample` and (unless it is MaskGIT's)
+      `log_prob_codes` signatures.
 
   Returns:
     The path of the new version directory.

@@ -1,12 +1,19 @@
-"""Training a PixelCNN prior over a trained VQ-VAE's codes: `train_prior(config, ...)`.
+"""Training a prior over a trained VQ-VAE's codes: `train_prior(config, ...)`.
 
 `python -m tfp_vqvae.train_prior` is the command (its flags: tfp_vqvae/train_prior.py).
 
-The prior follows the VQ-VAE's codes (`code_shape`): a gated PixelCNN over a grid
-[h, w]; the same with N output heads over residual codes [h, w, N]; for VQ-VAE-2's
-{"top", "bottom"} grids, a top prior with --num_attention_blocks causal
-self-attention blocks and a bottom prior conditioned on the top codes (sized by the
-bottom_* options). See priors/pixelcnn.py and priors/hierarchical.py.
+The prior (--prior: pixelcnn, transformer or maskgit) follows the VQ-VAE's codes
+(`code_shape`): a grid [h, w]; N output heads over residual codes [h, w, N]; for
+VQ-VAE-2's {"top", "bottom"} grids, a top prior and a bottom prior conditioned on
+the top codes (the PixelCNN's with --num_attention_blocks causal self-attention
+blocks on top and sized by the bottom_* options below). See priors/pixelcnn.py,
+priors/transformer.py, priors/maskgit.py and priors/hierarchical.py.
+
+The PixelCNN and the causal Transformer train on -log p(codes), which is exact, so
+their eval NLL is a term of the bound on -log p(x). MaskGIT trains on its masked
+NLL (`maskgit.MaskGITPrior.masked_nll`), which is no bound: it is reported as
+"masked NLL, not a bound", evaluated with masks of fixed seeds, and never in the
+NLL and bound fields of prior_metrics.json.
 
 The VQ-VAE (latest checkpoint of --vqvae_dir) is frozen. It encodes both splits
 once, binarised as it was trained, into sharded files in PRIOR_DIR/codes-<key>/
@@ -16,13 +23,15 @@ resumed. The codes are streamed from those files, never held in memory. Training
 resumes from PRIOR_DIR's latest checkpoint; the checkpoint with the lowest eval
 NLL so far is kept in PRIOR_DIR/best/, which is what sampling and export load.
 
-Batch `s` draws its codes (with replacement) and its dropout from seeds derived
-from (--seed, s) only, so a resumed run follows the uninterrupted trajectory.
+Batch `s` draws its codes (with replacement), its dropout and MaskGIT's masks from
+seeds derived from (--seed, s) only, so a resumed run follows the uninterrupted
+trajectory.
 
 At the end PRIOR_DIR/prior_metrics.json reports the best checkpoint on the eval
 split: -log p(z_q) under the prior (and per level or stage when there are
 several), the VQ-VAE's recon NLL on the same images, and the two bounds on
--log p(x), recon NLL + prior NLL with the learned and with the uniform prior.
+-log p(x), recon NLL + prior NLL with the learned and with the uniform prior; for
+MaskGIT, its masked NLL and the uniform prior's bound only.
 """
 
 import hashlib
@@ -187,41 +196,67 @@ class PriorTrainer(tf.Module):
   def _train_step(self, index, codes, labels):
     seed = seeds_lib.step_seed(self.config.seed, seeds_lib.Stream.PRIOR_BATCHES, index)
     labels = self._labels(labels)
-    dropout_seed = tf.random.experimental.stateless_fold_in(seed, 1)
 
     def loss_fn():
-      nll = -tf.reduce_mean(self.prior.log_prob(codes, labels, training=True,
-                                                seed=dropout_seed))
+      nll = tf.reduce_mean(training_loss(self.prior, codes, labels, seed))
       return nll, nll
 
     return optimization.minimize(self.optimizer, loss_fn, self.prior.trainable_variables)
 
 
-def evaluate_prior(prior, shards, batch_size):
-  """Mean -log p(codes) in nats per image over a split, batch by batch.
+def training_loss(prior, codes, labels, seed):
+  """A training step's loss [B] in nats per image: -log p(codes) with dropout, or
+  for a prior without an exact log p (MaskGIT) its masked NLL.
 
   Args:
-    prior: a prior of priors/pixelcnn.py.
+    prior: a prior of `pixelcnn.build_prior`.
+    codes: its codes, a batch.
+    labels: int [B] labels, or None for a prior without classes.
+    seed: the step's stateless seed [2] (dropout, masks).
+  """
+  if prior.exact_log_prob:
+    dropout_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+    return -prior.log_prob(codes, labels, training=True, seed=dropout_seed)
+  return prior.masked_nll(codes, seed, labels, training=True)
+
+
+def evaluate_prior(prior, shards, batch_size, seed=0):
+  """Mean -log p(codes) in nats per image over a split (for MaskGIT, the masked
+  NLL), batch by batch.
+
+  Args:
+    prior: a prior of `pixelcnn.build_prior`.
     shards: the split's `code_shards.CodeShards`.
     batch_size: examples per batch.
+    seed: MaskGIT's masks of batch i are drawn from (seed, i), the same at every
+      evaluation.
 
   Returns:
     (the NLL, {part: its NLL} over the parts of `prior.level_sizes`, which sum
-    to it, the mean recon NLL of the split's records or None if they have none).
+    to it ({} for the masked NLL), the mean recon NLL of the split's records or
+    None if they have none).
   """
-  level_log_probs = tf.function(prior.level_log_probs)
-  totals = dict.fromkeys(prior.level_sizes, 0.0)
-  recon = []
-  for batch in shards.eval_batches(batch_size):
+  if prior.exact_log_prob:
+    def losses(codes, labels, unused_index):
+      return {name: -log_prob for name, log_prob
+              in prior.level_log_probs(codes, labels).items()}
+  else:
+    def losses(codes, labels, index):
+      mask_seed = seeds_lib.step_seed(seed, seeds_lib.Stream.PRIOR_MASK, index)
+      return {"masked_nll": prior.masked_nll(codes, mask_seed, labels)}
+  losses = tf.function(losses)
+  totals, recon = {}, []
+  for index, batch in enumerate(shards.eval_batches(batch_size)):
     codes, labels = batch[:2]
-    levels = level_log_probs(codes, labels if prior.num_classes else None)
-    for name, log_probs in levels.items():
-      totals[name] += float(tf.reduce_sum(log_probs))
+    levels = losses(codes, labels if prior.num_classes else None, tf.constant(index))
+    for name, nll in levels.items():
+      totals[name] = totals.get(name, 0.0) + float(tf.reduce_sum(nll))
     if len(batch) > 2:
       recon.append(batch[2].numpy())
-  level_nll = {name: -total / shards.num_rows for name, total in totals.items()}
+  level_nll = ({name: total / shards.num_rows for name, total in totals.items()}
+               if prior.exact_log_prob else {})
   recon_nll = float(np.mean(np.concatenate(recon))) if recon else None
-  return -sum(totals.values()) / shards.num_rows, level_nll, recon_nll
+  return sum(totals.values()) / shards.num_rows, level_nll, recon_nll
 
 
 def _check_labels(train_shards, eval_shards, num_classes):
@@ -294,7 +329,8 @@ def train_prior(config, vqvae_dir, model_dir):
   prior_config = config.prior.architecture(vqvae.num_embeddings, vqvae.code_shape,
                                            classes, config.seed)
   # Built once before any work so that a bad architecture fails at once.
-  level_sizes = prior_lib.build_prior(prior_config).level_sizes
+  probe = prior_lib.build_prior(prior_config)
+  level_sizes, exact = probe.level_sizes, probe.exact_log_prob
   key = codes_key(vqvae, vqvae_config, config)
   logging.info("VQ-VAE %s; codes key %s.", vqvae_path, key)
   tf.io.gfile.makedirs(model_dir)
@@ -316,31 +352,36 @@ def train_prior(config, vqvae_dir, model_dir):
   # Bits per latent are per code: of every level, and every stage of residual codes.
   latents = sum(level_sizes.values())
   bits = latents * math.log(2.0)
-  parts = level_sizes if len(level_sizes) > 1 else {}
+  parts = level_sizes if len(level_sizes) > 1 and exact else {}
+  # What the loss is called in logs and summaries; MaskGIT's is no bound.
+  loss_key = "prior_nll" if exact else "masked_nll"
 
   def describe(nll):
     nll = float(nll)
+    if not exact:
+      return f"masked NLL {nll:.2f} nats (not a bound)"
     return f"prior NLL {nll:.2f} nats ({nll / bits:.3f} bits/latent)"
 
   def train_scalars(step, nll, unused_rate):
     with loop.train_writer.as_default(step=step):
-      tf.summary.scalar("prior_nll_nats", float(nll))
+      tf.summary.scalar(f"{loss_key}_nats", float(nll))
 
   def run_eval(step):
     nll, part_nll, _ = evaluate_prior(trainer.prior, eval_shards,
-                                      loop_options.eval_batch_size)
+                                      loop_options.eval_batch_size, config.seed)
     if nll < trainer.best_nll.numpy():
       trainer.best_nll.assign(nll)
       trainer.best_step.assign(step)
       best_manager.save(checkpoint_number=step)
     with loop.eval_writer.as_default(step=step):
-      tf.summary.scalar("prior_nll_nats", nll)
-      tf.summary.scalar("prior_bits_per_latent", nll / bits)
-      tf.summary.scalar("best_prior_nll_nats", trainer.best_nll.numpy())
+      tf.summary.scalar(f"{loss_key}_nats", nll)
+      tf.summary.scalar(f"best_{loss_key}_nats", trainer.best_nll.numpy())
+      if exact:
+        tf.summary.scalar("prior_bits_per_latent", nll / bits)
       for name in parts:
         tf.summary.scalar(f"{name}_prior_nll_nats", part_nll[name])
-    logging.info("Eval at step %d on %s: prior NLL %.2f nats (%.3f bits/latent%s); best "
-                 "%.2f at step %d.", step, config.data.eval_split, nll, nll / bits,
+    logging.info("Eval at step %d on %s: %s%s; best %.2f at step %d.", step,
+                 config.data.eval_split, describe(nll),
                  "".join(f"; {name} {part_nll[name]:.2f}" for name in parts),
                  trainer.best_nll.numpy(), int(trainer.best_step.numpy()))
 
@@ -349,23 +390,31 @@ def train_prior(config, vqvae_dir, model_dir):
     run_eval(int(loop.step.numpy()))  # A run resumed at its last step, never evaluated.
 
   best_prior, _ = prior_lib.load_prior(model_dir, vqvae)
-  prior_nll, part_nll, recon_nll = evaluate_prior(best_prior, eval_shards,
-                                                  loop_options.eval_batch_size)
+  prior_nll, part_nll, recon_nll = evaluate_prior(
+      best_prior, eval_shards, loop_options.eval_batch_size, config.seed)
   uniform_nll = latents * math.log(vqvae.num_embeddings)
   metrics = {
+      "prior": config.prior.name,
       "step": int(loop.step.numpy()),
       "best_step": int(trainer.best_step.numpy()),
-      "prior_nll_nats_per_image": prior_nll,
-      "prior_bits_per_latent": prior_nll / bits,
       "uniform_bits_per_latent": math.log2(vqvae.num_embeddings),
       "recon_nll_nats": recon_nll,
-      "neg_elbo_learned_prior_nats": recon_nll + prior_nll,
       "neg_elbo_uniform_prior_nats": recon_nll + uniform_nll,
       "class_conditional": bool(classes),
       "num_embeddings": vqvae.num_embeddings,
       "eval_examples": eval_shards.num_rows,
       "train_seconds": float(loop.train_seconds.numpy()),
   }
+  if not exact:
+    metrics["masked_nll_nats_per_image"] = prior_nll
+    logging.info("Best prior (step %d): masked NLL %.2f nats, not a bound (the "
+                 "uniform prior's bound is %.2f nats).", metrics["best_step"], prior_nll,
+                 metrics["neg_elbo_uniform_prior_nats"])
+    loop.write_results(METRICS_FILE, metrics)
+    return metrics
+  metrics.update(prior_nll_nats_per_image=prior_nll,
+                 prior_bits_per_latent=prior_nll / bits,
+                 neg_elbo_learned_prior_nats=recon_nll + prior_nll)
   if parts:
     # Levels of VQ-VAE-2 or stages of residual codes, summing to the totals above.
     metrics["latents_per_image"] = latents

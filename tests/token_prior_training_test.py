@@ -1,0 +1,128 @@
+"""The Transformer and MaskGIT priors as --prior choices: trained (and resumed) by
+train_prior, loaded from their record, sampled, exported."""
+
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from tfp_vqvae.configs import priors as prior_configs
+from tfp_vqvae.priors import maskgit
+from tfp_vqvae.priors import pixelcnn as prior_lib
+from tfp_vqvae.priors import sampling as sample_lib
+from tfp_vqvae.priors import transformer
+from tfp_vqvae.serving import export as export_lib
+from tfp_vqvae.training import checkpoints
+from tfp_vqvae.training import prior_trainer as train_prior
+import test_util
+
+_TINY = dict(model_dim=16, num_blocks=1, num_heads=2, dropout_rate=0.1, batch_size=16,
+             learning_rate=3e-3, num_steps=4, log_every=2, eval_every=2,
+             checkpoint_every=2, eval_batch_size=64)
+
+
+def _weights(model_dir):
+  """{name: value} of the prior's and optimizer's variables in model_dir's latest
+  checkpoint (not the timers, nor the best eval NLL, checkpointed before evaluation)."""
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
+  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+          if name.startswith(("prior/", "optimizer/"))}
+
+
+class TokenPriorTrainingTest(tf.test.TestCase):
+  """A tiny VQ-VAE; each prior trained 2 + 2 steps (resumed) and 4 at once."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.temp_dir = tempfile.mkdtemp(prefix="token_prior_test_")
+    cls.vqvae_dir = os.path.join(cls.temp_dir, "vqvae")
+    test_util.train_tiny_model(cls.vqvae_dir)
+    cls.metrics, cls.prior_dirs = {}, {}
+    for name in ("transformer", "maskgit"):
+      config = prior_configs.TrainPriorConfig.from_fields(prior=name, **_TINY)
+      resumed, straight = (os.path.join(cls.temp_dir, f"{name}_{run}")
+                           for run in ("resumed", "straight"))
+      with tfds.testing.mock_data(num_examples=32):
+        train_prior.train_prior(config.override(num_steps=2), cls.vqvae_dir, resumed)
+        cls.metrics[name] = train_prior.train_prior(config, cls.vqvae_dir, resumed)
+        train_prior.train_prior(config, cls.vqvae_dir, straight)
+      cls.prior_dirs[name] = (resumed, straight)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.temp_dir)
+    super().tearDownClass()
+
+  def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(self):
+    for name, (resumed, straight) in self.prior_dirs.items():
+      got, want = _weights(resumed), _weights(straight)
+      self.assertCountEqual(got, want, name)
+      for key, value in want.items():
+        self.assertAllEqual(got[key], value, f"{name}: {key}")
+
+  def test_loaded_from_the_record_by_kind(self):
+    vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
+    for name, cls in (("transformer", transformer.CausalTransformerPrior),
+                      ("maskgit", maskgit.MaskGITPrior)):
+      prior, _ = prior_lib.load_prior(self.prior_dirs[name][0], vqvae)
+      self.assertIsInstance(prior, cls)
+      self.assertEqual(prior.code_shape, (7, 7))
+      self.assertEqual(prior.config.num_layers, 1)
+      codes, probs = sample_lib.sample_images(vqvae, prior, 3, seed=2, batch_size=2)
+      self.assertAllInRange(codes, 0, vqvae.num_embeddings - 1)
+      self.assertEqual(probs.shape, (3, 28, 28, 1))
+      # The same seed, the same samples, whatever the batch size.
+      again, _ = sample_lib.sample_images(vqvae, prior, 3, seed=2, batch_size=3)
+      self.assertAllEqual(codes, again)
+
+  def test_transformer_reports_a_bound_and_maskgit_only_its_masked_nll(self):
+    exact = self.metrics["transformer"]
+    self.assertEqual(exact["prior"], "transformer")
+    self.assertAllClose(exact["neg_elbo_learned_prior_nats"],
+                        exact["recon_nll_nats"] + exact["prior_nll_nats_per_image"])
+    # Four steps from random weights: near the uniform prior's 49 log K.
+    self.assertLess(exact["prior_nll_nats_per_image"], 1.5 * 49 * np.log(16))
+    masked = self.metrics["maskgit"]
+    self.assertEqual(masked["prior"], "maskgit")
+    self.assertGreater(masked["masked_nll_nats_per_image"], 0)
+    for key in ("prior_nll_nats_per_image", "prior_bits_per_latent",
+                "neg_elbo_learned_prior_nats"):
+      self.assertIn(key, exact)
+      self.assertNotIn(key, masked)
+    with open(os.path.join(self.prior_dirs["maskgit"][0],
+                           train_prior.METRICS_FILE)) as f:
+      self.assertEqual(json.load(f), masked)
+
+  def test_export_samples_from_both_and_scores_with_the_transformer_only(self):
+    vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
+    seeds = np.array([5, 6], np.int64)
+    for name, scores in (("transformer", True), ("maskgit", False)):
+      prior_dir = self.prior_dirs[name][0]
+      export_dir = export_lib.export_saved_model(
+          self.vqvae_dir, os.path.join(self.temp_dir, f"export_{name}"),
+          warmup_batch_sizes=(1,), prior_dir=prior_dir)
+      loaded = tf.saved_model.load(export_dir)
+      self.assertIn("sample", loaded.signatures)
+      self.assertEqual("log_prob_codes" in loaded.signatures, scores, name)
+      prior, _ = prior_lib.load_prior(prior_dir, vqvae)
+      got = loaded.signatures["sample"](seeds=tf.constant(seeds),
+                                        temperature=tf.constant([1.0, 0.5]))
+      self.assertAllEqual(got["codes"],
+                          prior.sample(seeds, np.array([[1.0], [0.5]], np.float32)))
+      with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                  "sample: temperature must"):
+        loaded.signatures["sample"](seeds=tf.constant(seeds),
+                                    temperature=tf.constant([1.0, 0.0]))
+      if scores:
+        self.assertAllClose(
+            loaded.signatures["log_prob_codes"](codes=got["codes"])["log_prob"],
+            prior.log_prob(got["codes"]), atol=1e-4)
+
+
+if __name__ == "__main__":
+  tf.test.main()
