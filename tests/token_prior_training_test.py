@@ -33,6 +33,12 @@ def _weights(model_dir):
           if name.startswith(("prior/", "optimizer/"))}
 
 
+class RecordTest(tf.test.TestCase):
+
+  def test_every_registered_prior_has_a_recorded_config_class(self):
+    self.assertEqual(tuple(prior_lib.CONFIG_CLASSES), prior_configs.PRIORS.names())
+
+
 class TokenPriorTrainingTest(tf.test.TestCase):
   """A tiny VQ-VAE; each prior trained 2 + 2 steps (resumed) and 4 at once."""
 

@@ -7,7 +7,7 @@ An options class here makes the architecture record of its prior for a VQ-VAE:
 where `code_shape` is the VQ-VAE's (`(h, w)`, `(h, w, N)` for N residual stages, or
 VQ-VAE-2's `{"top": (ht, wt), "bottom": (hb, wb)}`); `priors.pixelcnn.build_prior`
 builds the prior of that record, and the record is what prior_config.json holds,
-with the prior's name, by which `config_class()` reads it back.
+with the prior's name (`priors.pixelcnn.CONFIG_CLASSES` reads it back).
 
 Two priors share a field when it means the same for both (`num_heads`,
 `dropout_rate`): one flag sets it for whichever prior `--prior` chooses.
@@ -45,12 +45,7 @@ def _num_heads(width):
 
 @dataclasses.dataclass(frozen=True)
 class PriorOptions(fields.Options):
-  """Base of the priors' options: `architecture` (see above) and `config_class`."""
-
-  @classmethod
-  def config_class(cls):
-    """The config dataclass of this prior's architecture, as prior_config.json holds it."""
-    raise NotImplementedError(f"{cls.__name__} must implement config_class.")
+  """Base of the priors' options: `architecture` (see above)."""
 
   def architecture(self, num_embeddings, code_shape, num_classes, seed):
     raise NotImplementedError(f"{type(self).__name__} must implement architecture.")
@@ -84,11 +79,6 @@ class PixelCNNOptions(PriorOptions):
   bottom_kernel_size: int = fields.field(
       0, _ODD_KERNEL_OR_ZERO,
       "VQ-VAE-2 only: kernel size of the bottom prior; 0 for kernel_size's.")
-
-  @classmethod
-  def config_class(cls):
-    from tfp_vqvae.priors import pixelcnn  # pylint: disable=g-import-not-at-top
-    return pixelcnn.PriorConfig
 
   def architecture(self, num_embeddings, code_shape, num_classes, seed):
     """A `PriorConfig`, or a `HierarchicalPriorConfig` for VQ-VAE-2's two grids.
@@ -145,10 +135,11 @@ class TokenPriorOptions(PriorOptions):
                                       f"must divide model_dim={self.model_dim}")
 
   def architecture(self, num_embeddings, code_shape, num_classes, seed):
-    """A config of `config_class()`, or a `HierarchicalPriorConfig` of two for
-    VQ-VAE-2's grids, the bottom one conditioned on the top codes."""
+    """This prior's config (`priors.pixelcnn.CONFIG_CLASSES`), or a
+    `HierarchicalPriorConfig` of two for VQ-VAE-2's grids, the bottom one
+    conditioned on the top codes."""
     from tfp_vqvae.priors import pixelcnn  # pylint: disable=g-import-not-at-top
-    config_class = self.config_class()
+    config_class = pixelcnn.CONFIG_CLASSES[self.name]
     common = dict(num_embeddings=num_embeddings, model_dim=self.model_dim,
                   num_layers=self.num_blocks, num_heads=self.num_heads,
                   dropout_rate=self.dropout_rate, num_classes=num_classes)
@@ -170,22 +161,12 @@ class TokenPriorOptions(PriorOptions):
 class TransformerOptions(TokenPriorOptions):
   """A causal Transformer: exact log p(codes), cached ancestral sampling."""
 
-  @classmethod
-  def config_class(cls):
-    from tfp_vqvae.priors import transformer  # pylint: disable=g-import-not-at-top
-    return transformer.TransformerPriorConfig
-
 
 @PRIORS.register("maskgit")
 @dataclasses.dataclass(frozen=True)
 class MaskGITOptions(TokenPriorOptions):
   """MaskGIT: a bidirectional Transformer trained on masked codes, decoded in 8 parallel
   steps; its loss is a masked NLL, not a bound on -log p(codes)."""
-
-  @classmethod
-  def config_class(cls):
-    from tfp_vqvae.priors import maskgit  # pylint: disable=g-import-not-at-top
-    return maskgit.MaskGITPriorConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,8 +36,9 @@ What is timed:
               initialised model and loaded back: latency p50/p99 per call at
               batch 1 and 64 (one call per sample), images/s at batch 256.
   sample      (ours only; `--what sample --runs NAME=VQVAE_DIR,PRIOR_DIR ...`)
-              ancestral sampling from trained model and prior directories (any
-              code layout: one grid, residual, VQ-VAE-2) and decoding, as
+              sampling from trained model and prior directories (any prior:
+              PixelCNN, cached causal Transformer, MaskGIT's 8 steps; any code
+              layout: one grid, residual, VQ-VAE-2) and decoding, as
               `sample.sample_images` does for a batch of `--sample-batch`
               images (traced once), reported as images/s.
 """
@@ -278,7 +279,7 @@ def run_serving(config):
 
 
 def run_sample(config):
-  """Times ancestral sampling from a trained VQ-VAE and prior: images per second."""
+  """Times sampling from a trained VQ-VAE and prior of any kind: images per second."""
   from tfp_vqvae.training import checkpoints  # pylint: disable=g-import-not-at-top
   from tfp_vqvae.priors import pixelcnn as prior_lib  # pylint: disable=g-import-not-at-top
   from tfp_vqvae.priors import sampling as sample_lib  # pylint: disable=g-import-not-at-top

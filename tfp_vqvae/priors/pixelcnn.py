@@ -48,7 +48,7 @@ VQ-VAE-2's codes {"top": [ht, wt], "bottom": [hb, wb]}. `build_prior` makes the
 prior of any config (this module's, the Transformer priors' of priors/transformer.py
 and priors/maskgit.py, or a `HierarchicalPriorConfig` of two of a kind) by its
 `build` method, and `load_prior` the trained one of a prior_dir, whose
-prior_config.json names the prior (`configs.priors.PRIORS`; a record without a name,
+prior_config.json names the prior (`CONFIG_CLASSES`; a record without a name,
 written before there were other priors, is a PixelCNN's). Every prior has
 `num_embeddings`, `num_classes`, `code_shape`, `level_sizes`, `exact_log_prob` and
 `sample(seeds, temperature, labels)`; those with `exact_log_prob` (all but MaskGIT)
@@ -69,12 +69,13 @@ from typing import Union
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_vqvae.configs import priors as prior_options
 from tfp_vqvae.internal import seeds as seeds_lib
 from tfp_vqvae.nets import attention as attention_lib
 from tfp_vqvae.nets import layers
 from tfp_vqvae.priors import hierarchical as hierarchical_prior
+from tfp_vqvae.priors import maskgit
 from tfp_vqvae.priors import tokens
+from tfp_vqvae.priors import transformer
 
 tfd = tfp.distributions
 
@@ -128,6 +129,11 @@ class HierarchicalPriorConfig:
 
 
 AnyPriorConfig = Union[PriorConfig, tokens.TokenPriorConfig, HierarchicalPriorConfig]
+# The config class of each prior by the name it is registered under (`--prior`,
+# configs/priors.py), as prior_config.json names it.
+CONFIG_CLASSES = {"pixelcnn": PriorConfig,
+                  "transformer": transformer.TransformerPriorConfig,
+                  "maskgit": maskgit.MaskGITPriorConfig}
 
 
 def _check_int(name, value, minimum):
@@ -505,16 +511,16 @@ def build_prior(config: AnyPriorConfig) -> tf.Module:
 
 
 def prior_name(config: AnyPriorConfig) -> str:
-  """The name a config's prior is registered under (`configs.priors.PRIORS`).
+  """The name of a config's prior in `CONFIG_CLASSES`.
 
   Raises:
-    ValueError: if no registered prior records configs of its class.
+    ValueError: if no prior there has configs of its class.
   """
   level = config.top if isinstance(config, HierarchicalPriorConfig) else config
-  for options_class in prior_options.PRIORS.classes():
-    if options_class.config_class() is type(level):
-      return options_class.name
-  raise ValueError(f"No registered prior has configs of class {type(level).__name__}.")
+  for name, config_class in CONFIG_CLASSES.items():
+    if config_class is type(level):
+      return name
+  raise ValueError(f"No prior has configs of class {type(level).__name__}.")
 
 
 def write_config(prior_dir: str, config: AnyPriorConfig, extra: dict) -> None:
@@ -549,7 +555,11 @@ def read_config(prior_dir: str) -> tuple[AnyPriorConfig, dict]:
                      f"{PRIOR_CONFIG_FILE}.")
   with tf.io.gfile.GFile(path) as f:
     record = json.load(f)
-  config_class = prior_options.PRIORS.get(record.pop("prior", "pixelcnn")).config_class()
+  name = record.pop("prior", "pixelcnn")
+  if name not in CONFIG_CLASSES:
+    raise ValueError(f"{path} names an unknown prior {name!r}; known: "
+                     f"{', '.join(CONFIG_CLASSES)}.")
+  config_class = CONFIG_CLASSES[name]
   if "top" in record:
     config = HierarchicalPriorConfig(top=_level_config(config_class, record.pop("top")),
                                      bottom=_level_config(config_class,
