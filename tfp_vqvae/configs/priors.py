@@ -38,9 +38,10 @@ def _dropout_rate():
       "Transformers' attention and MLP outputs of each block.")
 
 
-def _num_heads(width):
+def _num_heads():
   return fields.field(
-      4, fields.POSITIVE_INT, f"Heads of each attention block; must divide {width}.")
+      4, fields.POSITIVE_INT, "Heads of each attention block; must divide the "
+      "PixelCNN's num_channels, the Transformers' model_dim.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +69,7 @@ class PixelCNNOptions(PriorOptions):
       "Causal multi-head self-attention blocks (PixelSNAIL-like), evenly spaced among "
       "the gated layers of the prior of the only grid, or of the top grid of a "
       "VQ-VAE-2; 0 for none.")
-  num_heads: int = _num_heads("num_channels")
+  num_heads: int = _num_heads()
   bottom_num_channels: int = fields.field(
       0, fields.NON_NEGATIVE_INT,
       "VQ-VAE-2 only: channels of the bottom prior (conditioned on the top codes); 0 "
@@ -126,7 +127,7 @@ class TokenPriorOptions(PriorOptions):
   num_blocks: int = fields.field(
       4, fields.POSITIVE_INT,
       "Transformer blocks (self-attention, then an MLP) of a Transformer prior.")
-  num_heads: int = _num_heads("model_dim")
+  num_heads: int = _num_heads()
   dropout_rate: float = _dropout_rate()
 
   def _check_fields(self):
