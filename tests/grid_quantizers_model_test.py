@@ -1,5 +1,6 @@
 """FSQ and LFQ inside a `VQVAE`: a training step, the uniform-prior KL over their
-K codes, and a SavedModel round trip through the serving module."""
+K codes, a SavedModel round trip through the serving module, and residual stages
+of them (not yet VQ-VAE-2 levels: refused by `Config`)."""
 
 import math
 import os
@@ -103,6 +104,28 @@ class GridQuantizersInVQVAETest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(loaded.quantizer, config.quantizer)
     self.assertIsInstance(model.quantizer, cls)
     self.assertEqual(model.num_embeddings, num_codes)
+
+  @parameterized.parameters(
+      ("fsq", dict(fsq_levels="4,4", num_quantizers=2)),
+      ("lfq", dict(lfq_code_dim=4, num_quantizers=2)))
+  def test_residual_stages_every_variable_gets_a_gradient(self, name, overrides):
+    model = test_util.tiny_vqvae((16, 16, 1), quantizer=name, **overrides)
+    self.assertEqual(model.code_shape, (4, 4, 2))
+    images = tf.constant(
+        (np.random.default_rng(0).random((4, 16, 16, 1)) > 0.5).astype(np.float32))
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_mean(model.loss_terms(images, training=True).loss)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    # Each stage's projections train (the sum of the stages' outputs keeps their
+    # gradients), and so do the encoder and decoder.
+    missing = [variable.name for variable, gradient
+               in zip(model.trainable_variables, gradients)
+               if gradient is None or not np.any(gradient.numpy())]
+    self.assertEmpty(missing)
+    self.assertEqual(int(model.quantizer.num_updates.numpy()), 1)
+    encoded = model.encode(images)
+    self.assertAllClose(model.quantizer.lookup(encoded.codes), encoded.quantized,
+                        atol=1e-5)
 
 
 if __name__ == "__main__":

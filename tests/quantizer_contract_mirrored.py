@@ -79,8 +79,7 @@ def _compare(member, mirrored_strategy):
     if one.dtype.is_floating:
       max_difference = max(max_difference,
                            float(np.abs(replicas[0] - one.numpy()).max()))
-  stages = getattr(single, "stages", [single])
-  updates = int(stages[0].num_updates.numpy()) if member.counts_updates else None
+  updates = int(single.num_updates.numpy())
   return dict(replicas_equal=replicas_equal, state_equal=state_equal,
               codes_equal=all(np.array_equal(a, b)
                               for a, b in zip(single_codes, mirrored_codes)),

@@ -1,8 +1,8 @@
 """Every quantizer of the package behind one interface, for the contract tests.
 
 A `Member` makes a quantizer and reads it the same way whatever its kind: the
-tf.Module quantizers (EMA, loss-trained, residual stacks of each, and the grid
-quantizers FSQ and LFQ) and the Keras layers. Between them the members use each
+tf.Module quantizers (EMA, loss-trained, the grid quantizers FSQ and LFQ, and
+residual stacks of each) and the Keras layers. Between them the members use each
 codebook initialiser (None, UniformInit, KMeansInit). The EMA members sum per-code statistics in reduction groups of
 `GROUP` images, so that one device on a global batch of 2 * GROUP computes the same
 bits as two replicas with GROUP each (quantizer.EMAQuantization); calls on GROUP
@@ -40,20 +40,34 @@ class Member(NamedTuple):
     trainable: how many of its variables an optimizer trains.
     float32_loss: whether its commitment_loss is float32 whatever the inputs' dtype
       (a residual stack sums its stages' float32 losses), not the inputs' dtype.
-    counts_updates: whether it counts its training calls in `num_updates` (a
-      grid quantizer has no state besides its projections).
   """
   make: Callable[[], object]
   stages: int
   trainable: int
   float32_loss: bool = False
-  counts_updates: bool = True
 
 
 def _residual(stage, initializer):
   return lambda: residual_quantizer.ResidualQuantizer(
       [stage(K, D, initializer=initializer, name=f"stage_{i}") for i in range(2)],
       seed=5)
+
+
+def _residual_grid(stage):
+  """Two grid stages `stage(seed, name)`, seeds 7 and 8."""
+  return lambda: residual_quantizer.ResidualQuantizer(
+      [stage(7 + i, f"stage_{i}") for i in range(2)], seed=5)
+
+
+def _fsq(seed, name="quantizer"):
+  # K = 2 * 4 = 8 codes; even levels, the case with the half-step offset.
+  return fsq.FiniteScalarQuantizer(D, levels=(2, 4), seed=seed, name=name)
+
+
+def _lfq(seed, name="quantizer"):
+  # K = 2^3 = 8 codes; soft enough assignments that the entropy terms are large.
+  return lfq.LookupFreeQuantizer(D, code_dim=3, entropy_weight=1.0,
+                                 entropy_temperature=0.5, seed=seed, name=name)
 
 
 def _keras(layer_class, **options):
@@ -80,13 +94,10 @@ MEMBERS = {
     "keras_ema": Member(_keras(keras_layers.VectorQuantizerEMALayer,
                                initializer=codebook_init.KMeansInit(), **_EMA), 1, 0),
     "keras_loss": Member(_keras(keras_layers.VectorQuantizerLossLayer, seed=6), 1, 1),
-    # K = 2 * 4 = 8 codes; even levels, the case with the half-step offset.
-    "fsq": Member(lambda: fsq.FiniteScalarQuantizer(D, levels=(2, 4), seed=7), 1, 4,
-                  counts_updates=False),
-    # K = 2^3 = 8 codes; soft enough assignments that the entropy terms are large.
-    "lfq": Member(lambda: lfq.LookupFreeQuantizer(D, code_dim=3, entropy_weight=1.0,
-                                                  entropy_temperature=0.5, seed=8),
-                  1, 4, counts_updates=False),
+    "fsq": Member(lambda: _fsq(7), 1, 4),
+    "lfq": Member(lambda: _lfq(8), 1, 4),
+    "residual_fsq": Member(_residual_grid(_fsq), 2, 8, float32_loss=True),
+    "residual_lfq": Member(_residual_grid(_lfq), 2, 8, float32_loss=True),
 }
 
 
@@ -114,12 +125,21 @@ def trainable(quantizer) -> list:
   return list(quantizer.trainable_variables)
 
 
+def stages(quantizer) -> list:
+  """The stages of a residual stack, or [quantizer]."""
+  return getattr(quantizer, "stages", [quantizer])
+
+
+def is_grid(quantizer) -> bool:
+  """Whether the quantizer or its stages are grid quantizers (FSQ, LFQ)."""
+  return isinstance(stages(quantizer)[0], grid.GridQuantizer)
+
+
 def codebooks(quantizer) -> list:
   """The [K, D] NumPy codebook of each stage (a grid quantizer's implicit one)."""
-  if isinstance(quantizer, grid.GridQuantizer):
+  if is_grid(quantizer):
     return [np.array(codebook) for codebook in quantizer.codebooks]
-  stages = getattr(quantizer, "stages", [quantizer])
-  return [np.array(stage.codebook.numpy()) for stage in stages]
+  return [np.array(stage.codebook.numpy()) for stage in stages(quantizer)]
 
 
 def numpy_codes(vectors, books):
@@ -173,11 +193,19 @@ def _numpy_grid(quantizer, vectors):
 
 def numpy_reference(quantizer, vectors):
   """([N, stages] codes, [N, D] quantized vectors) of float [N, D] `vectors`, as
-  NumPy computes them with the quantizer's current state."""
-  if isinstance(quantizer, grid.GridQuantizer):
-    codes, grid_points = _numpy_grid(quantizer, vectors)
-    return codes[:, None], numpy_linear(quantizer.project_out, grid_points)
-  return numpy_codes(vectors, codebooks(quantizer))
+  NumPy computes them with the quantizer's current state: each stage codes the
+  residual the earlier ones left, and the quantized vectors are the stages' sum."""
+  if not is_grid(quantizer):
+    return numpy_codes(vectors, codebooks(quantizer))
+  residual = vectors.astype(np.float64)
+  codes, total = [], np.zeros_like(residual)
+  for stage in stages(quantizer):
+    stage_codes, grid_points = _numpy_grid(stage, residual)
+    quantized = numpy_linear(stage.project_out, grid_points)
+    codes.append(stage_codes)
+    total += quantized
+    residual = residual - quantized
+  return np.stack(codes, axis=-1), total
 
 
 def straight_through(quantizer, inputs):
@@ -187,11 +215,22 @@ def straight_through(quantizer, inputs):
   A codebook quantizer passes the gradient to its inputs unchanged (the identity).
   A grid quantizer passes it through its projections and through the relaxed
   quantization (FSQ's bound, LFQ's identity) in place of the rounding: here
-  project_out(g + relaxed - sg(relaxed)) with g the reference's grid points.
+  project_out(g + relaxed - sg(relaxed)) with g the reference's grid points. A
+  residual stack of grid quantizers sums its stages', each of its residual.
   """
-  if not isinstance(quantizer, grid.GridQuantizer):
+  if not is_grid(quantizer):
     return inputs
-  vectors = tf.reshape(inputs, [-1, D])
+  residual = tf.reshape(inputs, [-1, D])
+  total = tf.zeros_like(residual)
+  for stage in stages(quantizer):
+    quantized = _grid_straight_through(stage, residual)
+    total += quantized
+    residual = residual - tf.stop_gradient(quantized)
+  return tf.reshape(total, tf.shape(inputs))
+
+
+def _grid_straight_through(quantizer, vectors):
+  """The straight-through function of one grid quantizer on [N, D] `vectors`."""
   projected = quantizer.project_in(vectors)
   relaxed = projected
   if isinstance(quantizer, fsq.FiniteScalarQuantizer):
@@ -199,4 +238,4 @@ def straight_through(quantizer, inputs):
     relaxed = quantizer.bound(projected) / half_width.astype(np.float32)
   _, grid_points = _numpy_grid(quantizer, vectors.numpy())
   snapped = relaxed + tf.constant(grid_points, tf.float32) - tf.stop_gradient(relaxed)
-  return tf.reshape(quantizer.project_out(snapped), tf.shape(inputs))
+  return quantizer.project_out(snapped)

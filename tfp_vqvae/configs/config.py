@@ -169,11 +169,9 @@ class Config:
           "binarize", self.training.binarize,
           f"likelihood={self.likelihood.name!r} models grey pixels: use "
           "binarize='none'")
-    stacked = self.model.num_quantizers > 1 or self.model.top_downsamples
-    if stacked and not self.quantizer.stackable:
+    if self.model.top_downsamples and not self.quantizer.hierarchical_level:
       raise fields.InvalidOptionError(
-          "quantizer", self.quantizer.name,
-          "cannot be a residual stage (num_quantizers > 1) or a VQ-VAE-2 level "
+          "quantizer", self.quantizer.name, "cannot be a VQ-VAE-2 level "
           "(top_downsamples > 0)")
     if self.model.top_downsamples and (self.network.name != "conv"
                                        or self.model.num_quantizers != 1):

@@ -8,8 +8,9 @@ here, registered with `@QUANTIZERS.register(name)`, whose `build` makes it:
 `embedding_dim` is D, the encoder's output width; `seed` the quantizer's seed;
 `name` its module name; `reduction_group_size` the run's `--reduction_group_size`
 (a quantizer with batch statistics sums them per group of that many images).
-A class whose quantizer cannot be a stage of a residual stack or a level of
-VQ-VAE-2 sets `stackable = False`.
+Every quantizer can be a stage of a residual stack (`--num_quantizers`); a class
+whose quantizer cannot be a level of VQ-VAE-2 (`--top_downsamples`) sets
+`hierarchical_level = False`.
 """
 
 import dataclasses
@@ -26,7 +27,7 @@ CODEBOOK_INITS = ("data", "kmeans", "uniform")
 @dataclasses.dataclass(frozen=True)
 class QuantizerOptions(fields.Options):
   """Base of the quantizers' options: `build` makes the quantizer (see above)."""
-  stackable: ClassVar[bool] = True
+  hierarchical_level: ClassVar[bool] = True
 
   def build(self, embedding_dim, *, seed, name, reduction_group_size):
     raise NotImplementedError(f"{type(self).__name__} must implement build.")
@@ -108,7 +109,8 @@ def _valid_levels(text) -> bool:
 @dataclasses.dataclass(frozen=True)
 class FSQOptions(QuantizerOptions):
   """Finite scalar quantization (Mentzer et al. 2023): no codebook to learn."""
-  stackable: ClassVar[bool] = False
+  # Not yet: a tiny VQ-VAE-2 of FSQ levels got all-zero gradients at step 1.
+  hierarchical_level: ClassVar[bool] = False
   fsq_levels: str = fields.field(
       "8,5,5,5",
       fields.Rule(_valid_levels, "must be comma-separated integers >= 2 whose "
@@ -127,7 +129,7 @@ class FSQOptions(QuantizerOptions):
 @dataclasses.dataclass(frozen=True)
 class LFQOptions(QuantizerOptions):
   """Lookup-free quantization (MAGVIT-v2): the signs of d projected channels."""
-  stackable: ClassVar[bool] = False
+  hierarchical_level: ClassVar[bool] = False
   lfq_code_dim: int = fields.field(
       9, fields.Rule(lambda value: fields.is_int(value) and 1 <= value <= 16,
                      "must be an integer in [1, 16]"),

@@ -248,7 +248,14 @@ class Quantizer(tf.Module):
     * `code_shape(latent_shape)` -> one image's codes for a latent grid (h, w): a
       tuple, or {level: tuple} for several code maps;
     * `codebooks` -> the [K, D] codebook of each stage or level (for the figures);
-    * `stage_names` -> names of the stages or levels, () for one codebook.
+    * `stage_names` -> names of the stages or levels, () for one codebook;
+    * `num_updates`: an int64 variable counting the training calls (the index of
+      the next call's seed; a residual stack draws its stages' seeds from its
+      first stage's count);
+    * `own_gradient`: False if `quantized` passes the gradient to the inputs
+      unchanged (straight through), True if it carries a gradient of its own
+      (through projections, or the rotation trick) that a residual stack must
+      keep.
 
   Example:
     quantizer = VectorQuantizerEMA(num_embeddings=512, embedding_dim=64)
@@ -259,7 +266,9 @@ class Quantizer(tf.Module):
 
   num_embeddings: int
   embedding_dim: int
+  num_updates: tf.Variable
   stage_names: tuple = ()
+  own_gradient: bool = False
 
   @property
   def output_dim(self) -> int:

@@ -10,7 +10,8 @@ linear map projects the grid point back to D channels for the decoder:
 The K grid points are the codebook, implicitly: no codebook variable, no nearest-code
 search, no statistics to keep in step across replicas, no dead codes to re-seed
 (a grid point stays where it is while unused). The only variables are the two
-projections', trained by the optimizer through the straight-through gradient; their
+projections', trained by the optimizer through the straight-through gradient, and
+the count of training calls every quantizer keeps (`num_updates`); the projections'
 initial weights come from `seed` (nets/layers.py), so the same seed gives the same
 quantizer. Everything runs in float32 whatever the inputs' dtype: rounding a
 bfloat16 value next to a rounding boundary picks the wrong grid point (8 bits of
@@ -37,7 +38,11 @@ class GridQuantizer(quantizer_lib.Quantizer):
     code_dim: d, the channels of the projection that are quantized.
     project_in: `layers.Linear` D -> d.
     project_out: `layers.Linear` d -> D.
+    num_updates: int64 variable, the training calls so far.
   """
+
+  # The quantized vectors' gradient goes through the projections.
+  own_gradient = True
 
   def __init__(self, embedding_dim: int, code_dim: int, num_embeddings: int,
                seed: int, name: str):
@@ -65,6 +70,9 @@ class GridQuantizer(quantizer_lib.Quantizer):
                                       name="project_in")
       self.project_out = layers.Linear(self.code_dim, self.embedding_dim, seeds=seeds,
                                        name="project_out")
+      self.num_updates = tf.Variable(
+          0, dtype=tf.int64, trainable=False, name="num_updates",
+          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
   def _snap(self, projected):
     """(grid points float32 [N, d] with the straight-through gradient to
@@ -103,6 +111,7 @@ class GridQuantizer(quantizer_lib.Quantizer):
     code_counts = tf.math.unsorted_segment_sum(
         tf.ones_like(codes, tf.float32), codes, self.num_embeddings)
     if training:
+      self.num_updates.assign_add(1)
       code_counts = quantizer_lib.sum_over_replicas(*quantizer_lib.replica_info(),
                                                     code_counts)
     loss = self._loss(projected, grid_points, tf.shape(inputs)[0], training)

@@ -84,6 +84,11 @@ class HierarchicalQuantizer(quantizer_lib.Quantizer):
     self.reduction_group_size = int(reduction_group_size)
 
   @property
+  def num_updates(self) -> tf.Variable:
+    """The top level's count of training calls."""
+    return self.top_quantizer.num_updates
+
+  @property
   def output_dim(self) -> int:
     """The decoder takes the upsampled top vectors next to the bottom ones: 2 * D."""
     return 2 * self.embedding_dim

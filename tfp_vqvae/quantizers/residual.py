@@ -7,8 +7,11 @@ Each stage is a full quantizer with its own codebook, trained its own way (EMA o
 loss) on its own residuals, so under tf.distribute each stage is replica-consistent
 exactly as a single quantizer is. A stage's residual input carries the gradient of
 z_e (e_i enters r_{i+1} through a stop-gradient), so every stage's commitment term
-pulls the encoder; the decoder's gradient reaches z_e through one straight-through
-estimator on the sum.
+pulls the encoder. The decoder's gradient reaches z_e through one straight-through
+estimator on the sum, unless the stages' outputs carry a gradient of their own
+(`own_gradient`: FSQ and LFQ through their projections, the rotation trick): then
+z_q is the sum of the stages' outputs, each passing its gradient to its residual
+(as vector-quantize-pytorch's `ResidualFSQ`), so the projections are trained too.
 
 Codes gain a trailing quantizer axis: [B, h, w, N]. Perplexity and usage are per
 stage ([N]), code counts [N, K].
@@ -39,7 +42,8 @@ class ResidualQuantizer(quantizer_lib.Quantizer):
       name: module name.
 
     Raises:
-      ValueError: for fewer than two stages or unequal sizes.
+      ValueError: for fewer than two stages, unequal sizes, or stages of which
+        some have an `own_gradient` and some not.
     """
     super().__init__(name=name)
     if len(stages) < 2:
@@ -47,13 +51,23 @@ class ResidualQuantizer(quantizer_lib.Quantizer):
     sizes = {(stage.num_embeddings, stage.embedding_dim) for stage in stages}
     if len(sizes) != 1:
       raise ValueError(f"All stages must have the same K and D, got {sorted(sizes)}.")
+    gradients = {stage.own_gradient for stage in stages}
+    if len(gradients) != 1:
+      raise ValueError("The stages must all pass the gradient straight through or "
+                       "all have an own_gradient, got a mix.")
     self.stages = list(stages)
+    self.own_gradient = gradients.pop()
     self.seed = int(seed)
     self.num_embeddings, self.embedding_dim = sizes.pop()
 
   @property
   def num_quantizers(self):
     return len(self.stages)
+
+  @property
+  def num_updates(self):
+    """The first stage's count of training calls (the seeds' index)."""
+    return self.stages[0].num_updates
 
   @property
   def stage_names(self):
@@ -76,7 +90,7 @@ class ResidualQuantizer(quantizer_lib.Quantizer):
     vectors = tf.cast(inputs, tf.float32)
     residual = vectors
     if training and seed is None:
-      seed = quantizer_lib.training_seed(self.seed, self.stages[0].num_updates)
+      seed = quantizer_lib.training_seed(self.seed, self.num_updates)
     outputs = []
     for i, stage in enumerate(self.stages):
       stage_seed = (None if seed is None
@@ -84,8 +98,9 @@ class ResidualQuantizer(quantizer_lib.Quantizer):
       out = stage(residual, training=training, seed=stage_seed)
       outputs.append(out)
       residual = residual - tf.stop_gradient(out.quantized)
-    total = tf.add_n([out.quantized for out in outputs])
-    quantized = vectors + tf.stop_gradient(total - vectors)
+    quantized = tf.add_n([out.quantized for out in outputs])
+    if not self.own_gradient:
+      quantized = vectors + tf.stop_gradient(quantized - vectors)
     return quantizer_lib.QuantizerOutput(
         quantized=tf.cast(quantized, inputs.dtype),
         codes=tf.stack([out.codes for out in outputs], axis=-1),
