@@ -102,6 +102,22 @@ class TrainTest(tf.test.TestCase):
       with self.assertRaisesRegex(ValueError, "num_embeddings=16 \\(now 32\\)"):
         train_lib.train_and_evaluate(test_util.smoke_config(num_embeddings=32), model_dir)
 
+  def test_resume_refuses_other_data_and_records_each_run(self):
+    model_dir = self.get_temp_dir()
+    config = test_util.smoke_config(num_steps=1)
+    with tfds.testing.mock_data(num_examples=16):
+      train_lib.train_and_evaluate(config, model_dir)
+      for changes, said in ((dict(binarize="none"), r"binarize=\w+ \(now none\)"),
+                            (dict(train_split="test"), r"train_split=\S+ \(now test\)")):
+        with self.assertRaisesRegex(ValueError, f"holds a model trained with .*{said}"):
+          train_lib.train_and_evaluate(config.override(**changes), model_dir)
+      train_lib.train_and_evaluate(config.override(num_steps=2), model_dir)
+    with open(os.path.join(model_dir, "config.json")) as f:
+      record = json.load(f)
+    self.assertEqual([run["resumed_from"] for run in record["runs"]], [None, "ckpt-1"])
+    self.assertEqual(record["runs"][1]["changed"], ["num_steps=1 (now 2)"])
+    self.assertEqual(record["config"]["num_steps"], 2)
+
   def test_load_model_errors(self):
     with self.assertRaisesRegex(ValueError, "holds no checkpoint to load"):
       checkpoints.load_vqvae(self.get_temp_dir())
