@@ -39,6 +39,29 @@ class ResidualStack(tf.Module):
     return tf.nn.relu(x)
 
 
+def _halved_channels(num_hiddens, num_strided, last):
+  """Output channels of the strided convs: num_hiddens // 2 each, `last` for the last."""
+  return [max(num_hiddens // 2, 1)] * (num_strided - 1) + [last]
+
+
+def _strided_convs(conv_class, in_channels, out_channels, seeds, prefix):
+  """4x4 stride-2 `conv_class` layers from in_channels through each of out_channels."""
+  convs = []
+  for i, out in enumerate(out_channels):
+    convs.append(conv_class(in_channels, out, 4, stride=2, seeds=seeds,
+                            name=f"{prefix}_{i}"))
+    in_channels = out
+  return convs
+
+
+def _conv3x3_and_residual_stack(in_channels, num_hiddens, num_residual_hiddens,
+                                num_residual_layers, seeds):
+  """The 3x3 conv to num_hiddens channels and the residual stack after it."""
+  conv = layers.Conv2D(in_channels, num_hiddens, 3, seeds=seeds, name="conv3x3")
+  return conv, ResidualStack(num_hiddens, num_residual_hiddens, num_residual_layers,
+                             seeds=seeds, name="residual")
+
+
 class Encoder(tf.Module):
   """The paper's encoder: strided 4x4 convs, a 3x3 conv, a residual stack, a 1x1 conv.
 
@@ -53,22 +76,15 @@ class Encoder(tf.Module):
                dtype=tf.float32, name="encoder"):
     super().__init__(name=name)
     layers.check_positive(in_channels=in_channels, num_hiddens=num_hiddens,
-                    num_residual_hiddens=num_residual_hiddens, embedding_dim=embedding_dim,
-                    num_downsamples=num_downsamples)
+                          num_residual_hiddens=num_residual_hiddens,
+                          embedding_dim=embedding_dim, num_downsamples=num_downsamples)
     seeds = seeds_lib.SeedSequence(seed)
-    channels = [max(num_hiddens // 2, 1)] * (num_downsamples - 1) + [num_hiddens]
     with self.name_scope:
-      self.downsample = []
-      previous = in_channels
-      for i, out in enumerate(channels):
-        self.downsample.append(layers.Conv2D(previous, out, 4, stride=2, seeds=seeds,
-                                      name=f"down_{i}"))
-        previous = out
-      self.conv = layers.Conv2D(num_hiddens, num_hiddens, 3, seeds=seeds,
-                         name="conv3x3")
-      self.residual = ResidualStack(num_hiddens, num_residual_hiddens,
-                                    num_residual_layers, seeds=seeds,
-                                    name="residual")
+      self.downsample = _strided_convs(
+          layers.Conv2D, in_channels,
+          _halved_channels(num_hiddens, num_downsamples, last=num_hiddens), seeds, "down")
+      self.conv, self.residual = _conv3x3_and_residual_stack(
+          num_hiddens, num_hiddens, num_residual_hiddens, num_residual_layers, seeds)
       self.pre_quantizer = layers.Conv2D(num_hiddens, embedding_dim, 1, seeds=seeds,
                                   name="pre_quantizer")
     self.dtype = tf.as_dtype(dtype)
@@ -94,22 +110,15 @@ class Decoder(tf.Module):
                dtype=tf.float32, name="decoder"):
     super().__init__(name=name)
     layers.check_positive(out_channels=out_channels, num_hiddens=num_hiddens,
-                    num_residual_hiddens=num_residual_hiddens, embedding_dim=embedding_dim,
-                    num_downsamples=num_downsamples)
+                          num_residual_hiddens=num_residual_hiddens,
+                          embedding_dim=embedding_dim, num_downsamples=num_downsamples)
     seeds = seeds_lib.SeedSequence(seed)
-    channels = [max(num_hiddens // 2, 1)] * (num_downsamples - 1) + [out_channels]
     with self.name_scope:
-      self.conv = layers.Conv2D(embedding_dim, num_hiddens, 3, seeds=seeds,
-                         name="conv3x3")
-      self.residual = ResidualStack(num_hiddens, num_residual_hiddens,
-                                    num_residual_layers, seeds=seeds,
-                                    name="residual")
-      self.upsample = []
-      previous = num_hiddens
-      for i, out in enumerate(channels):
-        self.upsample.append(layers.Conv2DTranspose(previous, out, 4, stride=2, seeds=seeds,
-                                             name=f"up_{i}"))
-        previous = out
+      self.conv, self.residual = _conv3x3_and_residual_stack(
+          embedding_dim, num_hiddens, num_residual_hiddens, num_residual_layers, seeds)
+      self.upsample = _strided_convs(
+          layers.Conv2DTranspose, num_hiddens,
+          _halved_channels(num_hiddens, num_downsamples, last=out_channels), seeds, "up")
     self.dtype = tf.as_dtype(dtype)
 
   @tf.Module.with_name_scope

@@ -22,6 +22,21 @@ import tensorflow as tf
 from tfp_vqvae.internal import seeds as seeds_lib
 from tfp_vqvae.nets import layers
 
+
+def _hidden_layers(in_features, num_hiddens, seeds):
+  """The MLP's two hidden layers of `num_hiddens` units."""
+  return [layers.Linear(in_features, num_hiddens, seeds, name="hidden_0"),
+          layers.Linear(num_hiddens, num_hiddens, seeds, name="hidden_1")]
+
+
+def _leaky_relu_mlp(inputs, hidden, out, dtype):
+  """inputs [B, ...] flattened, through `hidden` with leaky ReLUs, then `out`: [B, F]."""
+  x = tf.reshape(tf.cast(inputs, dtype), [tf.shape(inputs)[0], -1])
+  for layer in hidden:
+    x = tf.nn.leaky_relu(layer(x))
+  return out(x)
+
+
 class MLPEncoder(tf.Module):
   """images [B, H, W, C] -> latents [B, 1, L, D] through two hidden layers."""
 
@@ -31,18 +46,14 @@ class MLPEncoder(tf.Module):
     seeds = seeds_lib.SeedSequence(seed)
     self.num_latents, self.embedding_dim = num_latents, embedding_dim
     with self.name_scope:
-      self.hidden = [layers.Linear(math.prod(image_shape), num_hiddens, seeds,
-                                   name="hidden_0"),
-                     layers.Linear(num_hiddens, num_hiddens, seeds, name="hidden_1")]
+      self.hidden = _hidden_layers(math.prod(image_shape), num_hiddens, seeds)
       self.out = layers.Linear(num_hiddens, num_latents * embedding_dim, seeds, name="out")
     self.dtype = tf.as_dtype(dtype)
 
   @tf.Module.with_name_scope
   def __call__(self, images):
-    x = tf.reshape(tf.cast(images, self.dtype), [tf.shape(images)[0], -1])
-    for layer in self.hidden:
-      x = tf.nn.leaky_relu(layer(x))
-    return tf.reshape(self.out(x), [-1, 1, self.num_latents, self.embedding_dim])
+    outputs = _leaky_relu_mlp(images, self.hidden, self.out, self.dtype)
+    return tf.reshape(outputs, [-1, 1, self.num_latents, self.embedding_dim])
 
 
 class MLPDecoder(tf.Module):
@@ -54,18 +65,14 @@ class MLPDecoder(tf.Module):
     seeds = seeds_lib.SeedSequence(seed)
     self.output_shape = tuple(image_shape[:2]) + (out_channels,)
     with self.name_scope:
-      self.hidden = [layers.Linear(num_latents * embedding_dim, num_hiddens, seeds,
-                           name="hidden_0"),
-                     layers.Linear(num_hiddens, num_hiddens, seeds, name="hidden_1")]
+      self.hidden = _hidden_layers(num_latents * embedding_dim, num_hiddens, seeds)
       self.out = layers.Linear(num_hiddens, math.prod(self.output_shape), seeds, name="out")
     self.dtype = tf.as_dtype(dtype)
 
   @tf.Module.with_name_scope
   def __call__(self, latents):
-    x = tf.reshape(tf.cast(latents, self.dtype), [tf.shape(latents)[0], -1])
-    for layer in self.hidden:
-      x = tf.nn.leaky_relu(layer(x))
-    return tf.reshape(self.out(x), (-1,) + self.output_shape)
+    outputs = _leaky_relu_mlp(latents, self.hidden, self.out, self.dtype)
+    return tf.reshape(outputs, (-1,) + self.output_shape)
 
 
 class GlobalEncoder(tf.Module):
