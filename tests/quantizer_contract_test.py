@@ -1,7 +1,7 @@
 """One contract for every quantizer of the package (tests/quantizer_family.py).
 
-Each member (EMA, loss-trained, residual stacks of each, FSQ, LFQ, the Keras
-layers) goes through the same checks: output shapes and dtypes, straight-through gradients, codes
+Each member (EMA, loss-trained, residual stacks of each, FSQ, LFQ, the rotation
+trick, the Keras layers) goes through the same checks: output shapes and dtypes, straight-through gradients, codes
 against NumPy, tf.function and XLA, checkpoint round trip, and two replicas against
 one device (tests/quantizer_contract_mirrored.py, in a subprocess: logical devices
 must be configured before TensorFlow starts).
@@ -76,12 +76,13 @@ class QuantizerContractTest(tf.test.TestCase, parameterized.TestCase):
     weights = np.random.default_rng(1).normal(size=_SHAPE).astype(np.float32)
     with tf.GradientTape(persistent=True) as tape:
       tape.watch(inputs)
+      # The reference first: a training call updates the codebook after coding.
+      reference = tf.reduce_sum(family.straight_through(quantizer, inputs) * weights)
       quantized = family.output(quantizer, inputs, training=training).quantized
       total = tf.reduce_sum(quantized * weights)
-      reference = tf.reduce_sum(family.straight_through(quantizer, inputs) * weights)
-    # A codebook quantizer passes the gradient to the encoder unchanged and never
-    # to its codebook; a grid quantizer through its projections, its rounding
-    # replaced by the identity.
+    # A codebook quantizer passes the gradient to the encoder unchanged (or through
+    # the rotation trick's constant rotation) and never to its codebook; a grid
+    # quantizer through its projections, its rounding replaced by the identity.
     sources = [inputs] + family.trainable(quantizer)
     self.assertLen(sources, 1 + family.MEMBERS[name].trainable)
     dense = lambda gradient, source: (np.zeros(source.shape) if gradient is None

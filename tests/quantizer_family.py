@@ -2,7 +2,8 @@
 
 A `Member` makes a quantizer and reads it the same way whatever its kind: the
 tf.Module quantizers (EMA, loss-trained, the grid quantizers FSQ and LFQ, and
-residual stacks of each) and the Keras layers. Between them the members use each
+residual stacks of each; EMA and residual loss-trained stages with the rotation
+trick) and the Keras layers. Between them the members use each
 codebook initialiser (None, UniformInit, KMeansInit). The EMA members sum per-code statistics in reduction groups of
 `GROUP` images, so that one device on a global batch of 2 * GROUP computes the same
 bits as two replicas with GROUP each (quantizer.EMAQuantization); calls on GROUP
@@ -82,6 +83,10 @@ def _ema_stage(*args, **kwargs):
   return ema_lib.VectorQuantizerEMA(*args, **_EMA, **kwargs)
 
 
+def _rotated_loss_stage(*args, **kwargs):
+  return quantizer_loss.VectorQuantizerLoss(*args, rotation_trick=True, **kwargs)
+
+
 MEMBERS = {
     "ema": Member(lambda: ema_lib.VectorQuantizerEMA(K, D, **_EMA), 1, 0),
     "loss": Member(lambda: quantizer_loss.VectorQuantizerLoss(
@@ -98,6 +103,12 @@ MEMBERS = {
     "lfq": Member(lambda: _lfq(8), 1, 4),
     "residual_fsq": Member(_residual_grid(_fsq), 2, 8, float32_loss=True),
     "residual_lfq": Member(_residual_grid(_lfq), 2, 8, float32_loss=True),
+    # The rotation trick with dead codes re-seeded (_EMA), and in residual stages.
+    "ema_rotation": Member(
+        lambda: ema_lib.VectorQuantizerEMA(K, D, rotation_trick=True, **_EMA), 1, 0),
+    "residual_loss_rotation": Member(
+        _residual(_rotated_loss_stage, codebook_init.UniformInit()), 2, 2,
+        float32_loss=True),
 }
 
 
@@ -210,23 +221,53 @@ def numpy_reference(quantizer, vectors):
 
 def straight_through(quantizer, inputs):
   """What the gradient of the quantized outputs of `inputs` [..., D] should be:
-  the gradient of this function of the inputs and the trainable variables.
+  the gradient of this function of the inputs and the trainable variables, made
+  with the quantizer's state before its call.
 
-  A codebook quantizer passes the gradient to its inputs unchanged (the identity).
-  A grid quantizer passes it through its projections and through the relaxed
+  A codebook quantizer passes the gradient to its inputs unchanged (the identity),
+  or with the rotation trick through sg(lambda R) (`numpy_rotation`). A grid
+  quantizer passes it through its projections and through the relaxed
   quantization (FSQ's bound, LFQ's identity) in place of the rounding: here
   project_out(g + relaxed - sg(relaxed)) with g the reference's grid points. A
-  residual stack of grid quantizers sums its stages', each of its residual.
+  residual stack of either sums its stages', each of its residual.
   """
-  if not is_grid(quantizer):
+  if not getattr(quantizer, "own_gradient", False):
     return inputs
+  stage_function = _grid_straight_through if is_grid(quantizer) else _rotated
   residual = tf.reshape(inputs, [-1, D])
   total = tf.zeros_like(residual)
   for stage in stages(quantizer):
-    quantized = _grid_straight_through(stage, residual)
+    quantized = stage_function(stage, residual)
     total += quantized
     residual = residual - tf.stop_gradient(quantized)
   return tf.reshape(total, tf.shape(inputs))
+
+
+def numpy_rotation(vectors, nearest):
+  """(scale [N, 1], rotations [N, D, D]) of the rotation trick in float64: the
+  rotation R of each vector e onto the direction of its code q, I - 2 w w^T +
+  2 q^ e^^T with w = (e^ + q^) / ||e^ + q^||, and ||q|| / ||e||, from the paper
+  (Fifty et al. 2024, sec. 4.2). Nonzero vectors and codes, not antipodal."""
+  vectors, nearest = vectors.astype(np.float64), nearest.astype(np.float64)
+  vectors_norm = np.linalg.norm(vectors, axis=1, keepdims=True)
+  nearest_norm = np.linalg.norm(nearest, axis=1, keepdims=True)
+  direction, code_direction = vectors / vectors_norm, nearest / nearest_norm
+  mirror = direction + code_direction
+  mirror /= np.linalg.norm(mirror, axis=1, keepdims=True)
+  rotations = (np.eye(vectors.shape[1])[None]
+               - 2 * mirror[:, :, None] * mirror[:, None, :]
+               + 2 * code_direction[:, :, None] * direction[:, None, :])
+  return nearest_norm / vectors_norm, rotations
+
+
+def _rotated(quantizer, vectors):
+  """The rotation trick of one codebook quantizer on [N, D] `vectors`: the
+  constants scale * R (NumPy, from the reference's codes) applied to them."""
+  codebook = quantizer.codebook.numpy()
+  codes, _ = numpy_codes(vectors.numpy(), [codebook])
+  scale, rotations = numpy_rotation(vectors.numpy(), codebook[codes[:, 0]])
+  matrices = tf.constant(scale[:, :, None] * rotations, tf.float32)
+  return tf.linalg.matvec(matrices, vectors)
 
 
 def _grid_straight_through(quantizer, vectors):

@@ -44,6 +44,11 @@ class CodebookOptions(QuantizerOptions):
       "data", fields.one_of(CODEBOOK_INITS),
       "First-batch codebook: data (K encoder outputs), kmeans (Lloyd iterations on "
       "encoder outputs) or uniform (+-1/K).")
+  rotation_trick: bool = fields.field(
+      False, fields.BOOL,
+      "Pass the decoder's gradient to the encoder through the rotation trick (Fifty "
+      "et al. 2024: each output rotated and scaled onto its code, the rotation a "
+      "constant), not straight through. Same outputs and codes.")
 
   def initializer(self):
     """The `codebook_init` object (None: K rows of the first batch)."""
@@ -76,7 +81,8 @@ class EMAOptions(CodebookOptions):
         decay=self.decay, epsilon=self.epsilon,
         dead_code_threshold=self.dead_code_threshold, initializer=self.initializer(),
         decay_warmup=self.decay_warmup, seed=seed,
-        reduction_group_size=reduction_group_size, name=name)
+        reduction_group_size=reduction_group_size, rotation_trick=self.rotation_trick,
+        name=name)
 
 
 @QUANTIZERS.register("loss")
@@ -89,7 +95,8 @@ class LossOptions(CodebookOptions):
     from tfp_vqvae.quantizers import loss  # pylint: disable=g-import-not-at-top
     return loss.VectorQuantizerLoss(
         self.num_embeddings, embedding_dim, commitment_cost=self.commitment_cost,
-        initializer=self.initializer(), seed=seed, name=name)
+        initializer=self.initializer(), seed=seed, rotation_trick=self.rotation_trick,
+        name=name)
 
 
 def _parse_levels(text) -> tuple:

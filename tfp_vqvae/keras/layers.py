@@ -192,13 +192,13 @@ class VectorQuantizerEMALayer(_QuantizerLayer):
                epsilon: float = 1e-5, dead_code_threshold: float = 0.5,
                initializer: Union[None, codebook_init.CodebookInit, dict] = None,
                decay_warmup: bool = True, seed: int = 0, reduction_group_size: int = 0,
-               **kwargs):
+               rotation_trick: bool = False, **kwargs):
     """Checks the options; the weights are made when the layer is built.
 
     Args:
       num_embeddings, embedding_dim, commitment_cost, decay, epsilon,
-      dead_code_threshold, decay_warmup, seed, reduction_group_size: see
-        `quantizer.EMAQuantization`.
+      dead_code_threshold, decay_warmup, seed, reduction_group_size,
+      rotation_trick: see `quantizer.EMAQuantization`.
       initializer: a `codebook_init.CodebookInit`, its Keras-serialised config, or
         None for K rows of the first training batch.
       **kwargs: `keras.layers.Layer` arguments (name, dtype, ...).
@@ -210,7 +210,8 @@ class VectorQuantizerEMALayer(_QuantizerLayer):
         num_embeddings, embedding_dim, commitment_cost=commitment_cost, decay=decay,
         epsilon=epsilon, dead_code_threshold=dead_code_threshold,
         initializer=_initializer_from_config(initializer), decay_warmup=decay_warmup,
-        seed=seed, reduction_group_size=reduction_group_size), **kwargs)
+        seed=seed, reduction_group_size=reduction_group_size,
+        rotation_trick=rotation_trick), **kwargs)
 
   def _build_weights(self):
     shape = (self.num_embeddings, self.embedding_dim)
@@ -239,11 +240,11 @@ class VectorQuantizerLossLayer(_QuantizerLayer):
   def __init__(self, num_embeddings: int, embedding_dim: int,
                commitment_cost: float = 0.25,
                initializer: Union[None, codebook_init.CodebookInit, dict] = None,
-               seed: int = 0, **kwargs):
+               seed: int = 0, rotation_trick: bool = False, **kwargs):
     """Checks the options; the weights are made when the layer is built.
 
     Args:
-      num_embeddings, embedding_dim, commitment_cost, seed: see
+      num_embeddings, embedding_dim, commitment_cost, seed, rotation_trick: see
         `quantizer_loss.LossQuantization`.
       initializer: a `codebook_init.CodebookInit`, its Keras-serialised config, or
         None for K rows of the first training batch.
@@ -254,7 +255,8 @@ class VectorQuantizerLossLayer(_QuantizerLayer):
     """
     super().__init__(quantizer_loss.LossQuantization(
         num_embeddings, embedding_dim, commitment_cost=commitment_cost,
-        initializer=_initializer_from_config(initializer), seed=seed), **kwargs)
+        initializer=_initializer_from_config(initializer), seed=seed,
+        rotation_trick=rotation_trick), **kwargs)
 
   def _build_weights(self):
     self.codebook = self.add_weight(

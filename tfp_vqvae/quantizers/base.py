@@ -177,8 +177,52 @@ def flatten_inputs(inputs, embedding_dim):
   return inputs, tf.reshape(tf.cast(inputs, tf.float32), [-1, embedding_dim])
 
 
-def straight_through_output(inputs, vectors, nearest, codes, loss, code_counts):
-  """The `QuantizerOutput` of a quantizer call, with the straight-through estimator.
+def rotated(vectors, nearest):
+  """The rotation trick's map of `vectors` onto `nearest` (Fifty et al. 2024, eq. 4.2).
+
+  Each vector e is turned onto the direction of its code q and rescaled to the
+  code's length, by a rotation and a scale that are constants of the gradient:
+
+      q~ = sg(||q|| / ||e||) * sg(R) e,     R = I - 2 w w^T + 2 q^ e^^T,
+
+  with e^ = e / ||e||, q^ = q / ||q|| and w = (e^ + q^) / ||e^ + q^|| (R e^ = q^:
+  a Householder reflection through w composed with one through q^). Its value is
+  q up to rounding; the gradient to e is sg(||q|| / ||e||) R^T times the incoming
+  one, which keeps the angle between the gradient and e, where straight-through
+  copies the gradient unchanged. Never builds R: R e = e - 2 (e.w) w + 2 (e.e^) q^.
+
+  Degenerate vectors: a zero e gets the identity (straight-through's gradient; its
+  value is then 0, never used by `straight_through_output`), a zero code a
+  zero gradient (its q~ is 0 whatever e); an antipodal pair (q^ = -e^) has w = 0
+  and R e^ = e^ - 2 e^ = q^ still.
+
+  Args:
+    vectors: float32 [N, D], with the gradient.
+    nearest: float32 [N, D], their codebook vectors (their gradient is not used).
+
+  Returns:
+    float32 [N, D], about `nearest`, with the rotation's gradient to `vectors`.
+  """
+  vectors_norm = tf.norm(vectors, axis=-1, keepdims=True)
+  nearest_norm = tf.norm(nearest, axis=-1, keepdims=True)
+  code_direction = tf.math.divide_no_nan(nearest, nearest_norm)
+  # A zero vector gets its code's direction, so R = I.
+  direction = tf.where(vectors_norm > 0, tf.math.divide_no_nan(vectors, vectors_norm),
+                       code_direction)
+  scale = tf.where(vectors_norm > 0, tf.math.divide_no_nan(nearest_norm, vectors_norm),
+                   tf.ones_like(vectors_norm))
+  mirror = tf.math.l2_normalize(direction + code_direction, axis=-1)
+  scale, direction, code_direction, mirror = (
+      tf.stop_gradient(t) for t in (scale, direction, code_direction, mirror))
+  dot = lambda a, b: tf.reduce_sum(a * b, axis=-1, keepdims=True)
+  return scale * (vectors - 2.0 * dot(vectors, mirror) * mirror
+                  + 2.0 * dot(vectors, direction) * code_direction)
+
+
+def straight_through_output(inputs, vectors, nearest, codes, loss, code_counts,
+                            rotation_trick=False):
+  """The `QuantizerOutput` of a quantizer call, with the straight-through estimator
+  or the rotation trick.
 
   Args:
     inputs: the call's [B, ..., D] inputs (for shape and dtype).
@@ -187,9 +231,15 @@ def straight_through_output(inputs, vectors, nearest, codes, loss, code_counts):
     codes: int32 [N] codes.
     loss: float32 [B] per-example quantizer loss.
     code_counts: float32 [K] code histogram.
+    rotation_trick: pass the gradient through `rotated(vectors, nearest)`, not
+      unchanged. The forward value is the straight-through one, bit for bit.
   """
   # Forward value `nearest`, gradient identity to z_e.
   quantized = vectors + tf.stop_gradient(nearest - vectors)
+  if rotation_trick:
+    # rotation - sg(rotation) is 0 in value: only the gradient changes.
+    rotation = rotated(vectors, nearest)
+    quantized = tf.stop_gradient(quantized) + (rotation - tf.stop_gradient(rotation))
   return quantizer_output(inputs, quantized, codes, loss, code_counts)
 
 

@@ -72,7 +72,7 @@ class EMAQuantization:
                commitment_cost: float = 0.25, decay: float = 0.99,
                epsilon: float = 1e-5, dead_code_threshold: float = 0.5,
                initializer=None, decay_warmup: bool = True, seed: int = 0,
-               reduction_group_size: int = 0):
+               reduction_group_size: int = 0, rotation_trick: bool = False):
     """Checks and keeps the options.
 
     Args:
@@ -97,6 +97,9 @@ class EMAQuantization:
         in slice order, as a SUM all-reduce over replicas holding one slice each
         adds them: one device with a batch of 2b in groups of b then computes the
         same bits as 2 replicas with b each (see `model.VQVAE`).
+      rotation_trick: pass the decoder's gradient to the inputs through the
+        rotation trick (`quantizer.rotated`) instead of straight through; the
+        outputs, codes and codebook updates are the same either way.
 
     Raises:
       ValueError: if an argument is out of range.
@@ -118,6 +121,9 @@ class EMAQuantization:
     self.decay_warmup = bool(decay_warmup)
     self.seed = int(seed)
     self.reduction_group_size = int(reduction_group_size)
+    self.rotation_trick = bool(rotation_trick)
+    # The rotation is a gradient of the quantizer's own (see `Quantizer`).
+    self.own_gradient = self.rotation_trick
 
   def get_config(self) -> dict:
     """The constructor's keyword arguments (`initializer` as the object)."""
@@ -125,7 +131,8 @@ class EMAQuantization:
                 commitment_cost=self.commitment_cost, decay=self.decay,
                 epsilon=self.epsilon, dead_code_threshold=self.dead_code_threshold,
                 initializer=self.initializer, decay_warmup=self.decay_warmup,
-                seed=self.seed, reduction_group_size=self.reduction_group_size)
+                seed=self.seed, reduction_group_size=self.reduction_group_size,
+                rotation_trick=self.rotation_trick)
 
   def quantize(self, variables: EMAVariables, inputs: tf.Tensor, training: bool = False,
                seed=None) -> QuantizerOutput:
@@ -179,7 +186,7 @@ class EMAQuantization:
                                [batch_size, -1])
     commitment_loss = self.commitment_cost * tf.reduce_sum(squared_error, axis=1)
     return quantizer_lib.straight_through_output(inputs, vectors, nearest, codes, commitment_loss,
-                                   code_counts)
+                                   code_counts, rotation_trick=self.rotation_trick)
 
   def _initialize_once(self, variables, candidates):
     """On the first training call, sets the codebook to `candidates` (count 1 each)."""
@@ -231,13 +238,14 @@ class VectorQuantizerEMA(EMAQuantization, quantizer_lib.SingleCodebook):
                commitment_cost: float = 0.25, decay: float = 0.99,
                epsilon: float = 1e-5, dead_code_threshold: float = 0.5,
                initializer=None, decay_warmup: bool = True, seed: int = 0,
-               reduction_group_size: int = 0, name: str = "quantizer"):
+               reduction_group_size: int = 0, rotation_trick: bool = False,
+               name: str = "quantizer"):
     """Creates the codebook and its EMA state.
 
     Args:
       num_embeddings, embedding_dim, commitment_cost, decay, epsilon,
-      dead_code_threshold, initializer, decay_warmup, seed, reduction_group_size:
-        see `EMAQuantization`.
+      dead_code_threshold, initializer, decay_warmup, seed, reduction_group_size,
+      rotation_trick: see `EMAQuantization`.
       name: module name.
 
     Raises:
@@ -248,7 +256,7 @@ class VectorQuantizerEMA(EMAQuantization, quantizer_lib.SingleCodebook):
         self, num_embeddings, embedding_dim, commitment_cost=commitment_cost,
         decay=decay, epsilon=epsilon, dead_code_threshold=dead_code_threshold,
         initializer=initializer, decay_warmup=decay_warmup, seed=seed,
-        reduction_group_size=reduction_group_size)
+        reduction_group_size=reduction_group_size, rotation_trick=rotation_trick)
     shape = [self.num_embeddings, self.embedding_dim]
     state = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     with self.name_scope:

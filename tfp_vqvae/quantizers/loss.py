@@ -47,7 +47,8 @@ class LossQuantization:
   """
 
   def __init__(self, num_embeddings: int, embedding_dim: int,
-               commitment_cost: float = 0.25, initializer=None, seed: int = 0):
+               commitment_cost: float = 0.25, initializer=None, seed: int = 0,
+               rotation_trick: bool = False):
     """Checks and keeps the options.
 
     Args:
@@ -58,6 +59,9 @@ class LossQuantization:
         the first global batch.
       seed: integer seed of the initialisation's random choices (see
         `quantizer.training_seed`).
+      rotation_trick: pass the decoder's gradient to the inputs through the
+        rotation trick (`quantizer.rotated`) instead of straight through (the
+        codebook still learns from the codebook loss only).
 
     Raises:
       ValueError: if an argument is out of range.
@@ -68,12 +72,15 @@ class LossQuantization:
     self.commitment_cost = float(commitment_cost)
     self.initializer = initializer
     self.seed = int(seed)
+    self.rotation_trick = bool(rotation_trick)
+    # The rotation is a gradient of the quantizer's own (see `Quantizer`).
+    self.own_gradient = self.rotation_trick
 
   def get_config(self) -> dict:
     """The constructor's keyword arguments (`initializer` as the object)."""
     return dict(num_embeddings=self.num_embeddings, embedding_dim=self.embedding_dim,
                 commitment_cost=self.commitment_cost, initializer=self.initializer,
-                seed=self.seed)
+                seed=self.seed, rotation_trick=self.rotation_trick)
 
   def quantize(self, variables: LossVariables, inputs: tf.Tensor,
                training: bool = False, seed=None) -> quantizer_lib.QuantizerOutput:
@@ -128,7 +135,8 @@ class LossQuantization:
     loss = (tf.reduce_sum(codebook_error, axis=1)
             + self.commitment_cost * tf.reduce_sum(commitment, axis=1))
     return quantizer_lib.straight_through_output(inputs, vectors, nearest, codes, loss,
-                                                 code_counts)
+                                                 code_counts,
+                                                 rotation_trick=self.rotation_trick)
 
 
 def _initialize_once(variables, initial):
@@ -149,12 +157,12 @@ class VectorQuantizerLoss(LossQuantization, quantizer_lib.SingleCodebook):
 
   def __init__(self, num_embeddings: int, embedding_dim: int,
                commitment_cost: float = 0.25, initializer=None, seed: int = 0,
-               name: str = "quantizer"):
+               rotation_trick: bool = False, name: str = "quantizer"):
     """Creates the codebook (set on the first training call).
 
     Args:
-      num_embeddings, embedding_dim, commitment_cost, initializer, seed: see
-        `LossQuantization`.
+      num_embeddings, embedding_dim, commitment_cost, initializer, seed,
+      rotation_trick: see `LossQuantization`.
       name: module name.
 
     Raises:
@@ -163,7 +171,7 @@ class VectorQuantizerLoss(LossQuantization, quantizer_lib.SingleCodebook):
     tf.Module.__init__(self, name=name)
     LossQuantization.__init__(self, num_embeddings, embedding_dim,
                               commitment_cost=commitment_cost, initializer=initializer,
-                              seed=seed)
+                              seed=seed, rotation_trick=rotation_trick)
     first = tf.VariableAggregation.ONLY_FIRST_REPLICA
     with self.name_scope:
       self.codebook = tf.Variable(tf.zeros([self.num_embeddings, self.embedding_dim]),
