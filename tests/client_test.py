@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from tfp_vqvae import client as client_cli
+from tfp_vqvae.serving import client_files
 from tfp_vqvae.data import preprocessing
 from tfp_vqvae.serving import client as serving_client
 from tfp_vqvae.serving import protos
@@ -151,7 +151,7 @@ class ImageFilesTest(tf.test.TestCase):
     for name, data in files.items():
       for channels in (1, 3):
         with self.subTest(file=name, channels=channels):
-          got = client_cli._decode_image(name, data, channels)
+          got = client_files.decode_image(name, data, channels)
           self.assertEqual(got.dtype, np.uint8)
           self.assertAllEqual(got, _training_pixels(data, channels))
 
@@ -159,12 +159,12 @@ class ImageFilesTest(tf.test.TestCase):
     every = np.arange(1 << 24, dtype=np.uint32)
     rgb = np.stack([every >> 16, (every >> 8) & 255, every & 255], -1).astype(np.uint8)
     rgb = rgb.reshape(4096, 4096, 3)
-    self.assertAllEqual(client_cli._luma(rgb), tf.image.rgb_to_grayscale(rgb).numpy())
+    self.assertAllEqual(client_files.luma(rgb), tf.image.rgb_to_grayscale(rgb).numpy())
 
   def test_a_file_that_is_no_image_is_refused_in_one_line(self):
     with self.assertRaisesRegex(ValueError, r"^Cannot read image notes.png: cannot "
                                 r"identify image file"):
-      client_cli._decode_image("notes.png", b"not an image", 1)
+      client_files.decode_image("notes.png", b"not an image", 1)
 
 
 if __name__ == "__main__":
