@@ -94,6 +94,12 @@ class HierarchicalPriorTest(tf.test.TestCase):
       bottom[:, row, column] = np.argmax(
           prior.bottom.logits(bottom, [2, 0], condition=top)[:, row, column], -1)
     self.assertAllEqual(samples["bottom"], bottom)
+    # top_k 1 (or a tiny nucleus) is that greedy decode at temperature 1: both
+    # levels take the knobs.
+    for knobs in (dict(top_k=1), dict(top_p=1e-6)):
+      greedy = prior.sample(seeds, 1.0, labels=[2, 0], **knobs)
+      self.assertAllEqual(greedy["top"], top)
+      self.assertAllEqual(greedy["bottom"], bottom)
 
   def test_mismatched_levels_are_refused(self):
     config = _config(top=(2, 2), bottom=(4, 4))

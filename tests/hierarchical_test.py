@@ -39,6 +39,12 @@ def _images(count=4, seed=0):
   return tf.constant((rng.random((count, 16, 16, 1)) > 0.5).astype(np.float32))
 
 
+def _knobs(seeds, temperature, top_k=(0, 0, 0), top_p=(1, 1, 1)):
+  """The inputs of the sample signature: seeds and one set of knobs per sample."""
+  return {"seeds": seeds, "temperature": np.array(temperature, np.float32),
+          "top_k": np.array(top_k, np.int32), "top_p": np.array(top_p, np.float32)}
+
+
 class HierarchicalModelTest(tf.test.TestCase):
 
   def test_shapes_codes_and_kl(self):
@@ -186,15 +192,13 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
   def test_sample_takes_a_temperature_per_sample_and_log_prob_scores_both_levels(self):
     client = serving_client.LocalClient(self.export_dir)
     seeds = np.array([5, 6, 5], np.int64)
-    sampled = client.predict("sample", {"seeds": seeds,
-                                        "temperature": np.array([1, 1, 1], np.float32)})
+    sampled = client.predict("sample", _knobs(seeds, [1, 1, 1]))
     self.assertEqual(sampled["top_codes"].shape, (3, 4, 4))
     self.assertEqual(sampled["bottom_codes"].shape, (3, 8, 8))
     self.assertEqual(sampled["probs"].shape, (3, 28, 28, 1))
     # A sample is a function of its own seed and temperature.
     self.assertAllEqual(sampled["bottom_codes"][0], sampled["bottom_codes"][2])
-    cold = client.predict("sample", {"seeds": seeds,
-                                     "temperature": np.array([1, 1, 0.05], np.float32)})
+    cold = client.predict("sample", _knobs(seeds, [1, 1, 0.05]))
     self.assertAllEqual(cold["top_codes"][:2], sampled["top_codes"][:2])
     codes = {name: sampled[name] for name in ("top_codes", "bottom_codes")}
     log_prob = client.predict("log_prob_codes", codes)["log_prob"]
@@ -202,7 +206,10 @@ class HierarchicalTrainAndExportTest(tf.test.TestCase):
     self.assertAllLess(log_prob, 0.0)
     with self.assertRaisesRegex(serving_client.PredictionError,
                                 r"(?s)sample: temperature must .* be finite and > 0"):
-      client.predict("sample", {"seeds": seeds, "temperature": np.zeros(3, np.float32)})
+      client.predict("sample", _knobs(seeds, [0, 0, 0]))
+    with self.assertRaisesRegex(serving_client.PredictionError,
+                                r"(?s)sample: top_k must .* be an integer in \[0, K=16\]"):
+      client.predict("sample", _knobs(seeds, [1, 1, 1], top_k=[0, 17, 0]))
     with self.assertRaisesRegex(serving_client.PredictionError,
                                 r"(?s)log_prob_codes: top_codes must be in \[0, 16\)"):
       client.predict("log_prob_codes", dict(codes, top_codes=-codes["top_codes"] - 1))

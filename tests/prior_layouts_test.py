@@ -117,22 +117,27 @@ class HierarchicalPipelineTest(tf.test.TestCase):
     self.assertIsInstance(config, prior_lib.HierarchicalPriorConfig)
     self.assertEqual(config.bottom.condition_shape, (4, 4))
 
-  def test_sample_cli_draws_top_then_bottom_deterministically(self):
+  def test_sample_cli_draws_top_then_bottom_deterministically_with_the_knobs(self):
     out = os.path.join(self.get_temp_dir(), "samples.png")
     result = subprocess.run(
         [sys.executable, "-m", "tfp_vqvae.sample", "--vqvae_dir", self.vqvae_dir,
          "--prior_dir", self.prior_dir, "--num", "4", "--columns", "2", "--seed", "3",
-         "--batch_size", "2", "--temperature", "0.7", "--out", out],
+         "--batch_size", "2", "--temperature", "0.7", "--top_k", "3", "--top_p", "0.95",
+         "--out", out],
         cwd=test_util.ROOT, capture_output=True, text=True, timeout=300)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     image = tf.io.decode_png(tf.io.read_file(out)).numpy()
     vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
     prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
-    codes, probs = sample_lib.sample_images(vqvae, prior, 4, temperature=0.7, seed=3)
+    codes, probs = sample_lib.sample_images(vqvae, prior, 4, temperature=0.7, seed=3,
+                                            top_k=3, top_p=0.95)
     self.assertEqual({level: c.shape for level, c in codes.items()},
                      {"top": (4, 4, 4), "bottom": (4, 8, 8)})
+    untruncated, _ = sample_lib.sample_images(vqvae, prior, 4, temperature=0.7, seed=3)
+    self.assertNotAllEqual(codes["bottom"], untruncated["bottom"])
     # In-process, one batch of 4 instead of 2 + 2: the same figure, titled.
-    title = f"4 samples of the prior {self.prior_dir}, temperature 0.7, seed 3"
+    title = (f"4 samples of the prior {self.prior_dir}, temperature 0.7, top_k 3, "
+             "top_p 0.95, seed 3")
     self.assertAllClose(image, figures.samples_figure(probs, 2, title), atol=2)
 
 

@@ -11,6 +11,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from tensorflow_serving.apis import prediction_log_pb2
 
 from tfp_vqvae.configs import priors as prior_configs
 from tfp_vqvae.data import code_shards
@@ -242,6 +243,28 @@ class PriorModelTest(tf.test.TestCase):
           residual.logits(greedy)[:, row, column, stage], axis=-1)
     self.assertAllEqual(residual.sample(tf.constant([5, 6], tf.int64), 1e-4), greedy)
 
+  def test_top_k_and_top_p_truncate_each_draw_per_sample(self):
+    prior = _prior()
+    seeds = tf.range(100, dtype=tf.int64)
+    codes = prior.sample(seeds, top_k=2).numpy()
+    # Each code is one of the two most likely given the codes before it, and the
+    # second one is drawn too.
+    ranks = np.argsort(np.argsort(-prior.logits(codes).numpy(), axis=-1), axis=-1)
+    drawn_ranks = np.take_along_axis(ranks, codes[..., None], axis=-1)
+    self.assertAllInSet(drawn_ranks, [0, 1])
+    self.assertIn(1, drawn_ranks)
+    # Knobs per sample: top_k 1 and a tiny nucleus are the greedy decode, top_k 0
+    # and top_p 1 leave the draw as it was.
+    greedy = prior.sample(seeds[:1], 1e-4)[0]
+    mixed = prior.sample(seeds[:3], top_k=tf.constant([1, 0, 0]),
+                         top_p=tf.constant([1.0, 1.0, 1e-6]))
+    self.assertAllEqual(mixed[0], greedy)
+    self.assertAllEqual(mixed[1], prior.sample(seeds[1:2])[0])
+    self.assertAllEqual(mixed[2], greedy)
+    self.assertNotAllEqual(mixed[1], greedy)
+    with self.assertRaisesRegex(ValueError, r"top_k must be an integer in \[0, K=5\]"):
+      prior.sample(seeds[:1], top_k=6)
+
   def test_dropout_only_in_training_and_seeded(self):
     prior = _prior(dropout_rate=0.5)
     codes = np.random.default_rng(2).integers(0, 5, (2, 4, 4))
@@ -377,6 +400,18 @@ class PriorPipelineTest(tf.test.TestCase):
     self.assertNotIn("Traceback", result.stderr)
     self.assertFalse(os.path.exists(prior_dir))
 
+  def test_sample_cli_refuses_knobs_out_of_range_naming_the_flag(self):
+    out = os.path.join(self.get_temp_dir(), "refused.png")
+    for flag, message in (("--top_p=0", "flag --top_p=0.0: must be in (0, 1]"),
+                          ("--top_k=17", "error: --top_k must be at most the prior's "
+                           "K=16, got 17.")):
+      result = _run("-m", "tfp_vqvae.sample", "--vqvae_dir", self.vqvae_dir,
+                    "--prior_dir", self.prior_dir, "--out", out, flag)
+      self.assertNotEqual(result.returncode, 0)
+      self.assertIn(message, result.stderr)
+      self.assertNotIn("Traceback", result.stderr)
+      self.assertFalse(os.path.exists(out))
+
   def test_cli_trains_on_real_files(self):
     if not os.path.isdir(test_util.KMNIST_DIR):
       self.skipTest(f"{test_util.KMNIST_DIR} is absent")
@@ -415,9 +450,12 @@ class PriorPipelineTest(tf.test.TestCase):
     vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
     prior, _ = prior_lib.load_prior(self.prior_dir, vqvae)
     seeds = np.array([3, 1, 4], np.int64)
-    # The program asks for temperatures 1, 0.5, 1: one per sample.
-    codes = prior.sample(seeds, np.array([[1.0], [0.5], [1.0]], np.float32)).numpy()
+    # The program asks for temperatures 1, 0.5, 1, top_k 0, 0, 3 and top_p 1, 1,
+    # 0.9: one of each per sample.
+    codes = prior.sample(seeds, np.array([[1.0], [0.5], [1.0]], np.float32),
+                         top_k=np.array([0, 0, 3]), top_p=np.array([1.0, 1.0, 0.9])).numpy()
     self.assertAllEqual(codes[1], prior.sample(seeds[1:2], 0.5)[0])
+    self.assertAllEqual(codes[2], prior.sample(seeds[2:], top_k=3, top_p=0.9)[0])
     outputs = os.path.join(self.get_temp_dir(), "outputs.npz")
     result = _run(os.path.join(test_util.ROOT, "tests", "programs", "sample_from_export.py"),
                   export_dir, outputs)
@@ -433,7 +471,20 @@ class PriorPipelineTest(tf.test.TestCase):
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
                                 r"sample: seeds must have shape \[batch\]"):
       loaded.signatures["sample"](seeds=tf.zeros([2, 2], tf.int64),
-                                  temperature=tf.ones([2]))
+                                  temperature=tf.ones([2]), top_k=tf.zeros([2], tf.int32),
+                                  top_p=tf.ones([2]))
+    # The warm-up requests TF Serving replays at load run (temperature and top_p
+    # 1, not the refused 0).
+    warmup = os.path.join(export_dir, export_lib.WARMUP_FILE)
+    signatures = []
+    for record in tf.data.TFRecordDataset(warmup):
+      request = prediction_log_pb2.PredictionLog.FromString(
+          record.numpy()).predict_log.request
+      signatures.append(request.model_spec.signature_name)
+      inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+      self.assertLen(next(iter(loaded.signatures[signatures[-1]](**inputs).values())),
+                     len(next(iter(inputs.values()))))
+    self.assertContainsSubset(["sample", "log_prob_codes"], signatures)
 
 
 if __name__ == "__main__":

@@ -116,14 +116,22 @@ class TokenPriorTrainingTest(tf.test.TestCase):
       self.assertIn("sample", loaded.signatures)
       self.assertEqual("log_prob_codes" in loaded.signatures, scores, name)
       prior, _ = prior_lib.load_prior(prior_dir, vqvae)
-      got = loaded.signatures["sample"](seeds=tf.constant(seeds),
-                                        temperature=tf.constant([1.0, 0.5]))
-      self.assertAllEqual(got["codes"],
-                          prior.sample(seeds, np.array([[1.0], [0.5]], np.float32)))
-      with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
-                                  "sample: temperature must"):
-        loaded.signatures["sample"](seeds=tf.constant(seeds),
-                                    temperature=tf.constant([1.0, 0.0]))
+      knobs = dict(temperature=tf.constant([1.0, 0.5]), top_k=tf.constant([3, 0]),
+                   top_p=tf.constant([1.0, 0.8]))
+      got = loaded.signatures["sample"](seeds=tf.constant(seeds), **knobs)
+      # Each row with its own knobs, as the prior draws it alone.
+      for row, (temperature, top_k, top_p) in enumerate(((1.0, 3, 1.0), (0.5, 0, 0.8))):
+        self.assertAllEqual(got["codes"][row], prior.sample(
+            seeds[row:row + 1], temperature, top_k=top_k, top_p=top_p)[0], name)
+      self.assertNotAllEqual(got["codes"], prior.sample(seeds))
+      for knob, values, message in (("temperature", [1.0, 0.0], "finite and > 0"),
+                                    ("top_k", [0, 17], r"an integer in \[0, K=16\]"),
+                                    ("top_p", [1.0, 0.0], r"in \(0, 1\]")):
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                    f"sample: {knob} must have the batch size of seeds "
+                                    f"and be {message}"):
+          loaded.signatures["sample"](seeds=tf.constant(seeds), **dict(
+              knobs, **{knob: tf.constant(values, knobs[knob].dtype)}))
       if scores:
         self.assertAllClose(
             loaded.signatures["log_prob_codes"](codes=got["codes"])["log_prob"],

@@ -137,6 +137,11 @@ class TransformerPriorTest(tf.test.TestCase):
                                             [False, True, False, True],
                                             [False, True, True, True]])
     self.assertAllClose(kept[0], logits[0])
+    # top_p 1 keeps every code, also when only known at run time and the float32
+    # sum of the probabilities reaches 1 before the least likely codes.
+    peaked = tf.constant([[40.0, 0.0, -1.0, -2.0]])
+    for top_p in (1.0, tf.constant([1.0])):
+      self.assertAllEqual(categorical_sampling.truncate(peaked, top_p=top_p), peaked)
     # The temperature divides the logits before the nucleus is taken.
     flat = categorical_sampling.truncate(logits, temperature=100.0, top_p=0.7)
     self.assertAllClose(flat[0, 1:], logits[0, 1:] / 100.0)

@@ -1,7 +1,7 @@
 r"""Generates images: codes sampled from the prior, decoded by the VQ-VAE.
 
     python -m tfp_vqvae.sample --vqvae_dir DIR --prior_dir PRIOR_DIR --num 64 \
-      --out samples.png [--temperature 1.0 --seed 0]
+      --out samples.png [--temperature 1.0 --top_k 0 --top_p 1.0 --seed 0]
 
 Writes a PNG grid of the decoder's means. Sample i is drawn from its own seed,
 derived from (--seed, i), so the output depends only on the flags: the same
@@ -10,6 +10,8 @@ single-level and residual codes are drawn by their prior (PixelCNN or causal
 Transformer: one code after another; MaskGIT: in 8 parallel steps), VQ-VAE-2's top
 codes first and then its bottom codes given them.
 """
+
+import math
 
 from absl import flags
 import numpy as np
@@ -29,8 +31,16 @@ def define_flags(flag_values=flags.FLAGS):
                        flag_values=flag_values)
   flags.DEFINE_float("temperature", 1.0, "Divides the prior's logits; < 1 gives "
                      "cleaner, less varied samples.", flag_values=flag_values)
-  flags.register_validator("temperature", lambda value: value > 0, message="must be > 0",
-                           flag_values=flag_values)
+  flags.register_validator("temperature", lambda value: 0 < value < math.inf,
+                           message="must be finite and > 0", flag_values=flag_values)
+  flags.DEFINE_integer("top_k", 0, "Draws each code among the top_k most likely codes "
+                       "(at most the prior's K); 0 for all.", lower_bound=0,
+                       flag_values=flag_values)
+  flags.DEFINE_float("top_p", 1.0, "Draws each code from the smallest set of most "
+                     "likely codes whose probability reaches top_p (nucleus "
+                     "sampling); 1 for all.", flag_values=flag_values)
+  flags.register_validator("top_p", lambda value: 0 < value <= 1,
+                           message="must be in (0, 1]", flag_values=flag_values)
   flags.DEFINE_integer("seed", 0, "Seed of the draw.", lower_bound=0,
                        flag_values=flag_values)
   flags.DEFINE_integer("columns", 8, "Images per row of the grid.", lower_bound=1,
@@ -63,10 +73,16 @@ def main(argv):
                 else np.arange(values.num, dtype=np.int32) % prior.num_classes)
     elif values.label is not None:
       raise ValueError("--label needs a class-conditional prior.")
+    if values.top_k > prior.num_embeddings:
+      raise ValueError(f"--top_k must be at most the prior's K={prior.num_embeddings}, "
+                       f"got {values.top_k}.")
     _, probs = sampling.sample_images(vqvae, prior, values.num, values.temperature,
-                                      values.seed, values.batch_size, labels)
+                                      values.seed, values.batch_size, labels,
+                                      values.top_k, values.top_p)
+    knobs = (f", top_k {values.top_k}" if values.top_k else "") + (
+        f", top_p {values.top_p:g}" if values.top_p < 1 else "")
     title = (f"{values.num} samples of the prior {values.prior_dir}, temperature "
-             f"{values.temperature:g}, seed {values.seed}")
+             f"{values.temperature:g}{knobs}, seed {values.seed}")
     figures.write_png(values.out, figures.samples_figure(probs, values.columns, title))
 
   cli.exit_on_error(sample)
@@ -77,8 +93,8 @@ def run():
   """The console entry point, tfp-vqvae-sample."""
   define_flags()
   config_flags.add_help_group("sampling", ["vqvae_dir", "prior_dir", "out", "num",
-                                           "temperature", "seed", "columns",
-                                           "batch_size", "label"])
+                                           "temperature", "top_k", "top_p", "seed",
+                                           "columns", "batch_size", "label"])
   cli.run(main, __doc__, required=["vqvae_dir", "prior_dir", "out"])
 
 

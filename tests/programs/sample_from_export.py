@@ -1,5 +1,5 @@
-"""Samples three code grids from an export with a prior (temperatures 1, 0.5, 1),
-scores them, tries codes out of range (printing the refusal), and saves codes, probs
+"""Samples three code grids from an export with a prior (temperatures 1, 0.5, 1;
+top_k 0, 0, 3; top_p 1, 1, 0.9), scores them, tries codes out of range (printing the refusal), and saves codes, probs
 and log_prob to an .npz.
 
     python tests/programs/sample_from_export.py EXPORT_DIR OUTPUTS.npz
@@ -14,8 +14,9 @@ import tensorflow as tf
 def main(argv):
   loaded = tf.saved_model.load(argv[1])
   seeds = tf.constant([3, 1, 4], tf.int64)
-  temperature = tf.constant([1.0, 0.5, 1.0])
-  sampled = loaded.signatures["sample"](seeds=seeds, temperature=temperature)
+  sampled = loaded.signatures["sample"](
+      seeds=seeds, temperature=tf.constant([1.0, 0.5, 1.0]),
+      top_k=tf.constant([0, 0, 3]), top_p=tf.constant([1.0, 1.0, 0.9]))
   scored = loaded.signatures["log_prob_codes"](codes=sampled["codes"])
   try:
     loaded.signatures["log_prob_codes"](codes=sampled["codes"] + 16)

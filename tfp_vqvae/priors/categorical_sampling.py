@@ -25,6 +25,21 @@ import tensorflow as tf
 from tfp_vqvae.internal import seeds as seeds_lib
 
 
+def knob_rules(num_embeddings):
+  """(name, valid, allowed) of each knob: `valid(value)` is a bool array, True where
+  `value` (a NumPy array or a float tensor) is in range; `allowed` says what is.
+
+  Written with operators only, to apply to NumPy values and tensors alike (a
+  comparison with NaN is False, so NaN fails every check).
+  """
+  return (
+      ("temperature", lambda t: (t > 0) & (t < math.inf), "finite and > 0"),
+      ("top_k", lambda k: (k >= 0) & (k <= num_embeddings) & (k % 1 == 0),
+       f"an integer in [0, K={num_embeddings}]"),
+      ("top_p", lambda p: (p > 0) & (p <= 1), "in (0, 1]"),
+  )
+
+
 def check_knobs(num_embeddings, temperature, top_k, top_p):
   """Validates the sampling knobs: ValueError now if known, else a graph assertion.
 
@@ -41,16 +56,9 @@ def check_knobs(num_embeddings, temperature, top_k, top_p):
   Raises:
     ValueError: naming the first known knob out of range.
   """
-  # Written with operators only, to apply to NumPy values and tensors alike (a
-  # comparison with NaN is False, so NaN fails every check).
-  checks = (
-      ("temperature", temperature, lambda t: (t > 0) & (t < math.inf),
-       "finite and > 0"),
-      ("top_k", top_k, lambda k: (k >= 0) & (k <= num_embeddings) & (k % 1 == 0),
-       f"an integer in [0, K={num_embeddings}]"),
-      ("top_p", top_p, lambda p: (p > 0) & (p <= 1), "in (0, 1]"),
-  )
-  for name, value, valid, allowed in checks:
+  values = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
+  for name, valid, allowed in knob_rules(num_embeddings):
+    value = values[name]
     known = tf.get_static_value(value)
     if known is None:
       tf.debugging.Assert(tf.reduce_all(valid(tf.cast(value, tf.float32))),
@@ -90,12 +98,12 @@ def truncate(logits, temperature=1.0, top_k=0, top_p=1.0):
   # Top-k: the number of codes kept (k, or all for 0).
   k = _per_example(top_k, tf.int32, rank)
   k = tf.where(k == 0, num_embeddings, k)
-  # Nucleus: codes whose more likely codes hold less than p keep their place.
+  # Nucleus: codes whose more likely codes hold less than p keep their place;
+  # p = 1 keeps every code, even those after the float32 sum has reached 1.
+  p = _per_example(top_p, logits.dtype, rank)
   before = tf.math.cumsum(tf.nn.softmax(descending, axis=-1), axis=-1, exclusive=True)
-  in_nucleus = tf.reduce_sum(
-      tf.cast(before < _per_example(top_p, logits.dtype, rank), tf.int32),
-      axis=-1, keepdims=True)
-  kept = tf.minimum(k, in_nucleus)
+  in_nucleus = tf.reduce_sum(tf.cast(before < p, tf.int32), axis=-1, keepdims=True)
+  kept = tf.where(p >= 1, k, tf.minimum(k, in_nucleus))
   smallest_kept = tf.experimental.numpy.take_along_axis(
       descending, tf.broadcast_to(kept - 1, tf.shape(descending[..., :1])), axis=-1)
   return tf.where(logits >= smallest_kept, logits,

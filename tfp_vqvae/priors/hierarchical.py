@@ -110,22 +110,25 @@ class HierarchicalPrior(tf.Module):
     return levels["top"] + levels["bottom"]
 
   @tf.function
-  def sample(self, seeds, temperature=1.0, labels=None):
+  def sample(self, seeds, temperature=1.0, labels=None, top_k=0, top_p=1.0):
     """Ancestral samples: the top grid, then the bottom grid given it.
 
     Each level draws its noise from its own stream of the example's seed, so a
-    sample depends on its seed only.
+    sample depends on its seed and knobs only.
 
     Args:
       seeds: int64 [B], one seed per sample.
-      temperature: > 0, a scalar or [B, 1] (one per sample); divides the logits
-        of both levels.
+      temperature: finite, > 0, a scalar or one per sample ([B] or [B, 1]);
+        divides the logits of both levels.
       labels: int [B] class labels, iff num_classes > 0.
+      top_k: int in [0, K], 0 for all codes; top_p: float in (0, 1], 1 for all
+        codes; each a scalar or one per sample, applied at both levels
+        (`categorical_sampling`).
 
     Returns:
       {"top": int32 [B, ht, wt], "bottom": int32 [B, hb, wb]} in [0, K).
     """
-    top = self.top.sample(seeds, temperature, labels)
-    bottom = self.bottom.sample(seeds, temperature, labels, condition=top,
-                                stream=seeds_lib.Stream.PRIOR_SAMPLE_BOTTOM)
+    top = self.top.sample(seeds, temperature, labels, top_k=top_k, top_p=top_p)
+    bottom = self.bottom.sample(seeds, temperature, labels, condition=top, top_k=top_k,
+                                top_p=top_p, stream=seeds_lib.Stream.PRIOR_SAMPLE_BOTTOM)
     return {"top": top, "bottom": bottom}

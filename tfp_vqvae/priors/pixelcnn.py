@@ -72,6 +72,7 @@ import tensorflow_probability as tfp
 from tfp_vqvae.internal import seeds as seeds_lib
 from tfp_vqvae.nets import attention as attention_lib
 from tfp_vqvae.nets import layers
+from tfp_vqvae.priors import categorical_sampling
 from tfp_vqvae.priors import hierarchical as hierarchical_prior
 from tfp_vqvae.priors import maskgit
 from tfp_vqvae.priors import tokens
@@ -450,38 +451,25 @@ class GatedPixelCNN(tf.Module):
             for n in range(self.num_stages)}
 
   @tf.function
-  def sample(self, seeds, temperature=1.0, labels=None, condition=None,
-             stream=seeds_lib.Stream.PRIOR_SAMPLE):
+  def sample(self, seeds, temperature=1.0, labels=None, condition=None, top_k=0,
+             top_p=1.0, stream=seeds_lib.Stream.PRIOR_SAMPLE):
     """Ancestral samples: code i ~ Categorical(logits_i / temperature | codes < i).
 
-    Each example draws from its own seed (Gumbel-max with stateless noise), so a
-    sample depends on its seed only, not on the rest of the batch.
-
-    Args:
-      seeds: int64 [B], one seed per sample.
-      temperature: > 0, a scalar or [B, 1] (one per sample); below 1 sharpens,
-        above 1 flattens each factor.
-      labels: int [B] class labels, iff num_classes > 0.
-      condition: int [B, *condition_shape] codes, iff condition_shape.
-      stream: the `seeds.Stream` of the noise (a prior composed with others
-        draws from its own).
-
-    Returns:
-      int32 codes [B, *code_shape] in [0, K).
+    The whole network runs once per code. The arguments, return value and errors
+    are those of `transformer.CausalTransformerPrior.sample`: one seed per sample
+    (int64 [B]), which alone decides its Gumbel noise, so a sample depends on its
+    seed and knobs, not on the rest of the batch; the knobs temperature, top_k
+    and top_p of `categorical_sampling`, each a scalar or one per sample; labels
+    iff num_classes > 0, condition codes iff condition_shape; the noise's
+    `stream`. Returns int32 codes [B, *code_shape] in [0, K).
     """
     self._check_labels(labels)
     self._check_condition(condition)
+    categorical_sampling.check_knobs(self.num_embeddings, temperature, top_k, top_p)
     height, width = self.latent_shape
     stages = self.num_stages
-    seeds = tf.cast(seeds, tf.int64)
-    temperature = tf.convert_to_tensor(temperature, tf.float32)
-    tiny = tf.experimental.numpy.finfo(tf.float32).tiny
-    uniform = tf.map_fn(
-        lambda s: tf.random.stateless_uniform(
-            [height, width, stages, self.num_embeddings],
-            seeds_lib.stream_seed(s, stream), minval=tiny, maxval=1.0),
-        seeds, fn_output_signature=tf.float32)
-    gumbel = -tf.math.log(-tf.math.log(uniform))
+    gumbel = categorical_sampling.gumbel_noise(
+        seeds, stream, [height, width, stages, self.num_embeddings])
     condition_features = self._condition_features(condition)
     codes = tf.zeros(tf.concat([tf.shape(seeds), self.code_shape], 0), tf.int32)
     positions = tf.reshape(tf.range(height * width), [height, width])
@@ -491,9 +479,10 @@ class GatedPixelCNN(tf.Module):
       row, column = position // width, position % width
       features = self._features(codes, labels, condition_features, False, None)
       for stage in range(stages):
-        logits = self._stage_logits(features, codes, stage)[:, row, column]
-        drawn = tf.argmax(logits / temperature + gumbel[:, row, column, stage], axis=-1,
-                          output_type=tf.int32)
+        logits = categorical_sampling.truncate(
+            self._stage_logits(features, codes, stage)[:, row, column], temperature,
+            top_k, top_p)
+        drawn = categorical_sampling.draw(logits, gumbel[:, row, column, stage])
         target = position * stages + stage
         drawn = tf.reshape(drawn, [-1] + [1] * len(self.code_shape))
         codes = tf.where(positions == target, drawn, codes)

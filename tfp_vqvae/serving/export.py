@@ -23,11 +23,16 @@ With a learned prior (`export_saved_model(..., prior_dir=...)`, see priors/pixel
 
     sample          seeds int64 [B],       -> codes int32 [B, h, w],
                     temperature float32 [B]   probs float32 [B, H, W, C]
+                    top_k int32 [B]
+                    top_p float32 [B]
     log_prob_codes  codes int32 [B, h, w]  -> log_prob float32 [B] (nats)
 
-`sample` draws sample i by ancestral sampling at temperature[i] (1 samples the
-prior itself, lower is more typical, higher more diverse) from seeds[i] alone, so
-a seed and temperature always give the same image. A class-conditional prior
+`sample` draws sample i from seeds[i] alone with the knobs of row i
+(priors/categorical_sampling.py): temperature[i] finite and > 0 (1 samples the
+prior itself, lower is more typical, higher more diverse), each code among the
+top_k[i] most likely (in [0, K], 0 for all) and within the nucleus of probability
+top_p[i] (in (0, 1], 1 for all). So a seed and its knobs always give the same
+image; temperature 1, top_k 0 and top_p 1 sample the prior. A class-conditional prior
 adds a `labels` int32 [B] input to both. Any prior of `train_prior` exports
 `sample` (a MaskGIT prior decodes in its 8 parallel steps); only those with an
 exact log p (PixelCNN, causal Transformer) export `log_prob_codes`.
@@ -76,6 +81,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from tfp_vqvae.data import pipeline as data
 from tfp_vqvae.models import likelihoods
+from tfp_vqvae.priors import categorical_sampling
 from tfp_vqvae.priors import pixelcnn as prior_lib
 from tfp_vqvae.training import checkpoints
 
@@ -92,6 +98,11 @@ WARMUP_BATCH_SIZES = (1, 8, 32, 128)
 # Prefix of the directory an export is written to before it is renamed to its
 # version number; TF Serving ignores directories whose name is not an integer.
 _TEMP_PREFIX = "tmp-export-"
+# The sampling knobs of the `sample` signature, one per sample
+# (priors/categorical_sampling.py), and what a warm-up request sends for each
+# input: zeros, but temperature and top_p 1 (0 is refused), so the requests run.
+_KNOB_DTYPES = {"temperature": tf.float32, "top_k": tf.int32, "top_p": tf.float32}
+_WARMUP_VALUES = {"temperature": 1, "top_p": 1}
 
 
 def serving_binarize_mode(train_binarize):
@@ -323,8 +334,8 @@ class PriorServingModule(ServingModule):
     labels = ({"labels": tf.TensorSpec([None], tf.int32, name="labels")}
               if self.prior.num_classes else {})
     specs["sample"] = dict(seeds=tf.TensorSpec([None], tf.int64, name="seeds"),
-                           temperature=tf.TensorSpec([None], tf.float32,
-                                                     name="temperature"), **labels)
+                           **{name: tf.TensorSpec([None], dtype, name=name)
+                              for name, dtype in _KNOB_DTYPES.items()}, **labels)
     if self.prior.exact_log_prob:
       specs["log_prob_codes"] = dict(codes=specs["decode"]["codes"], **labels)
     return specs
@@ -347,24 +358,34 @@ class PriorServingModule(ServingModule):
       return _nonempty(labels, batch_size)
 
   @tf.function
-  def sample(self, seeds, temperature, labels=None):
-    """int64 seeds [B], float32 temperatures [B] -> {"codes": int32 [B, h, w] (VQ-VAE-2:
-    "top_codes", "bottom_codes"), "probs": float32 [B, H, W, C]}."""
-    shape_checks = [_check_shape(seeds, "sample", "seeds", ()),
-                    _check_shape(temperature, "sample", "temperature", ())]
+  def sample(self, seeds, temperature, top_k, top_p, labels=None):
+    """int64 seeds [B], float32 temperature [B], int32 top_k [B], float32 top_p [B]
+    -> {"codes": int32 [B, h, w] (VQ-VAE-2: "top_codes", "bottom_codes"),
+    "probs": float32 [B, H, W, C]}."""
+    knobs = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
+    shape_checks = [_check_shape(seeds, "sample", "seeds", ())] + [
+        _check_shape(value, "sample", name, ()) for name, value in knobs.items()]
     with tf.control_dependencies(shape_checks):
       batch_size = tf.shape(seeds)[0]
-      temperature_check = tf.debugging.Assert(
-          tf.equal(tf.shape(temperature)[0], batch_size)
-          & tf.reduce_all(tf.math.is_finite(temperature) & (temperature > 0.0)),
-          ["sample: temperature must have the batch size of seeds and be finite and "
-           "> 0; got shape", tf.shape(temperature), "min", tf.reduce_min(temperature)])
-    with tf.control_dependencies([temperature_check]):
+      knob_checks = [
+          tf.debugging.Assert(
+              tf.equal(tf.shape(knobs[name])[0], batch_size)
+              & tf.reduce_all(valid(tf.cast(knobs[name], tf.float32))),
+              [f"sample: {name} must have the batch size of seeds and be {allowed}; "
+               "got shape", tf.shape(knobs[name]), "min", tf.reduce_min(knobs[name]),
+               "max", tf.reduce_max(knobs[name])])
+          for name, valid, allowed in categorical_sampling.knob_rules(
+              self.prior.num_embeddings)]
+    with tf.control_dependencies(knob_checks):
       seeds = _nonempty(seeds, batch_size)
-      temperature = _nonempty(temperature, batch_size) + tf.cast(
-          tf.equal(batch_size, 0), tf.float32)  # the padded row samples at 1, not 0
+      # The padded row samples at temperature 1 and top_p 1, not at the refused 0.
+      padded_row = tf.cast(tf.equal(batch_size, 0), tf.float32)
+      knobs = {"temperature": _nonempty(temperature, batch_size) + padded_row,
+               "top_k": _nonempty(top_k, batch_size),
+               "top_p": _nonempty(top_p, batch_size) + padded_row}
     labels = self._checked_labels(labels, batch_size, "sample")
-    codes = self.prior.sample(seeds, temperature[:, None], labels)
+    codes = self.prior.sample(seeds, knobs["temperature"][:, None], labels,
+                              top_k=knobs["top_k"][:, None], top_p=knobs["top_p"][:, None])
     return _first_rows(dict(_named_codes(codes),
                             probs=self.model.decode_codes(codes).mean()), batch_size)
 
@@ -394,8 +415,9 @@ def _warmup_requests(module, model_name, batch_sizes):
       request = predict_pb2.PredictRequest(
           model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
       for spec in tf.nest.flatten(inputs):
-        request.inputs[spec.name].CopyFrom(tf.make_tensor_proto(
-            tf.zeros((batch_size,) + tuple(spec.shape[1:]), spec.dtype)))
+        request.inputs[spec.name].CopyFrom(tf.make_tensor_proto(tf.fill(
+            (batch_size,) + tuple(spec.shape[1:]),
+            tf.constant(_WARMUP_VALUES.get(spec.name, 0), spec.dtype))))
       yield prediction_log_pb2.PredictionLog(
           predict_log=prediction_log_pb2.PredictLog(request=request))
 
