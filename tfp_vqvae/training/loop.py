@@ -300,9 +300,11 @@ class Loop:
     latest = tf.train.latest_checkpoint(self.model_dir)
     kept = (f"the latest checkpoint, {os.path.basename(latest)}, is the last finite one"
             if latest else "no checkpoint was written")
-    return (f"step {step}: {what} is not finite (NaN or inf), so training stopped and "
-            f"{kept}. The usual cause is a learning rate too high for the model (or "
-            "float16 without enough range): lower learning_rate and train again.")
+    return (f"step {step}: {what} is not finite (NaN or inf; the loss is checked at "
+            f"each progress line, every {self.schedule.log_every} steps), so training "
+            f"stopped and {kept}. The usual cause is a learning rate too high for the "
+            "model (or float16 without enough range): lower learning_rate and train "
+            "again.")
 
   def write_results(self, file_name: str, metrics: dict) -> None:
     """Writes `metrics` as JSON to model_dir/file_name (saving process only)."""
