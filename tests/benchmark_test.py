@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tfp_vqvae.configs import config as config_lib
 from tfp_vqvae.internal import benchmarks as benchmark
+from tfp_vqvae.priors import pixelcnn as prior_lib
 from tfp_vqvae.training import vqvae_trainer as train_lib
 
 # The keys README "Adding tfp_vqvae" of the peer bench requires on every line.
@@ -58,6 +59,35 @@ class BenchmarkCliTest(tf.test.TestCase):
       self.assertEqual((line["what"], line["malloc"], line["glibc_tunables"]),
                        ("quantizer", "default", ""))
       self.assertIsNone(line["batch"])
+
+  def test_sample_lines_of_untrained_priors_over_any_layout(self):
+    tiny = "model_dim=16,num_blocks=1,num_heads=2"
+    lines = _run("--what", "sample", "--num-embeddings", "8", "--sample-batch", "2",
+                 "--runs", "p=pixelcnn@3x3:num_channels=8,num_layers=2",
+                 f"t=transformer@2x2+4x4:{tiny},batch=3", f"m=maskgit@3x3x2:{tiny}")
+    self.assertEqual([(r["run"], r["prior"], r["batch"], r["code_shape"]) for r in lines],
+                     [("p", "pixelcnn", 2, "(3, 3)"),
+                      ("t", "transformer", 3, str({"top": (2, 2), "bottom": (4, 4)})),
+                      ("m", "maskgit", 2, "(3, 3, 2)")])
+    for line in lines:
+      for key in _REQUIRED + ("images_per_s", "n_params", "options"):
+        self.assertIn(key, line)
+      self.assertEqual((line["what"], line["num_embeddings"], line["decoded"]),
+                       ("sample", 8, False))
+      self.assertAllClose(line["images_per_s"],
+                          line["batch"] * 1000.0 / line["ms_per_step_median"], rtol=1e-3)
+    self.assertEqual(lines[0]["options"]["num_channels"], 8)
+    pixel_cnn = prior_lib.GatedPixelCNN(prior_lib.PriorConfig(
+        num_embeddings=8, latent_shape=(3, 3), num_channels=8, num_layers=2))
+    self.assertEqual(lines[0]["n_params"],
+                     sum(int(tf.size(v)) for v in pixel_cnn.trainable_variables))
+    result = subprocess.run(
+        [sys.executable, "-m", "tfp_vqvae.benchmark", "--what", "sample", "--runs",
+         "q=transformer@7x7:num_heads=3"], capture_output=True, text=True)
+    self.assertEqual(result.returncode, 1)
+    self.assertEqual(result.stdout, "")
+    self.assertIn("error: --runs q=transformer@7x7:num_heads=3: num_heads=3: must divide "
+                  "model_dim=128", result.stderr)
 
   def test_mixed_precision_lines_are_a_separate_peer(self):
     configs = benchmark.build_configs(benchmark.parse_args(

@@ -35,17 +35,27 @@ What is timed:
               SavedModel written by `export_lib.save_module` from a freshly
               initialised model and loaded back: latency p50/p99 per call at
               batch 1 and 64 (one call per sample), images/s at batch 256.
-  sample      (ours only; `--what sample --runs NAME=VQVAE_DIR,PRIOR_DIR ...`)
-              sampling from trained model and prior directories (any prior:
-              PixelCNN, cached causal Transformer, MaskGIT's 8 steps; any code
-              layout: one grid, residual, VQ-VAE-2) and decoding, as
-              `sample.sample_images` does for a batch of `--sample-batch`
-              images (traced once), reported as images/s.
+  sample      (ours only; `--what sample --runs RUN ...`) images/s of
+              sampling a batch of `--sample-batch` (traced once) from a prior
+              of any kind (PixelCNN, cached causal Transformer, MaskGIT's 8
+              steps) over any code layout. A RUN is either
+                NAME=VQVAE_DIR,PRIOR_DIR
+              trained model and prior directories: codes sampled and decoded,
+              as `sample.sample_images` does ("decoded": true), or
+                NAME=PRIOR@LAYOUT[:FIELD=VALUE,...]
+              an untrained prior (sampling costs what a trained one's does)
+              built from its registered options (`--prior=PRIOR`, the FIELDs
+              overriding their defaults) over `--num-embeddings` codes laid out
+              as hxw (one grid), hxwxS (S residual stages) or hxw+hxw
+              (VQ-VAE-2's top and bottom grids): codes only ("decoded":
+              false). FIELD batch sets this run's batch, e.g.
+                --runs pixelcnn32=pixelcnn@32x32:num_channels=64,batch=2
 """
 
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -278,19 +288,55 @@ def run_serving(config):
   return records
 
 
+def parse_sample_run(run, num_embeddings, batch):
+  """The configuration fields of one `--runs` value of `--what sample` (docstring).
+
+  Raises:
+    ValueError: naming the run, if it is neither form, or its prior or options
+      are unknown or out of range.
+  """
+  from tfp_vqvae.configs import priors as prior_configs  # pylint: disable=g-import-not-at-top
+  name, _, spec = run.partition("=")
+  untrained = re.fullmatch(r"(\w+)@(\d+x\d+(?:x\d+|\+\d+x\d+)?)(?::(.*))?", spec)
+  if untrained is None:
+    vqvae_dir, _, prior_dir = spec.partition(",")
+    if not (name and vqvae_dir and prior_dir):
+      raise ValueError(f"--runs {run}: expected NAME=VQVAE_DIR,PRIOR_DIR or "
+                       "NAME=PRIOR@LAYOUT[:FIELD=VALUE,...].")
+    return dict(run=name, batch=batch, num_embeddings=None, vqvae_dir=vqvae_dir,
+                prior_dir=prior_dir)
+  prior, layout, fields = untrained.groups()
+  options = {}
+  for item in filter(None, (fields or "").split(",")):
+    field, _, value = item.partition("=")
+    try:
+      options[field] = json.loads(value)
+    except json.JSONDecodeError:
+      options[field] = value
+  batch = options.pop("batch", batch)
+  grids = [[int(size) for size in grid.split("x")] for grid in layout.split("+")]
+  code_shape = dict(zip(("top", "bottom"), grids)) if len(grids) == 2 else grids[0]
+  try:
+    options_cls = prior_configs.PRIORS.get(prior)
+    unknown = sorted(set(options) - set(options_cls.field_names()))
+    if unknown:
+      raise ValueError(f"unknown {prior} options {', '.join(unknown)}")
+    options_cls.from_record(options)
+  except ValueError as error:
+    raise ValueError(f"--runs {run}: {error}") from error
+  return dict(run=name, batch=batch, num_embeddings=num_embeddings, prior=prior,
+              options=options, code_shape=code_shape)
+
+
 def run_sample(config):
-  """Times sampling from a trained VQ-VAE and prior of any kind: images per second."""
-  from tfp_vqvae.training import checkpoints  # pylint: disable=g-import-not-at-top
-  from tfp_vqvae.priors import pixelcnn as prior_lib  # pylint: disable=g-import-not-at-top
+  """Times sampling from a prior of any kind: images per second."""
   from tfp_vqvae.priors import sampling as sample_lib  # pylint: disable=g-import-not-at-top
 
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   rss_baseline = current_rss_mb()
-  vqvae, _, _ = checkpoints.load_vqvae(config["vqvae_dir"])
-  prior, _ = prior_lib.load_prior(config["prior_dir"], vqvae)
+  prior, decode, record = _sample_setup(config)
   labels = tf.zeros([config["batch"]], tf.int32) if prior.num_classes else None
-  decode = tf.function(lambda codes: vqvae.decode_codes(codes).mean())
   draws = iter(range(1 << 30))
 
   def step():
@@ -298,12 +344,39 @@ def run_sample(config):
     # seeds each call, the same graphs.
     codes = prior.sample(sample_lib.sample_seeds(next(draws), config["batch"]), 1.0,
                          labels)
-    return float(decode(codes)[0, 0, 0, 0])
+    return float(tf.reduce_sum(tf.nest.flatten(decode(codes))[0][0]))
 
   samples, _ = time_windows(step, config["warmup"], config["windows"],
                             config["steps_per_window"])
-  return _record(config, samples, rss_baseline, run=config["run"],
-                 code_shape=str(vqvae.code_shape), num_embeddings=vqvae.num_embeddings)
+  return _record(config, samples, rss_baseline, run=config["run"], **record)
+
+
+def _sample_setup(config):
+  """(prior, decode: codes -> what a step fetches from, the record's own fields)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.configs import priors as prior_configs  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.priors import pixelcnn as prior_lib  # pylint: disable=g-import-not-at-top
+  from tfp_vqvae.training import checkpoints  # pylint: disable=g-import-not-at-top
+
+  if "prior_dir" in config:
+    vqvae, _, _ = checkpoints.load_vqvae(config["vqvae_dir"])
+    prior, _ = prior_lib.load_prior(config["prior_dir"], vqvae)
+    decode = tf.function(lambda codes: vqvae.decode_codes(codes).mean())
+    return prior, decode, dict(code_shape=str(vqvae.code_shape),
+                               num_embeddings=vqvae.num_embeddings,
+                               prior=prior_lib.prior_name(
+                                   prior_lib.read_config(config["prior_dir"])[0]),
+                               decoded=True)
+  code_shape = config["code_shape"]  # JSON made its tuples lists
+  code_shape = ({level: tuple(shape) for level, shape in code_shape.items()}
+                if isinstance(code_shape, dict) else tuple(code_shape))
+  options = prior_configs.PRIORS.get(config["prior"]).from_record(config["options"])
+  prior = prior_lib.build_prior(options.architecture(
+      config["num_embeddings"], code_shape, 0, config["seed"]))
+  parameters = sum(int(tf.size(v)) for v in prior.trainable_variables)
+  return prior, lambda codes: codes, dict(
+      code_shape=str(code_shape), prior=config["prior"], options=options.to_record(),
+      n_params=parameters, decoded=False)
 
 
 _RUNNERS = {"train_step": run_train_step, "quantizer": run_quantizer,
@@ -338,12 +411,9 @@ def build_configs(args):
                               num_embeddings=k))
     elif what == "sample":
       for run in args.runs or ():
-        name, _, dirs = run.partition("=")
-        vqvae_dir, _, prior_dir = dirs.partition(",")
-        configs.append(dict(base, peer=PEER, dtype="float32", batch=args.sample_batch,
-                            num_embeddings=None, n_vectors=None, run=name,
-                            vqvae_dir=vqvae_dir,
-                            prior_dir=prior_dir))
+        configs.append(dict(base, peer=PEER, dtype="float32", n_vectors=None,
+                            **parse_sample_run(run, args.num_embeddings,
+                                               args.sample_batch)))
     else:
       configs.append(dict(base, peer=PEER, dtype="float32",
                           num_embeddings=args.num_embeddings))
@@ -378,15 +448,17 @@ def parse_args(argv):
   parser.add_argument("--what", choices=("train_step", "quantizer", "serving", "sample",
                                          "all"), default="all",
                       help="all: train_step, quantizer and serving (sample needs --runs)")
-  parser.add_argument("--runs", nargs="+", metavar="NAME=VQVAE_DIR,PRIOR_DIR",
-                      help="sample: trained VQ-VAE and prior directories to sample from")
+  parser.add_argument("--runs", nargs="+",
+                      metavar="NAME=VQVAE_DIR,PRIOR_DIR|NAME=PRIOR@LAYOUT[:FIELD=VALUE,...]",
+                      help="sample: trained VQ-VAE and prior directories to sample "
+                      "from, or an untrained prior over a code layout (module docstring)")
   parser.add_argument("--sample-batch", type=int, default=64,
                       help="sample: images drawn per call")
   parser.add_argument("--batch", type=int, nargs="+", help="train-step batch sizes")
   parser.add_argument("--n", type=int, nargs="+", help="quantizer: numbers of vectors N")
   parser.add_argument("--k", type=int, nargs="+", help="quantizer: codebook sizes K")
   parser.add_argument("--num-embeddings", type=int, default=512,
-                      help="K of the train step and serving model")
+                      help="K of the train step, serving model and untrained priors")
   parser.add_argument("--dtypes", nargs="+", default=["float32"],
                       choices=("float32", "bfloat16", "float16"),
                       help="train-step compute dtypes; non-float32 lines get their own peer")
@@ -414,5 +486,9 @@ def main(argv=None):
     for record in records if isinstance(records, list) else [records]:
       emit(record)
     return 0
-  return 1 if run_children(build_configs(args), args.malloc) else 0
+  try:
+    configs = build_configs(args)
+  except ValueError as error:
+    sys.exit(f"error: {error}")
+  return 1 if run_children(configs, args.malloc) else 0
 
