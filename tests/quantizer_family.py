@@ -3,7 +3,7 @@
 A `Member` makes a quantizer and reads it the same way whatever its kind: the
 tf.Module quantizers (EMA, loss-trained, the grid quantizers FSQ and LFQ, and
 residual stacks of each; EMA and residual loss-trained stages with the rotation
-trick) and the Keras layers. Between them the members use each
+trick; low-dimensional cosine codebooks of each) and the Keras layers. Between them the members use each
 codebook initialiser (None, UniformInit, KMeansInit). The EMA members sum per-code statistics in reduction groups of
 `GROUP` images, so that one device on a global batch of 2 * GROUP computes the same
 bits as two replicas with GROUP each (quantizer.EMAQuantization); calls on GROUP
@@ -19,6 +19,7 @@ import tensorflow as tf
 from tfp_vqvae.keras import layers as keras_layers
 from tfp_vqvae.quantizers import base as quantizer_lib
 from tfp_vqvae.quantizers import codebook_init
+from tfp_vqvae.quantizers import cosine
 from tfp_vqvae.quantizers import ema as ema_lib
 from tfp_vqvae.quantizers import fsq
 from tfp_vqvae.quantizers import grid
@@ -87,6 +88,12 @@ def _rotated_loss_stage(*args, **kwargs):
   return quantizer_loss.VectorQuantizerLoss(*args, rotation_trick=True, **kwargs)
 
 
+def _cosine(codebook_class, **options):
+  """A cosine codebook of K codes in d = D - 1 = 3 dims (projections' seed 9)."""
+  return lambda: cosine.LowDimCosine(
+      codebook_class(K, D - 1, cosine=True, name="codebook", **options), D, seed=9)
+
+
 MEMBERS = {
     "ema": Member(lambda: ema_lib.VectorQuantizerEMA(K, D, **_EMA), 1, 0),
     "loss": Member(lambda: quantizer_loss.VectorQuantizerLoss(
@@ -109,6 +116,10 @@ MEMBERS = {
     "residual_loss_rotation": Member(
         _residual(_rotated_loss_stage, codebook_init.UniformInit()), 2, 2,
         float32_loss=True),
+    "ema_cosine": Member(_cosine(ema_lib.VectorQuantizerEMA, **_EMA), 1, 4),
+    "loss_cosine_rotation": Member(
+        _cosine(quantizer_loss.VectorQuantizerLoss, rotation_trick=True,
+                initializer=codebook_init.KMeansInit(), seed=4), 1, 5),
 }
 
 
@@ -146,9 +157,14 @@ def is_grid(quantizer) -> bool:
   return isinstance(stages(quantizer)[0], grid.GridQuantizer)
 
 
+def is_cosine(quantizer) -> bool:
+  return isinstance(stages(quantizer)[0], cosine.LowDimCosine)
+
+
 def codebooks(quantizer) -> list:
-  """The [K, D] NumPy codebook of each stage (a grid quantizer's implicit one)."""
-  if is_grid(quantizer):
+  """The [K, D] NumPy codebook of each stage (a grid quantizer's implicit one, a
+  cosine codebook's projected back)."""
+  if is_grid(quantizer) or is_cosine(quantizer):
     return [np.array(codebook) for codebook in quantizer.codebooks]
   return [np.array(stage.codebook.numpy()) for stage in stages(quantizer)]
 
@@ -196,6 +212,18 @@ def numpy_lfq(quantizer, vectors):
   return bits @ (2 ** np.arange(bits.shape[1])), 2.0 * bits - 1.0
 
 
+def numpy_cosine(quantizer, vectors):
+  """(codes [N], unit code vectors [N, d]) of a `cosine.LowDimCosine` for float
+  [N, D] `vectors`: the largest cosine similarity between the projected vector
+  and the codebook's rows, in float64."""
+  projected = numpy_linear(quantizer.project_in, vectors.astype(np.float64))
+  book = quantizer.codebook_quantizer.codebook.numpy().astype(np.float64)
+  book /= np.linalg.norm(book, axis=1, keepdims=True)
+  codes = (projected @ book.T / np.linalg.norm(projected, axis=1, keepdims=True)
+           ).argmax(1)
+  return codes, book[codes]
+
+
 def _numpy_grid(quantizer, vectors):
   if isinstance(quantizer, fsq.FiniteScalarQuantizer):
     return numpy_fsq(quantizer, vectors)
@@ -206,6 +234,9 @@ def numpy_reference(quantizer, vectors):
   """([N, stages] codes, [N, D] quantized vectors) of float [N, D] `vectors`, as
   NumPy computes them with the quantizer's current state: each stage codes the
   residual the earlier ones left, and the quantized vectors are the stages' sum."""
+  if is_cosine(quantizer):
+    codes, code_vectors = numpy_cosine(quantizer, vectors)
+    return codes[:, None], numpy_linear(quantizer.project_out, code_vectors)
   if not is_grid(quantizer):
     return numpy_codes(vectors, codebooks(quantizer))
   residual = vectors.astype(np.float64)
@@ -225,7 +256,8 @@ def straight_through(quantizer, inputs):
   with the quantizer's state before its call.
 
   A codebook quantizer passes the gradient to its inputs unchanged (the identity),
-  or with the rotation trick through sg(lambda R) (`numpy_rotation`). A grid
+  or with the rotation trick through sg(lambda R) (`numpy_rotation`); a cosine
+  one through its projections and the normalisation, and either. A grid
   quantizer passes it through its projections and through the relaxed
   quantization (FSQ's bound, LFQ's identity) in place of the rounding: here
   project_out(g + relaxed - sg(relaxed)) with g the reference's grid points. A
@@ -233,7 +265,9 @@ def straight_through(quantizer, inputs):
   """
   if not getattr(quantizer, "own_gradient", False):
     return inputs
-  stage_function = _grid_straight_through if is_grid(quantizer) else _rotated
+  stage_function = (_grid_straight_through if is_grid(quantizer) else
+                    _cosine_straight_through if is_cosine(quantizer) else
+                    _codebook_straight_through)
   residual = tf.reshape(inputs, [-1, D])
   total = tf.zeros_like(residual)
   for stage in stages(quantizer):
@@ -260,14 +294,31 @@ def numpy_rotation(vectors, nearest):
   return nearest_norm / vectors_norm, rotations
 
 
-def _rotated(quantizer, vectors):
-  """The rotation trick of one codebook quantizer on [N, D] `vectors`: the
-  constants scale * R (NumPy, from the reference's codes) applied to them."""
-  codebook = quantizer.codebook.numpy()
-  codes, _ = numpy_codes(vectors.numpy(), [codebook])
-  scale, rotations = numpy_rotation(vectors.numpy(), codebook[codes[:, 0]])
+def _rotate(vectors, nearest):
+  """The constants scale * R of the rotation trick (NumPy) onto float [N, d]
+  `nearest`, applied to [N, d] `vectors`."""
+  scale, rotations = numpy_rotation(vectors.numpy(), nearest)
   matrices = tf.constant(scale[:, :, None] * rotations, tf.float32)
   return tf.linalg.matvec(matrices, vectors)
+
+
+def _codebook_straight_through(quantizer, vectors):
+  """The rotation trick of one codebook quantizer on [N, D] `vectors`."""
+  codebook = quantizer.codebook.numpy()
+  codes, _ = numpy_codes(vectors.numpy(), [codebook])
+  return _rotate(vectors, codebook[codes[:, 0]])
+
+
+def _cosine_straight_through(quantizer, vectors):
+  """project_out of the unit code vector, with the gradient of the normalised
+  projected `vectors` (straight through, or rotated onto the code)."""
+  unit = tf.math.l2_normalize(quantizer.project_in(vectors), axis=-1)
+  _, code_vectors = numpy_cosine(quantizer, vectors.numpy())
+  if quantizer.codebook_quantizer.rotation_trick:
+    snapped = _rotate(unit, code_vectors)
+  else:
+    snapped = unit + tf.constant(code_vectors, tf.float32) - tf.stop_gradient(unit)
+  return quantizer.project_out(snapped)
 
 
 def _grid_straight_through(quantizer, vectors):

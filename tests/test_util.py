@@ -8,6 +8,7 @@ import sys
 
 from absl import flags
 import numpy as np
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from tfp_vqvae.configs import config as config_lib
@@ -47,6 +48,16 @@ def tiny_vqvae(image_shape, data_variance=1.0, **overrides):
     sizes.setdefault("binarize", "none")
   return builder.build_vqvae(config_lib.Config.from_fields(**sizes), image_shape,
                              data_variance)
+
+
+def variables_without_gradient(model, images) -> list:
+  """Names of `model`'s trainable variables whose gradient of the mean training
+  loss on `images` is missing or all zero."""
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(model.loss_terms(images, training=True).loss)
+  gradients = tape.gradient(loss, model.trainable_variables)
+  return [variable.name for variable, gradient in zip(model.trainable_variables, gradients)
+          if gradient is None or not np.any(tf.convert_to_tensor(gradient))]
 
 
 def flagfile_config(path, **overrides):

@@ -49,12 +49,27 @@ class CodebookOptions(QuantizerOptions):
       "Pass the decoder's gradient to the encoder through the rotation trick (Fifty "
       "et al. 2024: each output rotated and scaled onto its code, the rotation a "
       "constant), not straight through. Same outputs and codes.")
+  cosine_dim: int = fields.field(
+      0, fields.NON_NEGATIVE_INT,
+      "d > 0: look codes up in d dimensions by cosine similarity (ViT-VQGAN; "
+      "LlamaGen: 8): a learned projection D -> d, inputs and codes l2-normalised, "
+      "the code projected back to D. 0: the codebook in D, by L2 distance.",
+      architecture=True)
 
   def initializer(self):
     """The `codebook_init` object (None: K rows of the first batch)."""
     from tfp_vqvae.quantizers import codebook_init  # pylint: disable=g-import-not-at-top
     return {"data": None, "kmeans": codebook_init.KMeansInit(),
             "uniform": codebook_init.UniformInit()}[self.codebook_init]
+
+  def _build_codebook(self, make, embedding_dim, seed, name):
+    """`make(dim, cosine, name)`'s codebook quantizer: in D, or with `cosine_dim` a
+    cosine one of that dim inside `cosine.LowDimCosine`."""
+    if not self.cosine_dim:
+      return make(embedding_dim, False, name)
+    from tfp_vqvae.quantizers import cosine  # pylint: disable=g-import-not-at-top
+    return cosine.LowDimCosine(make(self.cosine_dim, True, "codebook"), embedding_dim,
+                               seed=seed, name=name)
 
 
 @QUANTIZERS.register("ema")
@@ -76,13 +91,15 @@ class EMAOptions(CodebookOptions):
 
   def build(self, embedding_dim, *, seed, name, reduction_group_size):
     from tfp_vqvae.quantizers import ema  # pylint: disable=g-import-not-at-top
-    return ema.VectorQuantizerEMA(
-        self.num_embeddings, embedding_dim, commitment_cost=self.commitment_cost,
-        decay=self.decay, epsilon=self.epsilon,
-        dead_code_threshold=self.dead_code_threshold, initializer=self.initializer(),
-        decay_warmup=self.decay_warmup, seed=seed,
-        reduction_group_size=reduction_group_size, rotation_trick=self.rotation_trick,
-        name=name)
+    return self._build_codebook(
+        lambda dim, cosine, name: ema.VectorQuantizerEMA(
+            self.num_embeddings, dim, commitment_cost=self.commitment_cost,
+            decay=self.decay, epsilon=self.epsilon,
+            dead_code_threshold=self.dead_code_threshold,
+            initializer=self.initializer(), decay_warmup=self.decay_warmup, seed=seed,
+            reduction_group_size=reduction_group_size,
+            rotation_trick=self.rotation_trick, cosine=cosine, name=name),
+        embedding_dim, seed, name)
 
 
 @QUANTIZERS.register("loss")
@@ -93,10 +110,12 @@ class LossOptions(CodebookOptions):
   def build(self, embedding_dim, *, seed, name, reduction_group_size):
     del reduction_group_size  # The codebook's gradient sums over the batch.
     from tfp_vqvae.quantizers import loss  # pylint: disable=g-import-not-at-top
-    return loss.VectorQuantizerLoss(
-        self.num_embeddings, embedding_dim, commitment_cost=self.commitment_cost,
-        initializer=self.initializer(), seed=seed, rotation_trick=self.rotation_trick,
-        name=name)
+    return self._build_codebook(
+        lambda dim, cosine, name: loss.VectorQuantizerLoss(
+            self.num_embeddings, dim, commitment_cost=self.commitment_cost,
+            initializer=self.initializer(), seed=seed,
+            rotation_trick=self.rotation_trick, cosine=cosine, name=name),
+        embedding_dim, seed, name)
 
 
 def _parse_levels(text) -> tuple:

@@ -164,7 +164,9 @@ class _QuantizerLayer(keras.layers.Layer):
       ValueError: if `codes` are not integers, or (eagerly) one is outside
         [0, K) in its own dtype (`checks.codes`: int64 2**32 + 3 is not code 3).
     """
-    return tf.gather(self.codebook.value, checks.codes(codes, self.num_embeddings))
+    return tf.gather(quantizer_lib.code_vectors(self.codebook.value,
+                                                self._quantization.cosine),
+                     checks.codes(codes, self.num_embeddings))
 
   def get_config(self) -> dict:
     config = super().get_config()
@@ -192,13 +194,13 @@ class VectorQuantizerEMALayer(_QuantizerLayer):
                epsilon: float = 1e-5, dead_code_threshold: float = 0.5,
                initializer: Union[None, codebook_init.CodebookInit, dict] = None,
                decay_warmup: bool = True, seed: int = 0, reduction_group_size: int = 0,
-               rotation_trick: bool = False, **kwargs):
+               rotation_trick: bool = False, cosine: bool = False, **kwargs):
     """Checks the options; the weights are made when the layer is built.
 
     Args:
       num_embeddings, embedding_dim, commitment_cost, decay, epsilon,
       dead_code_threshold, decay_warmup, seed, reduction_group_size,
-      rotation_trick: see `quantizer.EMAQuantization`.
+      rotation_trick, cosine: see `quantizer.EMAQuantization`.
       initializer: a `codebook_init.CodebookInit`, its Keras-serialised config, or
         None for K rows of the first training batch.
       **kwargs: `keras.layers.Layer` arguments (name, dtype, ...).
@@ -211,7 +213,7 @@ class VectorQuantizerEMALayer(_QuantizerLayer):
         epsilon=epsilon, dead_code_threshold=dead_code_threshold,
         initializer=_initializer_from_config(initializer), decay_warmup=decay_warmup,
         seed=seed, reduction_group_size=reduction_group_size,
-        rotation_trick=rotation_trick), **kwargs)
+        rotation_trick=rotation_trick, cosine=cosine), **kwargs)
 
   def _build_weights(self):
     shape = (self.num_embeddings, self.embedding_dim)
@@ -240,12 +242,13 @@ class VectorQuantizerLossLayer(_QuantizerLayer):
   def __init__(self, num_embeddings: int, embedding_dim: int,
                commitment_cost: float = 0.25,
                initializer: Union[None, codebook_init.CodebookInit, dict] = None,
-               seed: int = 0, rotation_trick: bool = False, **kwargs):
+               seed: int = 0, rotation_trick: bool = False, cosine: bool = False,
+               **kwargs):
     """Checks the options; the weights are made when the layer is built.
 
     Args:
-      num_embeddings, embedding_dim, commitment_cost, seed, rotation_trick: see
-        `quantizer_loss.LossQuantization`.
+      num_embeddings, embedding_dim, commitment_cost, seed, rotation_trick, cosine:
+        see `quantizer_loss.LossQuantization`.
       initializer: a `codebook_init.CodebookInit`, its Keras-serialised config, or
         None for K rows of the first training batch.
       **kwargs: `keras.layers.Layer` arguments (name, dtype, ...).
@@ -256,7 +259,7 @@ class VectorQuantizerLossLayer(_QuantizerLayer):
     super().__init__(quantizer_loss.LossQuantization(
         num_embeddings, embedding_dim, commitment_cost=commitment_cost,
         initializer=_initializer_from_config(initializer), seed=seed,
-        rotation_trick=rotation_trick), **kwargs)
+        rotation_trick=rotation_trick, cosine=cosine), **kwargs)
 
   def _build_weights(self):
     self.codebook = self.add_weight(

@@ -264,6 +264,11 @@ def quantizer_output(inputs, quantized, codes, loss, code_counts):
       code_counts=code_counts)
 
 
+def code_vectors(codebook, cosine):
+  """The vectors codes stand for: the codebook's rows, l2-normalised if `cosine`."""
+  return tf.math.l2_normalize(codebook, axis=-1) if cosine else codebook
+
+
 def check_codebook_args(num_embeddings, embedding_dim, commitment_cost):
   """Raises ValueError unless K, D >= 1 are integers and beta >= 0."""
   for arg, value in (("num_embeddings", num_embeddings),
@@ -366,11 +371,16 @@ class Quantizer(tf.Module):
 
 
 class SingleCodebook(Quantizer):
-  """A quantizer with one `codebook` variable [K, D]: lookup, code shape, codebooks."""
+  """A quantizer with one `codebook` variable [K, D]: lookup, code shape, codebooks.
+
+  With `cosine` its codes stand for the codebook's rows l2-normalised.
+  """
+
+  cosine: bool = False
 
   def lookup(self, codes):
     """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
-    return tf.gather(self.codebook, codes)
+    return tf.gather(code_vectors(self.codebook, self.cosine), codes)
 
   def code_shape(self, latent_shape):
     """One image's codes for a latent grid: the grid itself."""
@@ -378,4 +388,4 @@ class SingleCodebook(Quantizer):
 
   @property
   def codebooks(self) -> list:
-    return [self.codebook]
+    return [code_vectors(self.codebook, self.cosine)]

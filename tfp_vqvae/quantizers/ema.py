@@ -72,7 +72,8 @@ class EMAQuantization:
                commitment_cost: float = 0.25, decay: float = 0.99,
                epsilon: float = 1e-5, dead_code_threshold: float = 0.5,
                initializer=None, decay_warmup: bool = True, seed: int = 0,
-               reduction_group_size: int = 0, rotation_trick: bool = False):
+               reduction_group_size: int = 0, rotation_trick: bool = False,
+               cosine: bool = False):
     """Checks and keeps the options.
 
     Args:
@@ -100,6 +101,9 @@ class EMAQuantization:
       rotation_trick: pass the decoder's gradient to the inputs through the
         rotation trick (`quantizer.rotated`) instead of straight through; the
         outputs, codes and codebook updates are the same either way.
+      cosine: l2-normalise the inputs and the codes (the codebook's rows, when
+        used): codes by cosine similarity, the EMA of unit vectors (ViT-VQGAN;
+        `cosine.LowDimCosine` does it in a low dimension).
 
     Raises:
       ValueError: if an argument is out of range.
@@ -122,8 +126,9 @@ class EMAQuantization:
     self.seed = int(seed)
     self.reduction_group_size = int(reduction_group_size)
     self.rotation_trick = bool(rotation_trick)
-    # The rotation is a gradient of the quantizer's own (see `Quantizer`).
-    self.own_gradient = self.rotation_trick
+    self.cosine = bool(cosine)
+    # The rotation and the normalisation are gradients of the quantizer's own.
+    self.own_gradient = self.rotation_trick or self.cosine
 
   def get_config(self) -> dict:
     """The constructor's keyword arguments (`initializer` as the object)."""
@@ -132,7 +137,7 @@ class EMAQuantization:
                 epsilon=self.epsilon, dead_code_threshold=self.dead_code_threshold,
                 initializer=self.initializer, decay_warmup=self.decay_warmup,
                 seed=self.seed, reduction_group_size=self.reduction_group_size,
-                rotation_trick=self.rotation_trick)
+                rotation_trick=self.rotation_trick, cosine=self.cosine)
 
   def quantize(self, variables: EMAVariables, inputs: tf.Tensor, training: bool = False,
                seed=None) -> QuantizerOutput:
@@ -156,6 +161,7 @@ class EMAQuantization:
         split into reduction groups.
     """
     inputs, vectors = quantizer_lib.flatten_inputs(inputs, self.embedding_dim)
+    vectors = quantizer_lib.code_vectors(vectors, self.cosine)
     codebook = variables.codebook
     if training:
       groups = quantizer_lib.reduction_groups(inputs.shape[0], self.reduction_group_size)
@@ -171,6 +177,7 @@ class EMAQuantization:
         codebook = self._initialize_once(variables, self.initializer.first_codebook(
             variables.initialized, context, num_replicas, vectors, seed, candidates))
 
+    codebook = quantizer_lib.code_vectors(codebook, self.cosine)
     codes = quantizer_lib.nearest_codes(vectors, codebook)
     nearest = tf.gather(codebook, codes)
     code_counts = tf.math.unsorted_segment_sum(
@@ -239,13 +246,13 @@ class VectorQuantizerEMA(EMAQuantization, quantizer_lib.SingleCodebook):
                epsilon: float = 1e-5, dead_code_threshold: float = 0.5,
                initializer=None, decay_warmup: bool = True, seed: int = 0,
                reduction_group_size: int = 0, rotation_trick: bool = False,
-               name: str = "quantizer"):
+               cosine: bool = False, name: str = "quantizer"):
     """Creates the codebook and its EMA state.
 
     Args:
       num_embeddings, embedding_dim, commitment_cost, decay, epsilon,
       dead_code_threshold, initializer, decay_warmup, seed, reduction_group_size,
-      rotation_trick: see `EMAQuantization`.
+      rotation_trick, cosine: see `EMAQuantization`.
       name: module name.
 
     Raises:
@@ -256,7 +263,8 @@ class VectorQuantizerEMA(EMAQuantization, quantizer_lib.SingleCodebook):
         self, num_embeddings, embedding_dim, commitment_cost=commitment_cost,
         decay=decay, epsilon=epsilon, dead_code_threshold=dead_code_threshold,
         initializer=initializer, decay_warmup=decay_warmup, seed=seed,
-        reduction_group_size=reduction_group_size, rotation_trick=rotation_trick)
+        reduction_group_size=reduction_group_size, rotation_trick=rotation_trick,
+        cosine=cosine)
     shape = [self.num_embeddings, self.embedding_dim]
     state = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     with self.name_scope:

@@ -29,16 +29,18 @@ from tfp_vqvae.nets import layers
 from tfp_vqvae.quantizers import base as quantizer_lib
 
 
-class GridQuantizer(quantizer_lib.Quantizer):
-  """Projects D -> d, snaps each d-vector to one of K grid points, projects back.
+class ProjectedQuantizer(quantizer_lib.Quantizer):
+  """Quantizes in d channels between two learned projections, D -> d and d -> D.
 
-  Subclasses implement `_snap` and `_grid_points`; see the module docstring.
+  The base of the grid quantizers and of `cosine.LowDimCosine`: a subclass makes
+  the quantized vectors of `_quantize` and says what the d-vectors of codes are
+  (`_grid_points`); lookup, the codes' shape and the codebook projected back to D
+  are this class's.
 
   Attributes:
     code_dim: d, the channels of the projection that are quantized.
     project_in: `layers.Linear` D -> d.
     project_out: `layers.Linear` d -> D.
-    num_updates: int64 variable, the training calls so far.
   """
 
   # The quantized vectors' gradient goes through the projections.
@@ -51,7 +53,7 @@ class GridQuantizer(quantizer_lib.Quantizer):
     Args:
       embedding_dim: D, the inputs' last dimension; >= 1.
       code_dim: d, the channels that are quantized; >= 1.
-      num_embeddings: K, the number of grid points.
+      num_embeddings: K, the number of codes.
       seed: integer seed of the projections' initial weights.
       name: module name.
 
@@ -70,6 +72,49 @@ class GridQuantizer(quantizer_lib.Quantizer):
                                       name="project_in")
       self.project_out = layers.Linear(self.code_dim, self.embedding_dim, seeds=seeds,
                                        name="project_out")
+
+  def _grid_points(self, codes):
+    """The float32 [N, d] vectors of int32 [N] codes (before project_out)."""
+    raise NotImplementedError(f"{type(self).__name__} must implement _grid_points.")
+
+  def lookup(self, codes):
+    """The quantized vectors float32 [..., D] of int codes [...] in [0, K)."""
+    codes = tf.convert_to_tensor(codes, tf.int32)
+    vectors = self.project_out(self._grid_points(tf.reshape(codes, [-1])))
+    return tf.reshape(vectors, tf.concat([tf.shape(codes), [self.embedding_dim]], 0))
+
+  def code_shape(self, latent_shape):
+    """One image's codes for a latent grid: the grid itself."""
+    return tuple(latent_shape)
+
+  @property
+  def codebooks(self) -> list:
+    """The codebook in D: every code's vector projected back, [K, D]."""
+    return [self.lookup(tf.range(self.num_embeddings))]
+
+
+class GridQuantizer(ProjectedQuantizer):
+  """Projects D -> d, snaps each d-vector to one of K grid points, projects back.
+
+  Subclasses implement `_snap` and `_grid_points`; see the module docstring.
+
+  Attributes:
+    num_updates: int64 variable, the training calls so far.
+  """
+
+  def __init__(self, embedding_dim: int, code_dim: int, num_embeddings: int,
+               seed: int, name: str):
+    """Creates the two projections and the count of training calls.
+
+    Args:
+      embedding_dim, code_dim, num_embeddings, seed, name: see
+        `ProjectedQuantizer`.
+
+    Raises:
+      ValueError: if embedding_dim is not a positive integer.
+    """
+    super().__init__(embedding_dim, code_dim, num_embeddings, seed, name)
+    with self.name_scope:
       self.num_updates = tf.Variable(
           0, dtype=tf.int64, trainable=False, name="num_updates",
           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -78,10 +123,6 @@ class GridQuantizer(quantizer_lib.Quantizer):
     """(grid points float32 [N, d] with the straight-through gradient to
     `projected`, int32 [N] codes) for float32 [N, d] projected vectors."""
     raise NotImplementedError(f"{type(self).__name__} must implement _snap.")
-
-  def _grid_points(self, codes):
-    """The float32 [N, d] grid points of int32 [N] codes."""
-    raise NotImplementedError(f"{type(self).__name__} must implement _grid_points.")
 
   def _loss(self, projected, grid_points, batch_size, training):
     """float32 [batch_size] per-example loss of a call; none (zeros) by default.
@@ -117,18 +158,3 @@ class GridQuantizer(quantizer_lib.Quantizer):
     loss = self._loss(projected, grid_points, tf.shape(inputs)[0], training)
     return quantizer_lib.quantizer_output(inputs, self.project_out(grid_points), codes,
                                           loss, code_counts)
-
-  def lookup(self, codes):
-    """The quantized vectors float32 [..., D] of int codes [...] in [0, K)."""
-    codes = tf.convert_to_tensor(codes, tf.int32)
-    vectors = self.project_out(self._grid_points(tf.reshape(codes, [-1])))
-    return tf.reshape(vectors, tf.concat([tf.shape(codes), [self.embedding_dim]], 0))
-
-  def code_shape(self, latent_shape):
-    """One image's codes for a latent grid: the grid itself."""
-    return tuple(latent_shape)
-
-  @property
-  def codebooks(self) -> list:
-    """The implicit codebook: every grid point projected back, [K, D]."""
-    return [self.lookup(tf.range(self.num_embeddings))]

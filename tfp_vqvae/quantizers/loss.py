@@ -48,7 +48,7 @@ class LossQuantization:
 
   def __init__(self, num_embeddings: int, embedding_dim: int,
                commitment_cost: float = 0.25, initializer=None, seed: int = 0,
-               rotation_trick: bool = False):
+               rotation_trick: bool = False, cosine: bool = False):
     """Checks and keeps the options.
 
     Args:
@@ -62,6 +62,9 @@ class LossQuantization:
       rotation_trick: pass the decoder's gradient to the inputs through the
         rotation trick (`quantizer.rotated`) instead of straight through (the
         codebook still learns from the codebook loss only).
+      cosine: l2-normalise the inputs and the codes (the codebook's rows, when
+        used): codes by cosine similarity (ViT-VQGAN; `cosine.LowDimCosine` does
+        it in a low dimension).
 
     Raises:
       ValueError: if an argument is out of range.
@@ -73,14 +76,15 @@ class LossQuantization:
     self.initializer = initializer
     self.seed = int(seed)
     self.rotation_trick = bool(rotation_trick)
-    # The rotation is a gradient of the quantizer's own (see `Quantizer`).
-    self.own_gradient = self.rotation_trick
+    self.cosine = bool(cosine)
+    # The rotation and the normalisation are gradients of the quantizer's own.
+    self.own_gradient = self.rotation_trick or self.cosine
 
   def get_config(self) -> dict:
     """The constructor's keyword arguments (`initializer` as the object)."""
     return dict(num_embeddings=self.num_embeddings, embedding_dim=self.embedding_dim,
                 commitment_cost=self.commitment_cost, initializer=self.initializer,
-                seed=self.seed, rotation_trick=self.rotation_trick)
+                seed=self.seed, rotation_trick=self.rotation_trick, cosine=self.cosine)
 
   def quantize(self, variables: LossVariables, inputs: tf.Tensor,
                training: bool = False, seed=None) -> quantizer_lib.QuantizerOutput:
@@ -106,6 +110,7 @@ class LossQuantization:
       ValueError: if the last dimension of `inputs` is not D.
     """
     inputs, vectors = quantizer_lib.flatten_inputs(inputs, self.embedding_dim)
+    vectors = quantizer_lib.code_vectors(vectors, self.cosine)
     codebook = variables.codebook.read_value()
     if training:
       updates = variables.num_updates.read_value()
@@ -120,6 +125,7 @@ class LossQuantization:
             variables.initialized, context, num_replicas, vectors, seed, candidates)
       codebook = _initialize_once(variables, candidates)
 
+    codebook = quantizer_lib.code_vectors(codebook, self.cosine)
     codes = quantizer_lib.nearest_codes(vectors, tf.stop_gradient(codebook))
     nearest = tf.gather(codebook, codes)
     code_counts = tf.math.unsorted_segment_sum(
@@ -157,12 +163,13 @@ class VectorQuantizerLoss(LossQuantization, quantizer_lib.SingleCodebook):
 
   def __init__(self, num_embeddings: int, embedding_dim: int,
                commitment_cost: float = 0.25, initializer=None, seed: int = 0,
-               rotation_trick: bool = False, name: str = "quantizer"):
+               rotation_trick: bool = False, cosine: bool = False,
+               name: str = "quantizer"):
     """Creates the codebook (set on the first training call).
 
     Args:
       num_embeddings, embedding_dim, commitment_cost, initializer, seed,
-      rotation_trick: see `LossQuantization`.
+      rotation_trick, cosine: see `LossQuantization`.
       name: module name.
 
     Raises:
@@ -171,7 +178,7 @@ class VectorQuantizerLoss(LossQuantization, quantizer_lib.SingleCodebook):
     tf.Module.__init__(self, name=name)
     LossQuantization.__init__(self, num_embeddings, embedding_dim,
                               commitment_cost=commitment_cost, initializer=initializer,
-                              seed=seed, rotation_trick=rotation_trick)
+                              seed=seed, rotation_trick=rotation_trick, cosine=cosine)
     first = tf.VariableAggregation.ONLY_FIRST_REPLICA
     with self.name_scope:
       self.codebook = tf.Variable(tf.zeros([self.num_embeddings, self.embedding_dim]),
