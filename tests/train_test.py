@@ -154,6 +154,21 @@ class TrainCliTest(parameterized.TestCase, tf.test.TestCase):
     self.assertRegex(result.stderr, r"--num_embeddings=0: must be an integer >= 1")
     self.assertFalse(os.path.exists(model_dir))
 
+  def test_model_dir_that_is_a_file_is_one_clear_error_before_the_data(self):
+    if not os.path.isdir(test_util.KMNIST_DIR):
+      self.skipTest(f"{test_util.KMNIST_DIR} is absent")
+    a_file = os.path.join(self.get_temp_dir(), "notes.txt")
+    with open(a_file, "w") as f:
+      f.write("not a directory")
+    for model_dir, problem in ((a_file, "is a file, not a directory"),
+                               (os.path.join(a_file, "run"), f"cannot be made: {a_file} is a file")):
+      result = _run_cli("--flagfile", test_util.SMOKE_FLAGS, "--model_dir", model_dir,
+                        "--dataset_dir", test_util.KMNIST_DIR)
+      self.assertNotEqual(result.returncode, 0)
+      self.assertEqual(result.stderr.strip().splitlines()[-1],
+                       f"error: --model_dir={model_dir}: {problem}.")
+      self.assertNotIn("Traceback", result.stderr)
+
   def test_missing_dataset_dir_is_one_clear_error(self):
     model_dir = os.path.join(self.get_temp_dir(), "run")
     result = _run_cli("--flagfile", test_util.SMOKE_FLAGS, "--model_dir", model_dir,

@@ -16,11 +16,42 @@ from typing import Optional
 import tensorflow as tf
 
 from tfp_vqvae.configs import config as config_lib
+from tfp_vqvae.configs import fields
 from tfp_vqvae.models import builder
 from tfp_vqvae.models import vqvae as model_lib
 
 # The checkpoint key of the `record` string variable of a tf.train.Checkpoint.
 _RECORD_KEY = "record/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def check_output_directory(path: str, argument: str = "model_dir") -> None:
+  """Checks that directory `path` is, or can be made, a directory files can be written in.
+
+  Called before the data is read, so a bad path costs seconds, not a run; nothing
+  is created (a probe file in the nearest existing directory is written and removed).
+
+  Raises:
+    fields.InvalidOptionError: naming `argument`, if `path` or a parent of it is a
+      file, or the nearest existing directory cannot be written (read-only, ...).
+  """
+  existing = path
+  while not tf.io.gfile.exists(existing):
+    parent = os.path.dirname(existing.rstrip("/")) or "."
+    if parent == existing:
+      break
+    existing = parent
+  if not tf.io.gfile.isdir(existing):
+    raise fields.InvalidOptionError(
+        argument, path, "is a file, not a directory." if existing == path
+        else f"cannot be made: {existing} is a file.")
+  probe = os.path.join(existing, f".write_check_{os.getpid()}")
+  try:
+    with tf.io.gfile.GFile(probe, "w") as f:
+      f.write("")
+    tf.io.gfile.remove(probe)
+  except tf.errors.OpError as error:
+    raise fields.InvalidOptionError(
+        argument, path, f"cannot be written ({error.message}).") from None
 
 
 def make_record(config: config_lib.Config, image_shape) -> str:

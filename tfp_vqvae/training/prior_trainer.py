@@ -320,10 +320,12 @@ def train_prior(config, vqvae_dir, model_dir):
 
   Raises:
     data.DatasetUnavailableError: if the data cannot be loaded.
-    ValueError: if vqvae_dir is not a trained VQ-VAE, the prior flags do not fit
+    ValueError: if model_dir is a file or cannot be written, vqvae_dir is not a
+      trained VQ-VAE, the prior flags do not fit
       its codes, model_dir holds a prior of another architecture or codes, or a
       class-conditional prior meets a label outside the data's classes.
   """
+  checkpoints.check_output_directory(model_dir)
   vqvae, vqvae_config, vqvae_path = checkpoints.load_vqvae(vqvae_dir)
   classes = num_classes(config)
   prior_config = config.prior.architecture(vqvae.num_embeddings, vqvae.code_shape,

@@ -345,10 +345,11 @@ def train_and_evaluate(config, model_dir, strategy=None):
 
   Raises:
     data.DatasetUnavailableError: if the data cannot be loaded.
-    ValueError: if model_dir holds a model of another architecture or a
-      checkpoint this version cannot restore, or the batch does not split evenly
-      across replicas.
+    ValueError: if model_dir is a file or cannot be written, holds a model of
+      another architecture or a checkpoint this version cannot restore, or the
+      batch does not split evenly across replicas.
   """
+  checkpoints.check_output_directory(model_dir)
   image_data = data.open_data(**config.data.to_record())
   image_shape = image_data.image_shape
   logging.info("Data: %s (%d images), eval %s (%d images), images %dx%dx%d.",
