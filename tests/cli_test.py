@@ -103,6 +103,10 @@ class CliTest(tf.test.TestCase):
       self.assertNotEqual(refused.returncode, 0, program)
       self.assertRegex(refused.stderr, "(Unknown command line flag|unrecognized "
                        "arguments:) '?-*no_such_flag", program)
+      if program != "tfp_vqvae.benchmark":  # argparse's usage line and error
+        self.assertEqual(refused.stderr.strip().splitlines()[-1],
+                         "error: Unknown command line flag 'no_such_flag'. --help "
+                         "lists the flags.", program)
       self.assertNotRegex(refused.stderr, r"(?m)\| tensorflow$", program)
 
 

@@ -150,7 +150,19 @@ def run(main, summary: str, required=(), flag_values=flags.FLAGS) -> None:
     config_flags.print_help(summary, flag_values)
     sys.exit(0)
   flags.mark_flags_as_required(list(required), flag_values=flag_values)
-  app.run(main)
+  app.run(main, flags_parser=lambda argv: _parse_flags(argv, flag_values))
+
+
+def _parse_flags(argv, flag_values):
+  """The arguments left after the flags; a bad flag exits with one line (not absl's
+  "Pass --helpshort or --helpfull", which would bury this program's flags)."""
+  try:
+    return flag_values(argv)
+  except flags.Error as error:
+    problems = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    problems = problems.replace(" ?", "?")
+    sys.exit(f"error: {problems}{'' if problems.endswith(('.', '?')) else '.'} "
+             "--help lists the flags.")
 
 
 def check_no_arguments(argv) -> None:
