@@ -1,6 +1,7 @@
 """The Transformer and MaskGIT priors as --prior choices: trained (and resumed) by
 train_prior, loaded from their record, sampled, exported."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -37,6 +38,29 @@ class RecordTest(tf.test.TestCase):
 
   def test_every_registered_prior_has_a_recorded_config_class(self):
     self.assertEqual(tuple(prior_lib.CONFIG_CLASSES), prior_configs.PRIORS.names())
+
+  def test_positions_reach_both_levels_and_records_without_them_read_as_learned(self):
+    options = prior_configs.TrainPriorConfig.from_fields(
+        prior="transformer", positions="learned_and_rotary", model_dim=16,
+        num_heads=2).prior
+    config = options.architecture(8, {"top": (2, 2), "bottom": (4, 4)}, 0, 0)
+    self.assertEqual((config.top.positions, config.bottom.positions),
+                     ("learned_and_rotary", "learned_and_rotary"))
+    prior_dir = self.get_temp_dir()
+    prior_lib.write_config(prior_dir, config, {})
+    path = os.path.join(prior_dir, prior_lib.PRIOR_CONFIG_FILE)
+    with open(path) as f:
+      record = json.load(f)
+    for level in ("top", "bottom"):
+      del record[level]["positions"]
+    with open(path, "w") as f:
+      json.dump(record, f)
+    old, _ = prior_lib.read_config(prior_dir)
+    self.assertEqual(old.bottom, dataclasses.replace(config.bottom, positions="learned"))
+    with self.assertRaisesRegex(ValueError, "positions='rotary': needs heads of a width "
+                                "model_dim / num_heads = 24 / 4 that is a multiple of 4"):
+      prior_configs.TrainPriorConfig.from_fields(prior="maskgit", positions="rotary",
+                                                 model_dim=24, num_heads=4)
 
 
 class TokenPriorTrainingTest(tf.test.TestCase):

@@ -5,8 +5,10 @@ import itertools
 import numpy as np
 import tensorflow as tf
 
+from tfp_vqvae.nets import transformer as transformer_lib
 from tfp_vqvae.priors import categorical_sampling
 from tfp_vqvae.priors import hierarchical
+from tfp_vqvae.priors import tokens as tokens_lib
 from tfp_vqvae.priors import transformer as transformer_prior
 
 
@@ -45,8 +47,10 @@ class TransformerPriorTest(tf.test.TestCase):
     self.assertAllClose(sum(levels.values()), log_probs, atol=1e-5)
 
   def test_log_prob_sums_to_one_over_every_code_map(self):
-    # 2x2 codes out of K=3: the 81 maps' probabilities sum to 1.
-    self._assert_normalised(_prior())
+    # 2x2 codes out of K=3: the 81 maps' probabilities sum to 1, whatever the
+    # positions.
+    for positions in tokens_lib.POSITIONS:
+      self._assert_normalised(_prior(positions=positions))
 
   def test_residual_labels_and_condition_normalise(self):
     # A 1x2 grid of 2 stages (81 maps), with classes.
@@ -89,6 +93,32 @@ class TransformerPriorTest(tf.test.TestCase):
     self._assert_causal(_prior(4, (2, 3), num_stages=3, num_classes=2), labels=1)
     self._assert_causal(_prior(4, (2, 2), condition_shape=(1, 1)),
                         condition=np.array([[[2]]]))
+    self._assert_causal(_prior(5, (3, 4), positions="rotary"))
+
+  def test_rotary_positions_score_by_row_and_column_offsets(self):
+    cos, sin = transformer_lib.rotary_tables((3, 4), 8)
+    rng = np.random.default_rng(0)
+    query, key = rng.normal(size=(2, 12, 8)).astype(np.float32)
+    turned_query = transformer_lib.rotate(query, cos, sin).numpy()
+    turned_key = transformer_lib.rotate(key, cos, sin).numpy()
+    # NumPy: pair (i, i + 4) is the complex number x_i + 1j x_{i+4}, turned by
+    # exp(1j angle); angle = row f_i (i < 2) or column f_{i-2}, f = 100 ** (-j / 2).
+    rows, columns = np.divmod(np.arange(12), 4)
+    frequencies = 100.0 ** (-np.arange(2) / 2)
+    angles = np.concatenate([np.outer(rows, frequencies), np.outer(columns, frequencies)],
+                            axis=1)
+    complex_query = (query[:, :4] + 1j * query[:, 4:]) * np.exp(1j * angles)
+    self.assertAllClose(turned_query, np.concatenate(
+        [complex_query.real, complex_query.imag], axis=1), atol=1e-5)
+    # The same vectors at any two positions with the same row and column offsets
+    # score the same; other offsets score otherwise.
+    def score(p, q):
+      return np.dot(transformer_lib.rotate(query[:1], cos[p:p + 1], sin[p:p + 1])[0],
+                    transformer_lib.rotate(key[:1], cos[q:q + 1], sin[q:q + 1])[0])
+    self.assertAllClose(score(5, 0), score(11, 6), atol=1e-5)    # offset (1, 1)
+    self.assertAllClose(score(7, 4), score(3, 0), atol=1e-5)     # offset (0, 3)
+    self.assertNotAllClose(score(5, 0), score(4, 0), atol=1e-3)  # (1, 1) vs (1, 0)
+    self.assertEqual(turned_key.shape, (12, 8))
 
   def test_cached_sampling_draws_the_codes_of_uncached_sampling(self):
     seeds = tf.constant([3, 1, 4, 1, 5, 9], tf.int64)
@@ -102,6 +132,9 @@ class TransformerPriorTest(tf.test.TestCase):
         (_prior(6, (4, 2), condition_shape=(2, 1), num_layers=3),
          dict(condition=condition, top_p=tf.constant([1.0, 0.9, 0.5, 0.2, 0.7, 0.99]),
               top_k=4)),
+        (_prior(6, (3, 3), positions="rotary"), {}),
+        (_prior(6, (4, 2), condition_shape=(2, 1), num_stages=2,
+                positions="learned_and_rotary"), dict(condition=condition)),
     ]
     for prior, knobs in cases:
       cached = prior.sample(seeds, **knobs)
@@ -168,7 +201,12 @@ class TransformerPriorTest(tf.test.TestCase):
     for fields, message in ((dict(num_heads=3), "num_heads=3 must divide model_dim=16"),
                             (dict(num_layers=0), "num_layers must be an integer >= 1"),
                             (dict(dropout_rate=1.0), "dropout_rate must be in"),
-                            (dict(condition_shape=(3, 1)), "condition_shape=")):
+                            (dict(condition_shape=(3, 1)), "condition_shape="),
+                            (dict(positions="absolute"),
+                             "positions must be one of learned, rotary, learned_and_rotary"),
+                            (dict(model_dim=12, num_heads=2, positions="rotary"),
+                             "positions=rotary needs heads of a width model_dim / "
+                             "num_heads = 12 / 2 that is a multiple of 4")):
       with self.assertRaisesRegex(ValueError, message):
         _prior(**fields)
 

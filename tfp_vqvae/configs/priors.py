@@ -129,11 +129,21 @@ class TokenPriorOptions(PriorOptions):
       "Transformer blocks (self-attention, then an MLP) of a Transformer prior.")
   num_heads: int = _num_heads()
   dropout_rate: float = _dropout_rate()
+  positions: str = fields.field(
+      "learned", fields.one_of(("learned", "rotary", "learned_and_rotary")),
+      "How a Transformer prior knows where a code is: a learned embedding per "
+      "position added to its input, 2-D rotary embeddings (each attention turns "
+      "queries and keys by their row and column), or both.")
 
   def _check_fields(self):
     if self.model_dim % self.num_heads:
       raise fields.InvalidOptionError("num_heads", self.num_heads,
                                       f"must divide model_dim={self.model_dim}")
+    if "rotary" in self.positions and (self.model_dim // self.num_heads) % 4:
+      raise fields.InvalidOptionError(
+          "positions", self.positions,
+          f"needs heads of a width model_dim / num_heads = {self.model_dim} / "
+          f"{self.num_heads} that is a multiple of 4")
 
   def architecture(self, num_embeddings, code_shape, num_classes, seed):
     """This prior's config (`priors.pixelcnn.CONFIG_CLASSES`), or a
@@ -143,7 +153,8 @@ class TokenPriorOptions(PriorOptions):
     config_class = pixelcnn.CONFIG_CLASSES[self.name]
     common = dict(num_embeddings=num_embeddings, model_dim=self.model_dim,
                   num_layers=self.num_blocks, num_heads=self.num_heads,
-                  dropout_rate=self.dropout_rate, num_classes=num_classes)
+                  dropout_rate=self.dropout_rate, num_classes=num_classes,
+                  positions=self.positions)
     if not isinstance(code_shape, dict):
       shape = tuple(int(s) for s in code_shape)
       return config_class(latent_shape=shape[:2],

@@ -11,6 +11,13 @@ stream an identity path, which lets deep stacks train stably without a long
 learning-rate warm-up (Xiong et al. 2020). The mask says which positions each position reads: causal for an
 autoregressive prior, all of them for MaskGIT's bidirectional one.
 
+Positions: the blocks see none themselves (the priors add learned position
+embeddings to their inputs), unless built with a `rotary_grid` (h, w): then every
+attention rotates its queries and keys by their position on that grid, 2-D rotary
+embeddings (RoPE, Su et al. 2021, with half of each head's channel pairs turned
+by the row and half by the column, as in Heo et al. 2024), so that a query scores
+a key by their row and column offsets, the same anywhere on the grid.
+
 `TransformerStack` is `num_layers` blocks and a final norm. Its `step` (and
 `TransformerBlock.step`) runs one position of a causal stack: it computes that
 position's key and value, writes them into a fixed-shape cache [B, heads, N, d]
@@ -26,12 +33,43 @@ Built from nets/layers.py (seeded `tf.Variable`s, tracked by `tf.Module`).
 
 from typing import Optional
 
+import numpy as np
 import tensorflow as tf
 
 from tfp_vqvae.internal import seeds as seeds_lib
 from tfp_vqvae.nets import layers
 
 _MASKED_SCORE = -1e9
+# The rotary frequencies of pair j of a grid axis: ROTARY_BASE ** (-j / pairs),
+# from one turn per radian down to ~1/100 (a grid of up to ~300 positions a side
+# keeps distinct angles; the 10,000 of text would waste most pairs on near-zero
+# frequencies over a 7-wide grid).
+ROTARY_BASE = 100.0
+
+
+def rotary_tables(grid, head_dim):
+  """(cos, sin), each float32 [h * w, d / 2]: the rotation angles of the positions of
+  `grid` (h, w) in raster order, for heads of `head_dim` d (a multiple of 4).
+
+  Pair j < d / 4 turns by row * f_j, pair d / 4 + j by column * f_j, with
+  f_j = ROTARY_BASE ** (-j / (d / 4)).
+  """
+  height, width = (int(size) for size in grid)
+  quarter = head_dim // 4
+  frequencies = ROTARY_BASE ** (-np.arange(quarter) / quarter)
+  rows, columns = np.divmod(np.arange(height * width), width)
+  angles = np.concatenate([np.outer(rows, frequencies), np.outer(columns, frequencies)],
+                          axis=1)
+  return (tf.constant(np.cos(angles), tf.float32),
+          tf.constant(np.sin(angles), tf.float32))
+
+
+def rotate(x, cos, sin):
+  """x [..., T, d] with channel pairs (i, i + d / 2) turned by the angles of cos and
+  sin [T, d / 2]: a query and a key so turned have a dot product that depends on
+  the difference of their angles only."""
+  first, second = tf.split(x, 2, axis=-1)
+  return tf.concat([first * cos - second * sin, first * sin + second * cos], axis=-1)
 
 
 class LayerNorm(tf.Module):
@@ -55,15 +93,29 @@ class SelfAttention(tf.Module):
 
   def __init__(self, dim: int, num_heads: int,
                seeds: Optional[seeds_lib.SeedSequence] = None,
-               name: Optional[str] = None):
+               name: Optional[str] = None, rotary_grid=None):
     """Builds the query/key/value and output projections.
 
+    Args:
+      dim, num_heads: the width D and the number of heads (dividing D).
+      seeds: of the initial weights.
+      name: of the module.
+      rotary_grid: (h, w) to turn queries and keys by their position on that
+        grid (module docstring); the sequence is then at most h * w long.
+
     Raises:
-      ValueError: if dim is not a positive multiple of num_heads.
+      ValueError: if dim is not a positive multiple of num_heads, or, with a
+        rotary_grid, a head's width dim / num_heads is not a multiple of 4.
     """
     super().__init__(name=name)
     self.head_dim = layers.check_heads("dim", dim, num_heads)
     self.num_heads = int(num_heads)
+    self._rotary = None
+    if rotary_grid is not None:
+      if self.head_dim % 4:
+        raise ValueError(f"Rotary positions turn pairs of channels by row and by column: "
+                         f"dim / num_heads = {dim} / {num_heads} must be a multiple of 4.")
+      self._rotary = rotary_tables(rotary_grid, self.head_dim)
     with self.name_scope:
       self.query_key_value = layers.Linear(dim, 3 * dim, seeds=seeds,
                                            name="query_key_value")
@@ -86,9 +138,21 @@ class SelfAttention(tf.Module):
     return self.output(tf.reshape(
         attended, tf.concat([tf.shape(attended)[:2], [-1]], 0)))
 
+  def _turned(self, query, key, positions):
+    """query and key [B, heads, T, d] turned by the angles of `positions` int32 [T].
+
+    A gather: slicing the tables at the decoding loop's position drew other codes
+    under XLA than without it here.
+    """
+    if self._rotary is None:
+      return query, key
+    cos, sin = (tf.gather(table, positions) for table in self._rotary)
+    return rotate(query, cos, sin), rotate(key, cos, sin)
+
   def __call__(self, x, mask=None):
     """The attention output [B, T, D]; mask bool [T, T], [p, q] True iff p reads q."""
     query, key, value = self._project(x)
+    query, key = self._turned(query, key, tf.range(tf.shape(x)[1]))
     return self._attend(query, key, value, mask)
 
   def step(self, x, keys, values, position):
@@ -103,6 +167,7 @@ class SelfAttention(tf.Module):
       (output [B, 1, D], keys and values with row `position` written).
     """
     query, key, value = self._project(x)
+    query, key = self._turned(query, key, tf.reshape(position, [1]))
     num_positions = keys.shape[2]
     row = tf.range(num_positions)[:, None] == position        # [N, 1]
     keys = tf.where(row, key, keys)
@@ -116,11 +181,11 @@ class TransformerBlock(tf.Module):
 
   def __init__(self, dim: int, num_heads: int, dropout_rate: float = 0.0,
                seeds: Optional[seeds_lib.SeedSequence] = None,
-               name: Optional[str] = None):
+               name: Optional[str] = None, rotary_grid=None):
     """Builds the two norms, the attention and the MLP of hidden size 4 * dim.
 
     Raises:
-      ValueError: if dim is not a positive multiple of num_heads, or
+      ValueError: as `SelfAttention` (whose rotary_grid this is), or if
         dropout_rate is outside [0, 1).
     """
     super().__init__(name=name)
@@ -130,7 +195,8 @@ class TransformerBlock(tf.Module):
     self.dropout_rate = float(dropout_rate)
     with self.name_scope:
       self.attention_norm = LayerNorm(dim, name="attention_norm")
-      self.attention = SelfAttention(dim, num_heads, seeds=seeds, name="attention")
+      self.attention = SelfAttention(dim, num_heads, seeds=seeds, name="attention",
+                                     rotary_grid=rotary_grid)
       self.mlp_norm = LayerNorm(dim, name="mlp_norm")
       self.mlp_hidden = layers.Linear(dim, 4 * dim, seeds=seeds, name="mlp_hidden")
       self.mlp_output = layers.Linear(4 * dim, dim, seeds=seeds, name="mlp_output")
@@ -181,8 +247,8 @@ class TransformerStack(tf.Module):
   def __init__(self, dim: int, num_layers: int, num_heads: int,
                dropout_rate: float = 0.0,
                seeds: Optional[seeds_lib.SeedSequence] = None,
-               name: Optional[str] = None):
-    """Builds the blocks (see `TransformerBlock`) and the final norm.
+               name: Optional[str] = None, rotary_grid=None):
+    """Builds the blocks (see `TransformerBlock`, with the `rotary_grid`) and the final norm.
 
     Raises:
       ValueError: as `TransformerBlock`, or if num_layers is not positive.
@@ -194,7 +260,8 @@ class TransformerStack(tf.Module):
     self.head_dim = dim // num_heads
     with self.name_scope:
       self.blocks = [TransformerBlock(dim, num_heads, dropout_rate, seeds=seeds,
-                                      name=f"block_{i}") for i in range(num_layers)]
+                                      name=f"block_{i}", rotary_grid=rotary_grid)
+                     for i in range(num_layers)]
       self.final_norm = LayerNorm(dim, name="final_norm")
 
   def __call__(self, x, mask=None, training=False, seed=None):

@@ -6,7 +6,10 @@ holds the codes of its S quantizer stages (S = 1 for a single grid [h, w];
 residual codes are [h, w, S]) and is one token:
 
   * in: the sum of the embeddings of its stage codes (stage s has its own K
-    rows), plus a learned embedding of the position, plus, for a prior
+    rows), plus a learned embedding of the position (`positions` "learned" or
+    "learned_and_rotary"; "rotary" and "learned_and_rotary" turn every
+    attention's queries and keys by their row and column on the grid instead or
+    as well, nets/transformer.py), plus, for a prior
     conditioned on another grid (VQ-VAE-2's bottom prior given the top codes
     [ht, wt]), that grid's codes embedded, mixed by a 3x3 convolution (so each
     position sees the neighbouring top codes too) and upsampled by repetition
@@ -47,11 +50,17 @@ class TokenPriorConfig:
   seed: int = 0                       # of the initial weights
   num_stages: int = 1                 # S of residual codes [h, w, S]
   condition_shape: tuple[int, ...] = ()  # (ht, wt) of the codes conditioned on, or ()
+  positions: str = "learned"          # one of POSITIONS
 
   @property
   def code_shape(self) -> tuple[int, ...]:
     """Shape of one example's codes: the grid, plus S for S > 1 stages."""
     return tuple(self.latent_shape) + ((self.num_stages,) if self.num_stages > 1 else ())
+
+
+# How a Transformer prior knows positions: a learned embedding added to its
+# inputs, 2-D rotary embeddings in its attention, or both.
+POSITIONS = ("learned", "rotary", "learned_and_rotary")
 
 
 def checked_config(config: TokenPriorConfig) -> TokenPriorConfig:
@@ -60,8 +69,9 @@ def checked_config(config: TokenPriorConfig) -> TokenPriorConfig:
   Raises:
     ValueError: naming the first field out of range: a size below 1 (0 for
       num_classes and seed), num_heads not dividing model_dim, dropout_rate
-      outside [0, 1), or a condition_shape that is not a 2-D grid dividing the
-      latent grid.
+      outside [0, 1), a condition_shape that is not a 2-D grid dividing the
+      latent grid, positions not in POSITIONS, or rotary positions with heads
+      whose width model_dim / num_heads is not a multiple of 4.
   """
   for field, minimum in (("num_embeddings", 1), ("model_dim", 1), ("num_layers", 1),
                          ("num_heads", 1), ("num_classes", 0), ("seed", 0),
@@ -78,6 +88,13 @@ def checked_config(config: TokenPriorConfig) -> TokenPriorConfig:
                      f"{config.model_dim}.")
   if not 0.0 <= config.dropout_rate < 1.0:
     raise ValueError(f"dropout_rate must be in [0, 1), got {config.dropout_rate!r}.")
+  if config.positions not in POSITIONS:
+    raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got "
+                     f"{config.positions!r}.")
+  if "rotary" in config.positions and (config.model_dim // config.num_heads) % 4:
+    raise ValueError(f"positions={config.positions} needs heads of a width "
+                     f"model_dim / num_heads = {config.model_dim} / {config.num_heads} "
+                     "that is a multiple of 4.")
   condition_shape = tuple(int(s) for s in config.condition_shape)
   if condition_shape and (len(condition_shape) != 2 or min(condition_shape) < 1
                           or latent_shape[0] % condition_shape[0]
@@ -121,10 +138,15 @@ class CodeTokens(tf.Module):
       self.embedding = tf.Variable(
           tf.random.stateless_normal([self.num_stages * num_embeddings, dim],
                                      seeds.next()), name="embedding")
-      # Small, as in transformers, so that at first the codes dominate.
-      self.position_embedding = tf.Variable(
-          0.02 * tf.random.stateless_normal([self.num_positions, dim], seeds.next()),
-          name="position_embedding")
+      # Small, as in transformers, so that at first the codes dominate. Drawn
+      # (from the seed sequence) whatever `positions`, so that the other
+      # variables start the same.
+      position_embedding = 0.02 * tf.random.stateless_normal([self.num_positions, dim],
+                                                             seeds.next())
+      self.position_embedding = None
+      if "learned" in config.positions:
+        self.position_embedding = tf.Variable(position_embedding,
+                                              name="position_embedding")
       # Row c: class c, or the one row of a prior without classes.
       self.start_embedding = tf.Variable(
           tf.random.stateless_normal([max(config.num_classes, 1), dim], seeds.next()),
@@ -177,10 +199,12 @@ class CodeTokens(tf.Module):
   def context(self, condition):
     """What every input adds at its position: [1 or B, N, D].
 
-    The position embedding, plus the features of the condition codes
-    [B, ht, wt] at each position when the prior is conditioned.
+    The learned position embedding (zeros without one), plus the features of
+    the condition codes [B, ht, wt] at each position when the prior is
+    conditioned.
     """
-    context = self.position_embedding[None]
+    context = (tf.zeros([1, self.num_positions, self.config.model_dim])
+               if self.position_embedding is None else self.position_embedding[None])
     if condition is None:
       return context
     height, width = self.config.latent_shape
@@ -236,7 +260,9 @@ class TokenPrior(tf.Module):
       self.tokens = CodeTokens(self.config, self._seeds)
       self.transformer = transformer_lib.TransformerStack(
           self.config.model_dim, self.config.num_layers, self.config.num_heads,
-          self.config.dropout_rate, seeds=self._seeds, name="transformer")
+          self.config.dropout_rate, seeds=self._seeds, name="transformer",
+          rotary_grid=(self.latent_shape if "rotary" in self.config.positions
+                       else None))
 
   @property
   def level_sizes(self) -> dict[str, int]:
