@@ -49,16 +49,31 @@ class BenchmarkCliTest(tf.test.TestCase):
     # The step is traced once: warm-up and timed steps reuse that graph.
     self.assertEqual(train["traces"], 1)
 
+    # By default EMA (the peers' comparison), FSQ and LFQ; options on request.
     lines = _run("--what", "quantizer", "--n", "100", "--k", "8", "16",
                  "--malloc", "default")
-    self.assertEqual([(r["n_vectors"], r["num_embeddings"]) for r in lines],
-                     [(100, 8), (100, 16)])
+    lines += _run("--what", "quantizer", "--n", "100", "--k", "8", "--malloc", "default",
+                  "--quantizers", "ema-rotation", "ema-cosine8", "loss-rotation")
+    self.assertEqual(
+        [(r["quantizer"], r["peer"], r["n_vectors"], r["num_embeddings"]) for r in lines],
+        [("ema", "tfp_vqvae", 100, 8), ("ema", "tfp_vqvae", 100, 16),
+         ("fsq", "tfp_vqvae-fsq", 100, 8), ("fsq", "tfp_vqvae-fsq", 100, 16),
+         ("lfq", "tfp_vqvae-lfq", 100, 8), ("lfq", "tfp_vqvae-lfq", 100, 16),
+         ("ema-rotation", "tfp_vqvae-ema-rotation", 100, 8),
+         ("ema-cosine8", "tfp_vqvae-ema-cosine8", 100, 8),
+         ("loss-rotation", "tfp_vqvae-loss-rotation", 100, 8)])
     for line in lines:
       for key in _REQUIRED + ("n_vectors", "vectors_per_s"):
         self.assertIn(key, line)
       self.assertEqual((line["what"], line["malloc"], line["glibc_tunables"]),
                        ("quantizer", "default", ""))
       self.assertIsNone(line["batch"])
+    # The grid quantizers' K: FSQ levels of 8 and a remainder, LFQ's bits.
+    self.assertEqual(benchmark.quantizer_options("fsq", 16384).fsq_levels, "8,8,8,8,4")
+    self.assertEqual(benchmark.quantizer_options("lfq", 4096).lfq_code_dim, 12)
+    self.assertEqual(benchmark.quantizer_options("ema-cosine8", 64).cosine_dim, 8)
+    with self.assertRaisesRegex(ValueError, "--k 1000: fsq needs K a power of 2"):
+      benchmark.quantizer_options("fsq", 1000)
 
   def test_sample_lines_of_untrained_priors_over_any_layout(self):
     tiny = "model_dim=16,num_blocks=1,num_heads=2"

@@ -28,9 +28,16 @@ What is timed:
               adds mixed-precision lines, labelled peer "tfp_vqvae-bfloat16" so
               they never stand in for the float32 figure; `--jit-compile` times
               the XLA-compiled steps as peer "tfp_vqvae-xla".
-  quantizer   `VectorQuantizerEMA` alone in training mode on standard normal
-              [N, 64] inputs: forward, EMA update, commitment loss and its
-              gradient to the inputs, in one `tf.function`.
+  quantizer   a quantizer alone in training mode on standard normal [N, 64]
+              inputs: forward, state update, commitment loss and its gradient
+              to the inputs (and, for one whose outputs carry a gradient of
+              their own, the gradient of their mean), in one `tf.function`.
+              `--quantizers` picks them from QUANTIZER_VARIANTS, built from
+              their registered options with K codes (FSQ: levels of 8 and one
+              remainder level, 512 = 8,8,8; LFQ: log2 K bits; both need K a
+              power of 2); lines of all but `ema` (the one the peers are
+              compared with) are labelled peer "tfp_vqvae-<variant>" and every
+              line names its "quantizer".
   serving     (ours only) `encode`, `decode` and `reconstruct` signatures of a
               SavedModel written by `export_lib.save_module` from a freshly
               initialised model and loaded back: latency p50/p99 per call at
@@ -67,6 +74,17 @@ PEER = "tfp_vqvae"
 TRAIN_BATCHES = (64, 256)
 QUANTIZER_N = (3136, 16384, 65536)
 QUANTIZER_K = (512, 4096)
+# --quantizers: variant -> (registered quantizer, its options other than K).
+QUANTIZER_VARIANTS = {
+    "ema": ("ema", {}),
+    "fsq": ("fsq", {}),
+    "lfq": ("lfq", {}),
+    "ema-rotation": ("ema", {"rotation_trick": True}),
+    "ema-cosine8": ("ema", {"cosine_dim": 8}),
+    "loss": ("loss", {}),
+    "loss-rotation": ("loss", {"rotation_trick": True}),
+}
+QUANTIZERS = ("ema", "fsq", "lfq")
 SERVING_SIGNATURES = ("encode", "decode", "reconstruct")
 SERVING_LATENCY_BATCHES = (1, 64)
 SERVING_THROUGHPUT_BATCH = 256
@@ -208,22 +226,50 @@ def run_train_step(config):
                  traces=int(trainer.train_step.experimental_get_tracing_count()))
 
 
+def quantizer_options(variant, num_embeddings):
+  """The registered options of quantizer `variant` (QUANTIZER_VARIANTS) with K codes.
+
+  Raises:
+    ValueError: naming --k, if the grid quantizers cannot have K codes.
+  """
+  from tfp_vqvae.configs import quantizers  # pylint: disable=g-import-not-at-top
+  name, options = QUANTIZER_VARIANTS[variant]
+  k = num_embeddings
+  if name in ("fsq", "lfq") and (k < 2 or k & (k - 1)):
+    raise ValueError(f"--k {k}: {variant} needs K a power of 2.")
+  bits = k.bit_length() - 1
+  if name == "fsq":
+    levels = [8] * (bits // 3) + ([2 ** (bits % 3)] if bits % 3 else [])
+    options = dict(options, fsq_levels=",".join(map(str, levels)))
+  elif name == "lfq":
+    options = dict(options, lfq_code_dim=bits)
+  else:
+    options = dict(options, num_embeddings=k)
+  try:
+    return quantizers.QUANTIZERS.get(name)(**options)
+  except ValueError as error:
+    raise ValueError(f"--k {k}: {variant}: {error}") from error
+
+
 def run_quantizer(config):
-  """Times the EMA quantizer alone: forward, EMA update, loss gradient to the input."""
+  """Times one quantizer alone: forward, state update, gradients to the input."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfp_vqvae.quantizers import ema as ema_lib  # pylint: disable=g-import-not-at-top
 
   rng = np.random.default_rng(config["seed"])
   inputs = tf.constant(rng.standard_normal((config["n_vectors"], 64)).astype(np.float32))
-  quantizer = ema_lib.VectorQuantizerEMA(config["num_embeddings"], 64,
-                                         seed=config["seed"])
+  quantizer = quantizer_options(config["quantizer"], config["num_embeddings"]).build(
+      64, seed=config["seed"], name="quantizer", reduction_group_size=0)
 
   @tf.function(jit_compile=config["jit_compile"])
   def quantizer_step(x):
     with tf.GradientTape() as tape:
       tape.watch(x)
-      loss = tf.reduce_mean(quantizer(x, training=True).commitment_loss)
+      out = quantizer(x, training=True)
+      loss = tf.reduce_mean(out.commitment_loss)
+      if quantizer.own_gradient:
+        # Its outputs' gradient goes through the quantizer (projections, rotation).
+        loss += tf.reduce_mean(out.quantized)
     # Fetching a scalar of the gradient too forces the backward pass.
     return loss + 0.0 * tf.reduce_sum(tape.gradient(loss, x))
 
@@ -233,7 +279,7 @@ def run_quantizer(config):
   rss_baseline = current_rss_mb()
   samples, _ = time_windows(step, config["warmup"], config["windows"],
                             config["steps_per_window"])
-  return _record(config, samples, rss_baseline)
+  return _record(config, samples, rss_baseline, quantizer=config["quantizer"])
 
 
 def run_serving(config):
@@ -405,11 +451,14 @@ def build_configs(args):
                               n_vectors=batch * LATENT_POSITIONS,
                               num_embeddings=args.num_embeddings))
     elif what == "quantizer":
-      for n in args.n or QUANTIZER_N:
-        for k in args.k or QUANTIZER_K:
-          configs.append(dict(base, peer=PEER + ("-xla" if args.jit_compile else ""),
-                              dtype="float32", batch=None, n_vectors=n,
-                              num_embeddings=k))
+      for variant in args.quantizers:
+        peer = PEER if variant == "ema" else f"{PEER}-{variant}"
+        for n in args.n or QUANTIZER_N:
+          for k in args.k or QUANTIZER_K:
+            quantizer_options(variant, k)  # Refused here, not in a child.
+            configs.append(dict(base, peer=peer + ("-xla" if args.jit_compile else ""),
+                                dtype="float32", batch=None, n_vectors=n,
+                                num_embeddings=k, quantizer=variant))
     elif what == "sample":
       for run in args.runs or ():
         configs.append(dict(base, peer=PEER, dtype="float32", n_vectors=None,
@@ -459,6 +508,9 @@ def parse_args(argv):
   parser.add_argument("--batch", type=int, nargs="+", help="train-step batch sizes")
   parser.add_argument("--n", type=int, nargs="+", help="quantizer: numbers of vectors N")
   parser.add_argument("--k", type=int, nargs="+", help="quantizer: codebook sizes K")
+  parser.add_argument("--quantizers", nargs="+", default=list(QUANTIZERS),
+                      choices=tuple(QUANTIZER_VARIANTS),
+                      help="quantizer: the quantizers (and options) to time")
   parser.add_argument("--num-embeddings", type=int, default=512,
                       help="K of the train step, serving model and untrained priors")
   parser.add_argument("--dtypes", nargs="+", default=["float32"],
