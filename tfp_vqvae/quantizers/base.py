@@ -279,6 +279,26 @@ def check_codebook_args(num_embeddings, embedding_dim, commitment_cost):
     raise ValueError(f"commitment_cost must be >= 0, got {commitment_cost!r}.")
 
 
+class CodebookOptions:
+  """The options every codebook quantization (EMA, loss-trained) keeps, checked.
+
+  `own_gradient` is True when the rotation trick or the cosine normalisation makes
+  the outputs' gradient the quantizer's own rather than straight through.
+  """
+
+  def __init__(self, num_embeddings, embedding_dim, commitment_cost, initializer, seed,
+               rotation_trick, cosine):
+    check_codebook_args(num_embeddings, embedding_dim, commitment_cost)
+    self.num_embeddings = int(num_embeddings)
+    self.embedding_dim = int(embedding_dim)
+    self.commitment_cost = float(commitment_cost)
+    self.initializer = initializer
+    self.seed = int(seed)
+    self.rotation_trick = bool(rotation_trick)
+    self.cosine = bool(cosine)
+    self.own_gradient = self.rotation_trick or self.cosine
+
+
 class Quantizer(tf.Module):
   """The quantizer contract: what every quantizer of the package implements.
 

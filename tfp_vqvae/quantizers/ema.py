@@ -60,7 +60,7 @@ class EMAVariables(NamedTuple):
   num_updates: tf.Variable  # int64 [], training calls so far (the next seed's index)
 
 
-class EMAQuantization:
+class EMAQuantization(quantizer_lib.CodebookOptions):
   """The EMA quantizer's options and its math, applied to variables it is given.
 
   `VectorQuantizerEMA` (a `tf.Module` owning `tf.Variable`s) and the Keras layer
@@ -108,27 +108,20 @@ class EMAQuantization:
     Raises:
       ValueError: if an argument is out of range.
     """
-    quantizer_lib.check_codebook_args(num_embeddings, embedding_dim, commitment_cost)
+    quantizer_lib.CodebookOptions.__init__(
+        self, num_embeddings, embedding_dim, commitment_cost, initializer, seed,
+        rotation_trick, cosine)
     if not 0.0 <= decay < 1.0:
       raise ValueError(f"decay must be in [0, 1), got {decay!r}.")
     if epsilon <= 0:
       raise ValueError(f"epsilon must be > 0, got {epsilon!r}.")
     if not 0.0 <= dead_code_threshold < 1.0:
       raise ValueError(f"dead_code_threshold must be in [0, 1), got {dead_code_threshold!r}.")
-    self.num_embeddings = int(num_embeddings)
-    self.embedding_dim = int(embedding_dim)
-    self.commitment_cost = float(commitment_cost)
     self.decay = float(decay)
     self.epsilon = float(epsilon)
     self.dead_code_threshold = float(dead_code_threshold)
-    self.initializer = initializer
     self.decay_warmup = bool(decay_warmup)
-    self.seed = int(seed)
     self.reduction_group_size = int(reduction_group_size)
-    self.rotation_trick = bool(rotation_trick)
-    self.cosine = bool(cosine)
-    # The rotation and the normalisation are gradients of the quantizer's own.
-    self.own_gradient = self.rotation_trick or self.cosine
 
   def get_config(self) -> dict:
     """The constructor's keyword arguments (`initializer` as the object)."""

@@ -39,7 +39,7 @@ class LossVariables(NamedTuple):
   num_updates: tf.Variable  # int64 [], training calls so far (the next seed's index)
 
 
-class LossQuantization:
+class LossQuantization(quantizer_lib.CodebookOptions):
   """The loss-trained quantizer's options and its math, on variables it is given.
 
   Shared by `VectorQuantizerLoss` (a `tf.Module`) and the Keras layer
@@ -69,16 +69,9 @@ class LossQuantization:
     Raises:
       ValueError: if an argument is out of range.
     """
-    quantizer_lib.check_codebook_args(num_embeddings, embedding_dim, commitment_cost)
-    self.num_embeddings = int(num_embeddings)
-    self.embedding_dim = int(embedding_dim)
-    self.commitment_cost = float(commitment_cost)
-    self.initializer = initializer
-    self.seed = int(seed)
-    self.rotation_trick = bool(rotation_trick)
-    self.cosine = bool(cosine)
-    # The rotation and the normalisation are gradients of the quantizer's own.
-    self.own_gradient = self.rotation_trick or self.cosine
+    quantizer_lib.CodebookOptions.__init__(
+        self, num_embeddings, embedding_dim, commitment_cost, initializer, seed,
+        rotation_trick, cosine)
 
   def get_config(self) -> dict:
     """The constructor's keyword arguments (`initializer` as the object)."""
