@@ -281,17 +281,24 @@ def numpy_rotation(vectors, nearest):
   """(scale [N, 1], rotations [N, D, D]) of the rotation trick in float64: the
   rotation R of each vector e onto the direction of its code q, I - 2 w w^T +
   2 q^ e^^T with w = (e^ + q^) / ||e^ + q^||, and ||q|| / ||e||, from the paper
-  (Fifty et al. 2024, sec. 4.2). Nonzero vectors and codes, not antipodal."""
+  (Fifty et al. 2024, sec. 4.2). Degenerate rows as `base.rotated` documents them:
+  a zero vector gets R = I and scale 1, a zero code a zero direction."""
   vectors, nearest = vectors.astype(np.float64), nearest.astype(np.float64)
-  vectors_norm = np.linalg.norm(vectors, axis=1, keepdims=True)
-  nearest_norm = np.linalg.norm(nearest, axis=1, keepdims=True)
-  direction, code_direction = vectors / vectors_norm, nearest / nearest_norm
-  mirror = direction + code_direction
-  mirror /= np.linalg.norm(mirror, axis=1, keepdims=True)
+
+  def unit(rows):
+    norm = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norm, out=np.zeros_like(rows), where=norm > 0), norm
+
+  code_direction, nearest_norm = unit(nearest)
+  direction, vectors_norm = unit(vectors)
+  direction = np.where(vectors_norm > 0, direction, code_direction)
+  scale = np.divide(nearest_norm, vectors_norm, out=np.ones_like(vectors_norm),
+                    where=vectors_norm > 0)
+  mirror, _ = unit(direction + code_direction)
   rotations = (np.eye(vectors.shape[1])[None]
                - 2 * mirror[:, :, None] * mirror[:, None, :]
                + 2 * code_direction[:, :, None] * direction[:, None, :])
-  return nearest_norm / vectors_norm, rotations
+  return scale, rotations
 
 
 def _rotate(vectors, nearest):

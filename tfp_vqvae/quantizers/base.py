@@ -398,6 +398,17 @@ class SingleCodebook(Quantizer):
 
   cosine: bool = False
 
+  def _create_codebook(self, trainable):
+    """Creates `codebook` [K, D] (zeros until the first training call sets it),
+    `initialized` and `num_updates`, each kept as the first replica's value."""
+    first = dict(aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    with self.name_scope:
+      self.codebook = tf.Variable(tf.zeros([self.num_embeddings, self.embedding_dim]),
+                                  trainable=trainable, name="codebook", **first)
+      self.initialized = tf.Variable(False, trainable=False, name="initialized", **first)
+      self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                     name="num_updates", **first)
+
   def lookup(self, codes):
     """Codebook vectors [..., D] (float32) for int codes [...] in [0, K)."""
     return tf.gather(code_vectors(self.codebook, self.cosine), codes)

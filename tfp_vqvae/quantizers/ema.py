@@ -240,16 +240,10 @@ class VectorQuantizerEMA(EMAQuantization, quantizer_lib.SingleCodebook):
                initializer=None, decay_warmup: bool = True, seed: int = 0,
                reduction_group_size: int = 0, rotation_trick: bool = False,
                cosine: bool = False, name: str = "quantizer"):
-    """Creates the codebook and its EMA state.
+    """Creates the codebook and its EMA state under the module `name`.
 
-    Args:
-      num_embeddings, embedding_dim, commitment_cost, decay, epsilon,
-      dead_code_threshold, initializer, decay_warmup, seed, reduction_group_size,
-      rotation_trick, cosine: see `EMAQuantization`.
-      name: module name.
-
-    Raises:
-      ValueError: if an argument is out of range.
+    The other arguments are `EMAQuantization`'s, which raises ValueError naming one
+    that is out of range.
     """
     tf.Module.__init__(self, name=name)
     EMAQuantization.__init__(
@@ -258,14 +252,13 @@ class VectorQuantizerEMA(EMAQuantization, quantizer_lib.SingleCodebook):
         initializer=initializer, decay_warmup=decay_warmup, seed=seed,
         reduction_group_size=reduction_group_size, rotation_trick=rotation_trick,
         cosine=cosine)
-    shape = [self.num_embeddings, self.embedding_dim]
+    self._create_codebook(trainable=False)
     state = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     with self.name_scope:
-      self.codebook = tf.Variable(tf.zeros(shape), name="codebook", **state)
-      self.ema_count = tf.Variable(tf.zeros(shape[:1]), name="ema_count", **state)
-      self.ema_sum = tf.Variable(tf.zeros(shape), name="ema_sum", **state)
-      self.initialized = tf.Variable(False, name="initialized", **state)
-      self.num_updates = tf.Variable(0, dtype=tf.int64, name="num_updates", **state)
+      self.ema_count = tf.Variable(tf.zeros([self.num_embeddings]), name="ema_count",
+                                   **state)
+      self.ema_sum = tf.Variable(tf.zeros([self.num_embeddings, self.embedding_dim]),
+                                 name="ema_sum", **state)
 
   def _quantize(self, inputs, training, seed):
     """Quantizes `inputs` [..., D]; see `EMAQuantization.quantize`.

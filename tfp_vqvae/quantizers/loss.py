@@ -158,28 +158,16 @@ class VectorQuantizerLoss(LossQuantization, quantizer_lib.SingleCodebook):
                commitment_cost: float = 0.25, initializer=None, seed: int = 0,
                rotation_trick: bool = False, cosine: bool = False,
                name: str = "quantizer"):
-    """Creates the codebook (set on the first training call).
+    """Creates the codebook, set on the first training call, under the module `name`.
 
-    Args:
-      num_embeddings, embedding_dim, commitment_cost, initializer, seed,
-      rotation_trick, cosine: see `LossQuantization`.
-      name: module name.
-
-    Raises:
-      ValueError: if an argument is out of range.
+    The other arguments are `LossQuantization`'s, which raises ValueError naming one
+    that is out of range.
     """
     tf.Module.__init__(self, name=name)
     LossQuantization.__init__(self, num_embeddings, embedding_dim,
                               commitment_cost=commitment_cost, initializer=initializer,
                               seed=seed, rotation_trick=rotation_trick, cosine=cosine)
-    first = tf.VariableAggregation.ONLY_FIRST_REPLICA
-    with self.name_scope:
-      self.codebook = tf.Variable(tf.zeros([self.num_embeddings, self.embedding_dim]),
-                                  name="codebook", aggregation=first)
-      self.initialized = tf.Variable(False, trainable=False, name="initialized",
-                                     aggregation=first)
-      self.num_updates = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                     name="num_updates", aggregation=first)
+    self._create_codebook(trainable=True)
 
   def _quantize(self, inputs, training, seed):
     """Quantizes `inputs` [..., D]; see `LossQuantization.quantize`.
