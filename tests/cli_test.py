@@ -35,6 +35,21 @@ def _sources(text):
 
 class CliTest(tf.test.TestCase):
 
+  def test_an_error_raised_while_tracing_exits_with_its_own_line(self):
+    @tf.function
+    def check_rows(images):
+      if images.shape[0] != 3:
+        raise ValueError(f"images must have 3 rows, got {images.shape[0]}.")
+      return images
+
+    with self.assertRaises(SystemExit) as stop:
+      _cli.exit_on_error(check_rows, tf.zeros([2]))
+    self.assertEqual(stop.exception.code, "error: images must have 3 rows, got 2.")
+    with self.assertRaises(SystemExit) as stop:
+      _cli.exit_on_error(int, "x")  # not traced: the first line
+    self.assertEqual(stop.exception.code,
+                     "error: invalid literal for int() with base 10: 'x'")
+
   def test_kept_lines_follow_the_level(self):
     text = "\n".join([
         "WARNING: All log messages before absl::InitializeLog() is called are written "

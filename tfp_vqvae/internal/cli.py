@@ -174,8 +174,9 @@ def exit_on_error(function, *args, errors=(), **kwargs):
   """`function(*args, **kwargs)`, or exit with one line for a stop or an expected error.
 
   An `Interrupted` (Ctrl-C, SIGTERM) exits with "stopped: ..."; a ValueError,
-  `DatasetUnavailableError` or one of `errors` with "error: " and its first line,
-  an option error naming its flag.
+  `DatasetUnavailableError` or one of `errors` with "error: " and its first line
+  (an option error naming its flag), or for an error raised while TensorFlow traced
+  a function, whose first line is "in user code:", its last line: the error itself.
   """
   try:
     return function(*args, **kwargs)
@@ -183,4 +184,7 @@ def exit_on_error(function, *args, errors=(), **kwargs):
     sys.exit(f"stopped: {stop}")
   except (package_errors.DatasetUnavailableError, ValueError, *errors) as error:
     message = config_flags.flag_error(error).strip() or repr(error)
-    sys.exit(f"error: {message.splitlines()[0]}")
+    lines = message.splitlines()
+    if lines[0] == "in user code:":  # "ValueError: the message" last, after the trace
+      lines = [re.sub(r"^\w+(Error|Exception): ", "", lines[-1].strip())]
+    sys.exit(f"error: {lines[0]}")
