@@ -1,6 +1,6 @@
-"""FSQ and LFQ inside a `VQVAE`: a training step, the uniform-prior KL over their
-K codes, a SavedModel round trip through the serving module, and residual stages
-of them (not yet VQ-VAE-2 levels: refused by `Config`)."""
+"""FSQ, LFQ and SimVQ inside a `VQVAE`: a training step, the uniform-prior KL over
+their K codes, a SavedModel round trip through the serving module, and residual
+stages of them (not yet VQ-VAE-2 levels: refused by `Config`)."""
 
 import math
 import os
@@ -16,6 +16,7 @@ from tfp_vqvae.models import vqvae
 from tfp_vqvae.nets import conv
 from tfp_vqvae.quantizers import fsq
 from tfp_vqvae.quantizers import lfq
+from tfp_vqvae.quantizers import simvq
 from tfp_vqvae.serving import export as export_lib
 from tfp_vqvae.training import checkpoints
 from tfp_vqvae.training import optimization
@@ -25,6 +26,7 @@ _D = 8
 _QUANTIZERS = {
     "fsq": lambda: fsq.FiniteScalarQuantizer(_D, levels=(8, 5, 5, 5), seed=3),
     "lfq": lambda: lfq.LookupFreeQuantizer(_D, code_dim=9, seed=3),
+    "simvq": lambda: simvq.SimVQQuantizer(512, _D, seed=3),
 }
 
 
@@ -43,11 +45,11 @@ def _images(seed=0, count=4):
 
 class GridQuantizersInVQVAETest(tf.test.TestCase, parameterized.TestCase):
 
-  @parameterized.parameters("fsq", "lfq")
+  @parameterized.parameters("fsq", "lfq", "simvq")
   def test_train_step_and_uniform_prior_kl(self, name):
     model = _model(name)
     self.assertEqual(model.code_shape, (7, 7))
-    num_codes = {"fsq": 1000, "lfq": 512}[name]
+    num_codes = {"fsq": 1000, "lfq": 512, "simvq": 512}[name]
     self.assertEqual(model.num_embeddings, num_codes)
     images = _images()
     before = [v.numpy() for v in model.quantizer.trainable_variables]
@@ -62,7 +64,8 @@ class GridQuantizersInVQVAETest(tf.test.TestCase, parameterized.TestCase):
 
     terms = step()
     self.assertAllEqual(tf.math.is_finite(terms.loss), [True] * 4)
-    # The projections are trained through the straight-through gradient.
+    # The projections are trained through the straight-through gradient, SimVQ's
+    # map by its codebook loss.
     for old, new in zip(before, model.quantizer.trainable_variables):
       self.assertNotAllClose(old, new)
     # KL(point mass || uniform over K) = positions * log K, = -log p(codes).
@@ -72,7 +75,7 @@ class GridQuantizersInVQVAETest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(model.decode_codes(codes).mean(),
                         model.decode(model.encode(images).quantized).mean(), atol=1e-5)
 
-  @parameterized.parameters("fsq", "lfq")
+  @parameterized.parameters("fsq", "lfq", "simvq")
   def test_saved_model_round_trip(self, name):
     model = _model(name)
     export_dir = export_lib.save_module(
@@ -89,7 +92,8 @@ class GridQuantizersInVQVAETest(tf.test.TestCase, parameterized.TestCase):
                         model.decode_codes(want.codes).mean(), atol=1e-6)
 
   @parameterized.parameters(("fsq", "--fsq_levels=5,3", fsq.FiniteScalarQuantizer, 15),
-                            ("lfq", "--lfq_code_dim=4", lfq.LookupFreeQuantizer, 16))
+                            ("lfq", "--lfq_code_dim=4", lfq.LookupFreeQuantizer, 16),
+                            ("simvq", "--num_embeddings=12", simvq.SimVQQuantizer, 12))
   def test_chosen_by_flags_and_trained_by_the_trainer(self, name, flag, cls, num_codes):
     flag_values = flags.FlagValues()
     config_flags.define_config_flags(flag_values)
@@ -107,7 +111,8 @@ class GridQuantizersInVQVAETest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters(
       ("fsq", dict(fsq_levels="4,4", num_quantizers=2)),
-      ("lfq", dict(lfq_code_dim=4, num_quantizers=2)))
+      ("lfq", dict(lfq_code_dim=4, num_quantizers=2)),
+      ("simvq", dict(num_embeddings=8, num_quantizers=2)))
   def test_residual_stages_every_variable_gets_a_gradient(self, name, overrides):
     model = test_util.tiny_vqvae((16, 16, 1), quantizer=name, **overrides)
     self.assertEqual(model.code_shape, (4, 4, 2))

@@ -1,9 +1,9 @@
 """Every quantizer of the package behind one interface, for the contract tests.
 
 A `Member` makes a quantizer and reads it the same way whatever its kind: the
-tf.Module quantizers (EMA, loss-trained, the grid quantizers FSQ and LFQ, and
-residual stacks of each; EMA and residual loss-trained stages with the rotation
-trick; low-dimensional cosine codebooks of each) and the Keras layers. Between them the members use each
+tf.Module quantizers (EMA, loss-trained, SimVQ, the grid quantizers FSQ and LFQ,
+and residual stacks of each; EMA, SimVQ and residual loss-trained stages with the
+rotation trick; low-dimensional cosine codebooks of each) and the Keras layers. Between them the members use each
 codebook initialiser (None, UniformInit, KMeansInit). The EMA members sum per-code statistics in reduction groups of
 `GROUP` images, so that one device on a global batch of 2 * GROUP computes the same
 bits as two replicas with GROUP each (quantizer.EMAQuantization); calls on GROUP
@@ -26,6 +26,7 @@ from tfp_vqvae.quantizers import grid
 from tfp_vqvae.quantizers import lfq
 from tfp_vqvae.quantizers import loss as quantizer_loss
 from tfp_vqvae.quantizers import residual as residual_quantizer
+from tfp_vqvae.quantizers import simvq
 
 K, D, GROUP = 8, 4, 4
 # Options that make every mechanism act within a few small steps: a fast EMA and
@@ -106,6 +107,13 @@ MEMBERS = {
     "keras_ema": Member(_keras(keras_layers.VectorQuantizerEMALayer,
                                initializer=codebook_init.KMeansInit(), **_EMA), 1, 0),
     "keras_loss": Member(_keras(keras_layers.VectorQuantizerLossLayer, seed=6), 1, 1),
+    # SimVQ trains its linear map's kernel and bias.
+    "simvq": Member(lambda: simvq.SimVQQuantizer(K, D, seed=4), 1, 2),
+    "residual_simvq_rotation": Member(
+        lambda: residual_quantizer.ResidualQuantizer(
+            [simvq.SimVQQuantizer(K, D, seed=4 + i, rotation_trick=True,
+                                  name=f"stage_{i}") for i in range(2)], seed=5),
+        2, 4, float32_loss=True),
     "fsq": Member(lambda: _fsq(7), 1, 4),
     "lfq": Member(lambda: _lfq(8), 1, 4),
     "residual_fsq": Member(_residual_grid(_fsq), 2, 8, float32_loss=True),

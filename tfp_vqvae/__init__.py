@@ -42,6 +42,7 @@ _EXPORTS = {
     "HierarchicalQuantizer": "quantizers.hierarchical",
     "FiniteScalarQuantizer": "quantizers.fsq",
     "LookupFreeQuantizer": "quantizers.lfq",
+    "SimVQQuantizer": "quantizers.simvq",
     "Quantizer": "quantizers.base",
     "QuantizerOutput": "quantizers.base",
     "nearest_codes": "quantizers.base",
@@ -122,6 +123,7 @@ if TYPE_CHECKING:  # Static analysers and IDEs see the real names.
   from tfp_vqvae.quantizers.loss import (LossQuantization, LossVariables,
                                          VectorQuantizerLoss)
   from tfp_vqvae.quantizers.residual import ResidualQuantizer
+  from tfp_vqvae.quantizers.simvq import SimVQQuantizer
   from tfp_vqvae.serving.client import GrpcClient, RestClient
   from tfp_vqvae.serving.export import (PriorServingModule, ServingModule,
                                         export_saved_model, save_module)

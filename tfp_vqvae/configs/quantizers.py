@@ -34,21 +34,26 @@ class QuantizerOptions(fields.Options):
 
 
 @dataclasses.dataclass(frozen=True)
-class CodebookOptions(QuantizerOptions):
-  """What every quantizer with a codebook of K vectors is given."""
+class NearestCodeOptions(QuantizerOptions):
+  """What every quantizer coding a vector by the nearest of K code vectors is given."""
   num_embeddings: int = fields.field(
       512, fields.POSITIVE_INT, "K, the number of codebook vectors.", architecture=True)
   commitment_cost: float = fields.field(
       0.25, fields.NON_NEGATIVE, "beta, the weight of the commitment loss.")
-  codebook_init: str = fields.field(
-      "data", fields.one_of(CODEBOOK_INITS),
-      "First-batch codebook: data (K encoder outputs), kmeans (Lloyd iterations on "
-      "encoder outputs) or uniform (+-1/K).")
   rotation_trick: bool = fields.field(
       False, fields.BOOL,
       "Pass the decoder's gradient to the encoder through the rotation trick (Fifty "
       "et al. 2024: each output rotated and scaled onto its code, the rotation a "
       "constant), not straight through. Same outputs and codes.")
+
+
+@dataclasses.dataclass(frozen=True)
+class CodebookOptions(NearestCodeOptions):
+  """What every quantizer with a codebook variable of K vectors is given."""
+  codebook_init: str = fields.field(
+      "data", fields.one_of(CODEBOOK_INITS),
+      "First-batch codebook: data (K encoder outputs), kmeans (Lloyd iterations on "
+      "encoder outputs) or uniform (+-1/K).")
   cosine_dim: int = fields.field(
       0, fields.NON_NEGATIVE_INT,
       "d > 0: look codes up in d dimensions by cosine similarity (ViT-VQGAN; "
@@ -116,6 +121,21 @@ class LossOptions(CodebookOptions):
             initializer=self.initializer(), seed=seed,
             rotation_trick=self.rotation_trick, cosine=cosine, name=name),
         embedding_dim, seed, name)
+
+
+@QUANTIZERS.register("simvq")
+@dataclasses.dataclass(frozen=True)
+class SimVQOptions(NearestCodeOptions):
+  """SimVQ (Zhu et al. 2024): a frozen random codebook through one learned linear map."""
+  # Not yet: measured as one codebook and residual stages only.
+  hierarchical_level: ClassVar[bool] = False
+
+  def build(self, embedding_dim, *, seed, name, reduction_group_size):
+    del reduction_group_size  # The map's gradient sums over the batch.
+    from tfp_vqvae.quantizers import simvq  # pylint: disable=g-import-not-at-top
+    return simvq.SimVQQuantizer(self.num_embeddings, embedding_dim,
+                                commitment_cost=self.commitment_cost, seed=seed,
+                                rotation_trick=self.rotation_trick, name=name)
 
 
 def _parse_levels(text) -> tuple:
