@@ -107,6 +107,10 @@ class LoopOptions(fields.Options):
   """Steps, cadence, batch and optimiser of a training loop."""
   batch_size: int = fields.field(64, fields.POSITIVE_INT, "Global training batch size.")
   learning_rate: float = fields.field(3e-4, fields.POSITIVE, "Adam learning rate.")
+  cosine_decay: bool = fields.field(
+      False, fields.BOOL,
+      "Decay the learning rate along a half cosine from --learning_rate at step 0 to 0 "
+      "at --num_steps (Loshchilov & Hutter 2017); off: constant.")
   num_steps: int = fields.field(
       30000, fields.POSITIVE_INT,
       "Total training steps (a resumed run continues up to this).")
@@ -122,3 +126,7 @@ class LoopOptions(fields.Options):
   max_checkpoints: int = fields.field(3, fields.POSITIVE_INT, "Checkpoints to keep.")
   eval_batch_size: int = fields.field(
       500, fields.POSITIVE_INT, "Batch size for evaluation.")
+
+  def decay_steps(self) -> int:
+    """Steps of the learning rate's cosine decay; 0: constant."""
+    return self.num_steps if self.cosine_decay else 0

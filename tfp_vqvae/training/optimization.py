@@ -14,8 +14,17 @@ import tensorflow as tf
 import tf_keras
 
 
-def make_optimizer(learning_rate: float, dtype: str = "float32"):
-  """Adam, wrapped in a dynamic `LossScaleOptimizer` when `dtype` is float16."""
+def make_optimizer(learning_rate: float, dtype: str = "float32", decay_steps: int = 0):
+  """Adam, wrapped in a dynamic `LossScaleOptimizer` when `dtype` is float16.
+
+  With `decay_steps` > 0 its learning rate follows a half cosine from
+  `learning_rate` at its first step to 0 after `decay_steps` steps (then stays 0);
+  the optimizer's step count is checkpointed with it, so a resumed run continues
+  the schedule where it stopped.
+  """
+  if decay_steps:
+    learning_rate = tf_keras.optimizers.schedules.CosineDecay(learning_rate,
+                                                              decay_steps)
   optimizer = tf_keras.optimizers.Adam(learning_rate)
   if dtype == "float16":
     optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)

@@ -165,7 +165,8 @@ class PriorTrainer(tf.Module):
     self.config = config
     self.step = step
     self.prior = prior_lib.build_prior(prior_config)
-    self.optimizer = optimization.make_optimizer(config.loop.learning_rate)
+    self.optimizer = optimization.make_optimizer(
+        config.loop.learning_rate, decay_steps=config.loop.decay_steps())
     self.optimizer.build(self.prior.trainable_variables)
     self.best_nll = tf.Variable(math.inf, dtype=tf.float64, trainable=False,
                                 name="best_nll")

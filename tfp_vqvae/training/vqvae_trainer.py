@@ -49,7 +49,8 @@ class Trainer(tf.Module):
     with self.strategy.scope():
       self.model = builder.build_vqvae(config, image_shape, data_variance)
       self.optimizer = optimization.make_optimizer(config.loop.learning_rate,
-                                                   config.training.dtype)
+                                                   config.training.dtype,
+                                                   config.loop.decay_steps())
       # Build the slots now so a restore fills them at once (no deferred restore).
       self.optimizer.build(self.model.trainable_variables)
     self.train_step = tf.function(self._train_step,
