@@ -15,6 +15,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from tfp_vqvae.configs import priors as prior_configs
 from tfp_vqvae.data import code_shards
+from tfp_vqvae.data import pipeline
 from tfp_vqvae.priors import pixelcnn as prior_lib
 from tfp_vqvae.priors import sampling as sample_lib
 from tfp_vqvae.serving import export as export_lib
@@ -356,6 +357,44 @@ class PriorPipelineTest(tf.test.TestCase):
       with self.assertRaisesRegex(ValueError, "holds a prior with"):
         train_prior.train_prior(_TINY_PRIOR.override(num_channels=4),
                                 self.vqvae_dir, self.prior_dir)
+
+  def test_train_shifts_encode_each_training_image_at_every_shift(self):
+    self.assertEqual(train_prior.shifts(0), [(0, 0)])
+    self.assertEqual(train_prior.shifts(1)[0], (0, 0))
+    self.assertCountEqual(train_prior.shifts(1), itertools.product((-1, 0, 1), repeat=2))
+    images = np.arange(2 * 5 * 6, dtype=np.float32).reshape(2, 5, 6, 1) + 1
+    want = np.zeros_like(images)
+    want[:, 1:, :4] = images[:, :-1, 2:]  # down 1, left 2
+    self.assertAllEqual(train_prior.shifted(tf.constant(images), 1, -2), want)
+    with self.assertRaisesRegex(ValueError, "train_shifts=-1: must be an integer >= 0"):
+      _TINY_PRIOR.override(train_shifts=-1)
+
+    vqvae, vqvae_config, _ = checkpoints.load_vqvae(self.vqvae_dir)
+    plain, moved = _TINY_PRIOR, _TINY_PRIOR.override(train_shifts=1)
+    # A cache keyed before the option existed keeps its key.
+    self.assertEqual(train_prior.codes_key(vqvae, vqvae_config, plain),
+                     train_prior.codes_key(vqvae, vqvae_config,
+                                           plain.override(train_shifts=0)))
+    self.assertNotEqual(train_prior.codes_key(vqvae, vqvae_config, plain),
+                        train_prior.codes_key(vqvae, vqvae_config, moved))
+    shards = {}
+    with tfds.testing.mock_data(num_examples=32):
+      for name, config in (("plain", plain), ("moved", moved)):
+        directory = os.path.join(self.get_temp_dir(), name)
+        train_prior.encode_to_shards(vqvae, vqvae_config, config, directory)
+        shards[name] = {split: code_shards.CodeShards(directory, split)
+                        for split in ("train", "eval")}
+      (images,) = pipeline.open_data(**plain.data.to_record()).eval_batches(
+          pipeline.TRAIN, 64, vqvae_config.seed, vqvae_config.training.binarize)
+    read = lambda shard: shard.read(np.arange(shard.num_rows))["codes"]
+    plain_train, moved_train = read(shards["plain"]["train"]), read(shards["moved"]["train"])
+    self.assertLen(moved_train, 9 * len(plain_train))
+    self.assertAllEqual(read(shards["moved"]["eval"]), read(shards["plain"]["eval"]))
+    # One batch here: its 32 images at each shift in turn, unshifted first.
+    for index, (dy, dx) in enumerate(train_prior.shifts(1)):
+      self.assertAllEqual(moved_train[32 * index:32 * (index + 1)],
+                          vqvae.encode(train_prior.shifted(images, dy, dx)).codes)
+    self.assertAllEqual(moved_train[:32], plain_train)
 
   def test_class_count_comes_from_the_data(self):
     # TFDS knows its datasets' classes without reading them.

@@ -27,8 +27,14 @@ def define_flags(flag_values=flags.FLAGS):
   flags.DEFINE_bool("class_conditional", False,
                     "Condition the prior on the class label: it then bounds "
                     "-log p(x | label), not -log p(x).", flag_values=flag_values)
+  flags.DEFINE_integer("train_shifts", 0,
+                       "N > 0: also train on the codes of each training image shifted "
+                       "by every (dy, dx) with |dy|, |dx| <= N pixels, zeros shifted "
+                       "in: (2N + 1)^2 code maps per image, more data for a prior that "
+                       "overfits. The eval split is never shifted.",
+                       lower_bound=0, flag_values=flag_values)
   config_flags.add_help_group("prior (choose with --prior)",
-                              ["prior", "class_conditional"], flag_values)
+                              ["prior", "class_conditional", "train_shifts"], flag_values)
   for cls in priors.PRIORS.classes():
     config_flags.define_options_flags(cls, f"--prior={cls.name}", flag_values)
   config_flags.define_options_flags(LoopOptions, "loop", flag_values,

@@ -189,11 +189,17 @@ class TrainPriorConfig:
       default_factory=lambda: LoopOptions(**PRIOR_LOOP_DEFAULTS))
   prior: PriorOptions = dataclasses.field(default_factory=PixelCNNOptions)
   class_conditional: bool = False
+  # N: also train on the codes of every training image shifted by each (dy, dx)
+  # with |dy|, |dx| <= N pixels ((2N + 1)^2 code maps per image).
+  train_shifts: int = 0
 
   def __post_init__(self):
     if PRIORS.get(type(self.prior).name) is not type(self.prior):
       raise ValueError(f"prior must be options registered as a prior, got "
                        f"{type(self.prior).__name__}.")
+    if not fields.NON_NEGATIVE_INT.accepts(self.train_shifts):
+      raise fields.InvalidOptionError("train_shifts", self.train_shifts,
+                                      fields.NON_NEGATIVE_INT.message)
 
   @property
   def seed(self) -> int:
@@ -202,7 +208,7 @@ class TrainPriorConfig:
   @classmethod
   def field_names(cls) -> tuple[str, ...]:
     """The flat fields of a record (and flags): every registered prior's too."""
-    names = ("prior", "class_conditional")
+    names = ("prior", "class_conditional", "train_shifts")
     for options_cls in (DataOptions, LoopOptions, *PRIORS.classes()):
       names += tuple(n for n in options_cls.field_names() if n not in names)
     return names
@@ -221,7 +227,8 @@ class TrainPriorConfig:
     return cls(data=DataOptions.from_record(record),
                loop=LoopOptions.from_record({**PRIOR_LOOP_DEFAULTS, **record}),
                prior=prior_cls.from_record(record),
-               class_conditional=record.get("class_conditional", False))
+               class_conditional=record.get("class_conditional", False),
+               train_shifts=record.get("train_shifts", 0))
 
   @classmethod
   def from_fields(cls, **record) -> "TrainPriorConfig":
@@ -232,5 +239,6 @@ class TrainPriorConfig:
     """A copy with flat `changes`."""
     record = {**self.data.to_record(), **self.loop.to_record(),
               **self.prior.to_record(), "prior": self.prior.name,
-              "class_conditional": self.class_conditional}
+              "class_conditional": self.class_conditional,
+              "train_shifts": self.train_shifts}
     return self.from_record({**record, **changes})

@@ -96,6 +96,8 @@ def codes_key(vqvae, vqvae_config, config):
   if facts["dataset_dir"]:
     facts["dataset_dir"] = os.path.abspath(facts["dataset_dir"])
   facts.update(binarize=vqvae_config.training.binarize, seed=vqvae_config.seed)
+  if config.train_shifts:
+    facts["train_shifts"] = config.train_shifts
   digest.update(json.dumps(facts, sort_keys=True).encode())
   return digest.hexdigest()[:16]
 
@@ -116,12 +118,29 @@ def _data_args(config, image_shape):
   return args
 
 
+def shifts(radius):
+  """Every (dy, dx) with |dy|, |dx| <= radius, (0, 0) first."""
+  offsets = [0] + [sign * step for step in range(1, radius + 1) for sign in (1, -1)]
+  return [(dy, dx) for dy in offsets for dx in offsets]
+
+
+def shifted(images, dy, dx):
+  """Images [B, H, W, C] moved down by dy and right by dx pixels (up and left if
+  negative), zeros shifted in."""
+  height, width = images.shape[1], images.shape[2]
+  pad_y, pad_x = abs(dy), abs(dx)
+  padded = tf.pad(images, [[0, 0], [pad_y, pad_y], [pad_x, pad_x], [0, 0]])
+  return padded[:, pad_y - dy:pad_y - dy + height, pad_x - dx:pad_x - dx + width, :]
+
+
 def encode_to_shards(vqvae, vqvae_config, config, directory):
   """Encodes both splits with the frozen VQ-VAE into `directory`'s shards.
 
   Images are binarised as `train_lib.evaluate` does and brought to the VQ-VAE's
-  size and colour (--image_size and --channels may be left unset). Batch by
-  batch, so that memory holds one shard at most; the index is written last.
+  size and colour (--image_size and --channels may be left unset). With
+  `config.train_shifts` each training batch is encoded once per shift (`shifts`),
+  unshifted first. Batch by batch, so that memory holds one shard at most; the
+  index is written last.
 
   Returns:
     The number of (train, eval) images encoded.
@@ -137,19 +156,21 @@ def encode_to_shards(vqvae, vqvae_config, config, directory):
   image_data = data.open_data(**_data_args(config, vqvae.image_shape))
   entries = {}
   for split, with_recon in ((data.TRAIN, False), (data.EVAL, True)):
+    moves = shifts(config.train_shifts) if split == data.TRAIN else [(0, 0)]
     writer = code_shards.ShardWriter(
         directory, split, code_shards.record_dtype(vqvae.code_shape, with_recon),
-        total=image_data.num_examples(split))
+        total=image_data.num_examples(split) * len(moves))
     for images, labels in image_data.eval_batches(
         split, config.loop.eval_batch_size, vqvae_config.seed,
         vqvae_config.training.binarize, with_labels=True):
-      codes, recon = encode(images, with_recon)
-      columns = ({name: level.numpy() for name, level in codes.items()}
-                 if isinstance(codes, dict) else {"codes": codes.numpy()})
-      columns[code_shards.LABEL] = labels.numpy().astype(np.int32)
-      if with_recon:
-        columns[code_shards.RECON_NLL] = recon.numpy()
-      writer.write(**columns)
+      for dy, dx in moves:
+        codes, recon = encode(shifted(images, dy, dx), with_recon)
+        columns = ({name: level.numpy() for name, level in codes.items()}
+                   if isinstance(codes, dict) else {"codes": codes.numpy()})
+        columns[code_shards.LABEL] = labels.numpy().astype(np.int32)
+        if with_recon:
+          columns[code_shards.RECON_NLL] = recon.numpy()
+        writer.write(**columns)
     entries[split] = writer.close()
   code_shards.write_index(directory, entries)
   return tuple(sum(entries[split]["rows"]) for split in (data.TRAIN, data.EVAL))
