@@ -93,8 +93,7 @@ class Encoder(tf.Module):
   def __call__(self, images):
     """Maps images [B, H, W, C] to latents [B, H / 2^n, W / 2^n, embedding_dim]."""
     x = tf.cast(images, self.dtype)
-    for conv in self.downsample:
-      x = tf.nn.relu(conv(x))
+    x = layers.activated(self.downsample, x, tf.nn.relu)
     x = self.residual(self.conv(x))
     return self.pre_quantizer(x)
 
@@ -125,8 +124,7 @@ class Decoder(tf.Module):
   def __call__(self, latents):
     """Maps latents [B, h, w, embedding_dim] to logits [B, h * 2^n, w * 2^n, C]."""
     x = self.residual(self.conv(tf.cast(latents, self.dtype)))
-    for conv in self.upsample[:-1]:
-      x = tf.nn.relu(conv(x))
+    x = layers.activated(self.upsample[:-1], x, tf.nn.relu)
     return self.upsample[-1](x)
 
 

@@ -32,9 +32,7 @@ def _hidden_layers(in_features, num_hiddens, seeds):
 def _leaky_relu_mlp(inputs, hidden, out, dtype):
   """inputs [B, ...] flattened, through `hidden` with leaky ReLUs, then `out`: [B, F]."""
   x = tf.reshape(tf.cast(inputs, dtype), [tf.shape(inputs)[0], -1])
-  for layer in hidden:
-    x = tf.nn.leaky_relu(layer(x))
-  return out(x)
+  return out(layers.activated(hidden, x, tf.nn.leaky_relu))
 
 
 class MLPEncoder(tf.Module):
@@ -99,8 +97,7 @@ class GlobalEncoder(tf.Module):
   @tf.Module.with_name_scope
   def __call__(self, images):
     x = tf.cast(images, self.dtype)
-    for conv in self.convs:
-      x = tf.nn.elu(conv(x))
+    x = layers.activated(self.convs, x, tf.nn.elu)
     x = tf.nn.elu(self.summary(tf.reshape(x, [tf.shape(x)[0], -1])))
     return tf.reshape(self.out(x), [-1, 1, self.num_latents, self.embedding_dim])
 
@@ -131,6 +128,5 @@ class GlobalDecoder(tf.Module):
   def __call__(self, latents):
     x = tf.reshape(tf.cast(latents, self.dtype), [tf.shape(latents)[0], -1])
     x = tf.reshape(tf.nn.elu(self.expand(x)), (-1,) + self.grid)
-    for conv in self.convs:
-      x = tf.nn.elu(conv(x))
+    x = layers.activated(self.convs, x, tf.nn.elu)
     return self.out(x)

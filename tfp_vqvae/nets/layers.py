@@ -31,6 +31,13 @@ def truncated_normal_fan_in(shape: Sequence[int], fan_in: int,
                                               stddev=1.0 / math.sqrt(fan_in))
 
 
+def activated(stack, x, activation):
+  """x through each layer of `stack` in turn, `activation` after each one."""
+  for layer in stack:
+    x = activation(layer(x))
+  return x
+
+
 def check_positive(**values):
   """Raises ValueError naming the first argument that is not an integer >= 1."""
   for name, value in values.items():
