@@ -53,7 +53,7 @@ class BenchmarkCliTest(tf.test.TestCase):
     lines = _run("--what", "quantizer", "--n", "100", "--k", "8", "16",
                  "--malloc", "default")
     lines += _run("--what", "quantizer", "--n", "100", "--k", "8", "--malloc", "default",
-                  "--quantizers", "ema-rotation", "ema-cosine8", "loss-rotation")
+                  "--quantizers", "ema-rotation", "ema-cosine8", "loss-rotation", "simvq")
     self.assertEqual(
         [(r["quantizer"], r["peer"], r["n_vectors"], r["num_embeddings"]) for r in lines],
         [("ema", "tfp_vqvae", 100, 8), ("ema", "tfp_vqvae", 100, 16),
@@ -61,7 +61,8 @@ class BenchmarkCliTest(tf.test.TestCase):
          ("lfq", "tfp_vqvae-lfq", 100, 8), ("lfq", "tfp_vqvae-lfq", 100, 16),
          ("ema-rotation", "tfp_vqvae-ema-rotation", 100, 8),
          ("ema-cosine8", "tfp_vqvae-ema-cosine8", 100, 8),
-         ("loss-rotation", "tfp_vqvae-loss-rotation", 100, 8)])
+         ("loss-rotation", "tfp_vqvae-loss-rotation", 100, 8),
+         ("simvq", "tfp_vqvae-simvq", 100, 8)])
     for line in lines:
       for key in _REQUIRED + ("n_vectors", "vectors_per_s"):
         self.assertIn(key, line)

@@ -83,6 +83,7 @@ QUANTIZER_VARIANTS = {
     "ema-cosine8": ("ema", {"cosine_dim": 8}),
     "loss": ("loss", {}),
     "loss-rotation": ("loss", {"rotation_trick": True}),
+    "simvq": ("simvq", {}),
 }
 QUANTIZERS = ("ema", "fsq", "lfq")
 SERVING_SIGNATURES = ("encode", "decode", "reconstruct")
