@@ -243,6 +243,25 @@ def straight_through_output(inputs, vectors, nearest, codes, loss, code_counts,
   return quantizer_output(inputs, quantized, codes, loss, code_counts)
 
 
+def codebook_loss(inputs, vectors, nearest, commitment_cost):
+  """Per-example [B] loss of a codebook trained by gradient: ||sg(z_e) - e||^2 (to
+  the codebook) plus beta ||z_e - sg(e)||^2 (to the encoder), summed over positions.
+
+  Args:
+    inputs: the call's [B, ..., D] inputs (for the batch size).
+    vectors: float32 [N, D], the flattened inputs.
+    nearest: float32 [N, D], their code vectors, with the codebook's gradient.
+    commitment_cost: beta.
+  """
+  batch_size = tf.shape(inputs)[0]
+  commitment = tf.reshape(tf.square(vectors - tf.stop_gradient(nearest)),
+                          [batch_size, -1])
+  codebook_error = tf.reshape(tf.square(tf.stop_gradient(vectors) - nearest),
+                              [batch_size, -1])
+  return (tf.reduce_sum(codebook_error, axis=1)
+          + commitment_cost * tf.reduce_sum(commitment, axis=1))
+
+
 def quantizer_output(inputs, quantized, codes, loss, code_counts):
   """The `QuantizerOutput` of a call on `inputs` [B, ..., D], in the inputs' dtype.
 

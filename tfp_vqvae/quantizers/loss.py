@@ -126,13 +126,7 @@ class LossQuantization(quantizer_lib.CodebookOptions):
     if training:
       code_counts = quantizer_lib.sum_over_replicas(context, num_replicas, code_counts)
 
-    batch_size = tf.shape(inputs)[0]
-    commitment = tf.reshape(tf.square(vectors - tf.stop_gradient(nearest)),
-                            [batch_size, -1])
-    codebook_error = tf.reshape(tf.square(tf.stop_gradient(vectors) - nearest),
-                                [batch_size, -1])
-    loss = (tf.reduce_sum(codebook_error, axis=1)
-            + self.commitment_cost * tf.reduce_sum(commitment, axis=1))
+    loss = quantizer_lib.codebook_loss(inputs, vectors, nearest, self.commitment_cost)
     return quantizer_lib.straight_through_output(inputs, vectors, nearest, codes, loss,
                                                  code_counts,
                                                  rotation_trick=self.rotation_trick)

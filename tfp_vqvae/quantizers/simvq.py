@@ -91,12 +91,7 @@ class SimVQQuantizer(quantizer_lib.SingleCodebook):
       self.num_updates.assign_add(1)
       context, num_replicas = quantizer_lib.replica_info()
       code_counts = quantizer_lib.sum_over_replicas(context, num_replicas, code_counts)
-    batch_size = tf.shape(inputs)[0]
-    per_example = lambda squares: tf.reduce_sum(tf.reshape(squares, [batch_size, -1]),
-                                                axis=1)
-    loss = (per_example(tf.square(tf.stop_gradient(vectors) - nearest))
-            + self.commitment_cost
-            * per_example(tf.square(vectors - tf.stop_gradient(nearest))))
+    loss = quantizer_lib.codebook_loss(inputs, vectors, nearest, self.commitment_cost)
     return quantizer_lib.straight_through_output(
         inputs, vectors, nearest, codes, loss, code_counts,
         rotation_trick=self.rotation_trick)
