@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tfp_vqvae.configs import config as config_lib
 from tfp_vqvae.keras import layers as keras_layers
+from tfp_vqvae.quantizers import base
 from tfp_vqvae.quantizers import cosine
 from tfp_vqvae.quantizers import ema as ema_lib
 from tfp_vqvae.quantizers import loss as quantizer_loss
@@ -71,6 +72,21 @@ class LowDimCosineTest(tf.test.TestCase, parameterized.TestCase):
     evaluated = quantizer(inputs)
     self.assertAllClose(quantizer.lookup(evaluated.codes), evaluated.quantized,
                         rtol=1e-5, atol=1e-5)
+
+  def test_unit_vectors_round_each_row_alike_wherever_it_sits(self):
+    # 2 x 18 rows of 3: on AVX2, tf.math.l2_normalize rounds the tail of a batch
+    # otherwise than the rest, so one replica's half of a global batch differed
+    # from the same rows normalised with the whole batch.
+    x = _normal([36, 3], 3)
+    x[5] = 0.0
+    unit = tf.function(base.unit_vectors)
+    whole = unit(tf.constant(x)).numpy()
+    halves = np.concatenate([unit(tf.constant(x[:18])).numpy(),
+                             unit(tf.constant(x[18:])).numpy()])
+    self.assertAllEqual(whole, halves)
+    rows = np.arange(36) != 5
+    self.assertAllClose(whole[rows], _unit(x[rows].astype(np.float64)), atol=1e-6)
+    self.assertAllEqual(whole[5], np.zeros(3))
 
   def test_codebook_quantizer_must_be_cosine(self):
     with self.assertRaisesRegex(ValueError, "codebook_quantizer must be made with "

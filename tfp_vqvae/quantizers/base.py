@@ -211,7 +211,7 @@ def rotated(vectors, nearest):
                        code_direction)
   scale = tf.where(vectors_norm > 0, tf.math.divide_no_nan(nearest_norm, vectors_norm),
                    tf.ones_like(vectors_norm))
-  mirror = tf.math.l2_normalize(direction + code_direction, axis=-1)
+  mirror = unit_vectors(direction + code_direction)
   scale, direction, code_direction, mirror = (
       tf.stop_gradient(t) for t in (scale, direction, code_direction, mirror))
   dot = lambda a, b: tf.reduce_sum(a * b, axis=-1, keepdims=True)
@@ -283,9 +283,24 @@ def quantizer_output(inputs, quantized, codes, loss, code_counts):
       code_counts=code_counts)
 
 
+def unit_vectors(x):
+  """x [..., D] with each vector divided by its l2 norm (zeros stay zero).
+
+  As `tf.math.l2_normalize` (the same epsilon), but with a correctly rounded sqrt
+  and division instead of a reciprocal square root: a vector's result then does
+  not depend on where it sits in the batch. (The AVX2 kernels compute the rsqrt
+  of the batch's tail elements otherwise than the rest, so the rows a replica
+  holds would round differently from the same rows of the global batch.)
+  """
+  norm = tf.sqrt(tf.maximum(tf.reduce_sum(tf.square(x), axis=-1, keepdims=True), 1e-12))
+  # Never 0 here: divide_no_nan only because grappler turns x / sqrt(y) back into
+  # x * rsqrt(y).
+  return tf.math.divide_no_nan(x, norm)
+
+
 def code_vectors(codebook, cosine):
   """The vectors codes stand for: the codebook's rows, l2-normalised if `cosine`."""
-  return tf.math.l2_normalize(codebook, axis=-1) if cosine else codebook
+  return unit_vectors(codebook) if cosine else codebook
 
 
 def check_codebook_args(num_embeddings, embedding_dim, commitment_cost):
