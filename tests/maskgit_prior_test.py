@@ -3,8 +3,10 @@
 import math
 
 import numpy as np
+from scipy import special
 import tensorflow as tf
 
+from tfp_vqvae.priors import hierarchical
 from tfp_vqvae.priors import maskgit
 
 
@@ -114,6 +116,51 @@ class MaskGITPriorTest(tf.test.TestCase):
     self.assertAllClose(counts, np.round(counts), atol=1e-3)
     self.assertAllInRange(np.round(counts), 1, 64)
     self.assertNear(float(tf.reduce_mean(counts)), 64 * 2 / math.pi + 0.5, 1.0)
+
+  def test_any_order_nll_reveals_one_position_at_a_time_in_the_seeds_orders(self):
+    prior = _prior(5, (2, 3), num_stages=2)
+    codes = np.random.default_rng(4).integers(0, 5, (4, 2, 3, 2))
+    seed = tf.constant([3, 9], tf.int64)
+    got = prior.any_order_nll(codes, seed).numpy()
+    # The reference: example b's positions in the order sorting its row of the
+    # seed's uniforms, each scored by `logits` with itself and the later ones masked.
+    orders = np.argsort(tf.random.stateless_uniform([4, 6], seed).numpy(), axis=-1,
+                        kind="stable")
+    want = np.zeros(4)
+    for b in range(4):
+      masked = np.ones(6, bool)
+      for position in orders[b]:
+        logits = prior.logits(codes[b:b + 1], masked.reshape(1, 2, 3)).numpy()
+        row, column = divmod(position, 3)
+        log_probs = logits[0, row, column] - special.logsumexp(
+            logits[0, row, column], axis=-1, keepdims=True)
+        want[b] -= sum(log_probs[stage, codes[b, row, column, stage]]
+                       for stage in range(2))
+        masked[position] = False
+    self.assertAllClose(got, want, rtol=1e-5)
+    self.assertNotAllClose(prior.any_order_nll(codes, tf.constant([4, 9])), got)
+
+  def test_any_order_nll_of_one_order_is_a_normalised_distribution(self):
+    # A batch of one draws the same order for every code: q_sigma sums to 1.
+    prior = _prior(3, (1, 3))
+    every_code = np.stack(np.meshgrid(*[range(3)] * 3, indexing="ij"), -1)
+    nll = [float(prior.any_order_nll(code.reshape(1, 1, 3), tf.constant([5, 1]))[0])
+           for code in every_code.reshape(-1, 3)]
+    self.assertNear(float(np.sum(np.exp(-np.array(nll)))), 1.0, 1e-5)
+
+  def test_composes_into_a_hierarchical_prior(self):
+    top = _prior(4, (1, 2))
+    bottom = _prior(4, (2, 2), condition_shape=(1, 2))
+    prior = hierarchical.HierarchicalPrior(top, bottom)
+    codes = prior.sample(tf.constant([1, 2, 3], tf.int64))
+    seed = tf.constant([6, 2], tf.int64)
+    bottom_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+    for method in ("masked_nll", "any_order_nll"):
+      self.assertAllClose(
+          getattr(prior, method)(codes, seed),
+          getattr(top, method)(codes["top"], seed)
+          + getattr(bottom, method)(codes["bottom"], bottom_seed,
+                                    condition=codes["top"]), msg=method)
 
   def test_arguments_are_validated_naming_them(self):
     prior = _prior()

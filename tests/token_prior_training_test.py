@@ -72,15 +72,17 @@ class TokenPriorTrainingTest(tf.test.TestCase):
     cls.temp_dir = tempfile.mkdtemp(prefix="token_prior_test_")
     cls.vqvae_dir = os.path.join(cls.temp_dir, "vqvae")
     test_util.train_tiny_model(cls.vqvae_dir)
-    cls.metrics, cls.prior_dirs = {}, {}
-    for name in ("transformer", "maskgit"):
-      config = prior_configs.TrainPriorConfig.from_fields(prior=name, **_TINY)
+    cls.metrics, cls.rerun_metrics, cls.prior_dirs = {}, {}, {}
+    for name, extra in (("transformer", {}), ("maskgit", dict(any_order_eval=True))):
+      config = prior_configs.TrainPriorConfig.from_fields(prior=name, **_TINY, **extra)
       resumed, straight = (os.path.join(cls.temp_dir, f"{name}_{run}")
                            for run in ("resumed", "straight"))
       with tfds.testing.mock_data(num_examples=32):
         train_prior.train_prior(config.override(num_steps=2), cls.vqvae_dir, resumed)
         cls.metrics[name] = train_prior.train_prior(config, cls.vqvae_dir, resumed)
         train_prior.train_prior(config, cls.vqvae_dir, straight)
+        # Run again when done: nothing to train, the same best and report.
+        cls.rerun_metrics[name] = train_prior.train_prior(config, cls.vqvae_dir, resumed)
       cls.prior_dirs[name] = (resumed, straight)
 
   @classmethod
@@ -94,6 +96,13 @@ class TokenPriorTrainingTest(tf.test.TestCase):
       self.assertCountEqual(got, want, name)
       for key, value in want.items():
         self.assertAllEqual(got[key], value, f"{name}: {key}")
+
+  def test_a_finished_run_run_again_reports_the_same_best(self):
+    for name, metrics in self.metrics.items():
+      # The last step's checkpoint predates its evaluation, which found the best.
+      self.assertEqual(metrics["best_step"], 4, name)
+      again = dict(self.rerun_metrics[name], train_seconds=metrics["train_seconds"])
+      self.assertEqual(again, metrics, name)
 
   def test_loaded_from_the_record_by_kind(self):
     vqvae, _, _ = checkpoints.load_vqvae(self.vqvae_dir)
@@ -120,6 +129,11 @@ class TokenPriorTrainingTest(tf.test.TestCase):
     masked = self.metrics["maskgit"]
     self.assertEqual(masked["prior"], "maskgit")
     self.assertGreater(masked["masked_nll_nats_per_image"], 0)
+    # --any_order_eval: its any-order NLL, near 49 log K too, and the bound with it.
+    self.assertBetween(masked["any_order_nll_nats_per_image"], 0.5 * 49 * np.log(16),
+                       1.5 * 49 * np.log(16))
+    self.assertAllClose(masked["neg_elbo_any_order_prior_nats"],
+                        masked["recon_nll_nats"] + masked["any_order_nll_nats_per_image"])
     for key in ("prior_nll_nats_per_image", "prior_bits_per_latent",
                 "neg_elbo_learned_prior_nats"):
       self.assertIn(key, exact)

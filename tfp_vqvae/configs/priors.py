@@ -179,6 +179,13 @@ class TransformerOptions(TokenPriorOptions):
 class MaskGITOptions(TokenPriorOptions):
   """MaskGIT: a bidirectional Transformer trained on masked codes, decoded in 8 parallel
   steps; its loss is a masked NLL, not a bound on -log p(codes)."""
+  any_order_eval: bool = fields.field(
+      False, fields.BOOL,
+      "After training, also score the best MaskGIT prior on the eval split as an "
+      "autoregressive model revealing each image's codes one at a time in a random "
+      "order: an upper bound on -log q(codes) for that model (not for MaskGIT's "
+      "sampler), reported with its bound on -log p(x). Costs h*w passes of the "
+      "network per eval batch.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ class Stream(enum.IntEnum):
   PRIOR_SAMPLE = 0x5A3      # prior: the Gumbel noise of one sample
   PRIOR_SAMPLE_BOTTOM = 0x5A4  # prior: that of its bottom level (VQ-VAE-2)
   PRIOR_MASK = 0x3A5C       # MaskGIT prior: which codes a training step masks
+  PRIOR_ORDER = 0x0D3       # MaskGIT prior: the orders of its any-order NLL
   SAMPLES = 0x5EED5         # sampling CLI: the seed of each sample
 
 

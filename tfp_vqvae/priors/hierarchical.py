@@ -12,7 +12,7 @@ and sampling is ancestral: the top grid first, then the bottom grid given it. Bo
 are priors of one kind, `pixelcnn.GatedPixelCNN`s or Transformer priors
 (`pixelcnn.build_prior` builds this module from a `pixelcnn.HierarchicalPriorConfig`);
 two MaskGIT priors have no log p, and train on the sum of their masked NLLs
-(`masked_nll`). Codes are dicts {"top": int [B, ht, wt],
+(`masked_nll`); `any_order_nll` sums their any-order NLLs, a bound. Codes are dicts {"top": int [B, ht, wt],
 "bottom": int [B, hb, wb]} of the same K, as the hierarchical VQ-VAE's `encode`
 returns and `decode_codes` takes.
 """
@@ -87,6 +87,16 @@ class HierarchicalPrior(tf.Module):
     return (self.top.masked_nll(codes["top"], seed, labels, training)
             + self.bottom.masked_nll(codes["bottom"], _bottom_seed(seed), labels,
                                      training, condition=codes["top"]))
+
+  def any_order_nll(self, codes, seed, labels=None):
+    """-log q(top) - log q(bottom | top) [B] of two MaskGIT priors, each level
+    revealed in random orders (`maskgit.MaskGITPrior.any_order_nll`).
+
+    Args: as `level_log_probs`, `seed` (int [2]) required.
+    """
+    return (self.top.any_order_nll(codes["top"], seed, labels)
+            + self.bottom.any_order_nll(codes["bottom"], _bottom_seed(seed), labels,
+                                        condition=codes["top"]))
 
   def level_log_probs(self, codes, labels=None, training=False, seed=None):
     """{"top": log p(top) [B], "bottom": log p(bottom | top) [B]} in nats.

@@ -15,6 +15,15 @@ rather than one code at a time:
     so it does not enter the VQ-VAE's bound and must never be reported as a
     log-likelihood. This prior has no `log_prob` for that reason;
 
+  * a likelihood anyway (`any_order_nll`): the same network read as an
+    autoregressive model in an order sigma of the positions, revealing one at a
+    time, q_sigma(codes) = prod_t p(code at sigma_t | the codes at sigma_<t), a
+    distribution over codes for each sigma. With sigma uniform and drawn apart
+    from the codes, E_sigma[-log q_sigma(codes)] >= -log q(codes) for the
+    mixture q = E_sigma q_sigma (Jensen), so its mean is an upper bound on
+    -log q and may enter a bound on -log p(x), for the prior q, which is not
+    the distribution `sample` draws from. It costs N passes of the network;
+
   * sampling (`sample`): start with every position masked; at step t of T,
     draw a code for every masked position from the network's logits (with
     temperature, top_k and top_p), score each draw by its log-probability plus
@@ -95,7 +104,7 @@ class MaskGITPrior(tokens_lib.TokenPrior):
   It has the attributes of the other priors (`code_shape`, `num_embeddings`,
   `num_classes`, `condition_shape`, ...) and a `sample` that takes the same
   seeds, labels, condition and knobs, but no `log_prob`: `masked_nll` is its
-  training loss, not a likelihood (module docstring).
+  training loss, not a likelihood; `any_order_nll` bounds one (module docstring).
   """
   exact_log_prob = False  # No `log_prob`: see `masked_nll`.
 
@@ -173,6 +182,45 @@ class MaskGITPrior(tokens_lib.TokenPrior):
     nll = -tfd.Categorical(logits=logits).log_prob(codes)
     nll = tf.reshape(nll, [-1, num_positions, self.num_stages])
     return tf.reduce_sum(tf.where(masked[..., None], nll, 0.0), axis=[1, 2])
+
+  def any_order_nll(self, codes, seed, labels=None, condition=None):
+    """-log q_sigma(codes) [B] in nats per image, each example in its own random order.
+
+    Reveals the positions of example b one at a time in the order that sorts
+    row b of `tf.random.stateless_uniform([B, N], seed)` (raster positions N =
+    h * w) and sums -log p(code | the codes revealed so far) over the positions'
+    codes (stage s of a position given its stages < s), in N passes of the
+    network: an exact -log q_sigma for that order, and on average over orders an
+    upper bound on -log q(codes) (module docstring), unlike `masked_nll`.
+
+    Args:
+      codes: int [B, *code_shape] in [0, K).
+      seed: int [2] stateless seed of the orders.
+      labels, condition: as `logits`.
+    """
+    self.tokens.check_inputs(labels, condition)
+    sequence = self.tokens.to_sequence(codes)
+    batch_size = tf.shape(sequence)[0]
+    num_positions = self.tokens.num_positions
+    scores = tf.random.stateless_uniform(tf.stack([batch_size, num_positions]),
+                                         tf.cast(seed, tf.int64))
+    order = tf.argsort(scores, axis=-1, stable=True)  # [B, N]: the positions in order
+    reveal_step = tf.argsort(order, axis=-1, stable=True)  # [B, N]: when each is revealed
+    context = self.tokens.context(condition)
+
+    def step(index, total):
+      features = self._features(sequence, reveal_step >= index, labels, context)
+      position = order[:, index]
+      logits = self.tokens.logits(tf.gather(features, position, batch_dims=1),
+                                  tf.gather(sequence, position, batch_dims=1))
+      nll = -tfd.Categorical(logits=logits).log_prob(
+          tf.gather(sequence, position, batch_dims=1))
+      return index + 1, total + tf.reduce_sum(nll, axis=-1)
+
+    _, total = tf.while_loop(lambda index, _: index < num_positions, step,
+                             (tf.constant(0), tf.zeros([batch_size])),
+                             maximum_iterations=num_positions)
+    return total
 
   @tf.function
   def sample(self, seeds, temperature=1.0, labels=None, condition=None, top_k=0,

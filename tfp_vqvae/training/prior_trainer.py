@@ -31,7 +31,8 @@ At the end PRIOR_DIR/prior_metrics.json reports the best checkpoint on the eval
 split: -log p(z_q) under the prior (and per level or stage when there are
 several), the VQ-VAE's recon NLL on the same images, and the two bounds on
 -log p(x), recon NLL + prior NLL with the learned and with the uniform prior; for
-MaskGIT, its masked NLL and the uniform prior's bound only.
+MaskGIT, its masked NLL and the uniform prior's bound, and with --any_order_eval
+its any-order NLL (`maskgit.MaskGITPrior.any_order_nll`) and the bound with it.
 """
 
 import hashlib
@@ -192,7 +193,9 @@ class PriorTrainer(tf.Module):
     self.best_nll = tf.Variable(math.inf, dtype=tf.float64, trainable=False,
                                 name="best_nll")
     self.best_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_step")
-    self.best_checkpoint = tf.train.Checkpoint(prior=self.prior, step=self.step)
+    self.best_checkpoint = tf.train.Checkpoint(prior=self.prior, step=self.step,
+                                               best_nll=self.best_nll,
+                                               best_step=self.best_step)
     self._train_shards = train_shards
     self._batches = None
 
@@ -242,16 +245,17 @@ def training_loss(prior, codes, labels, seed):
   return prior.masked_nll(codes, seed, labels, training=True)
 
 
-def evaluate_prior(prior, shards, batch_size, seed=0):
+def evaluate_prior(prior, shards, batch_size, seed=0, any_order=False):
   """Mean -log p(codes) in nats per image over a split (for MaskGIT, the masked
-  NLL), batch by batch.
+  NLL, or with any_order its any-order NLL), batch by batch.
 
   Args:
     prior: a prior of `pixelcnn.build_prior`.
     shards: the split's `code_shards.CodeShards`.
     batch_size: examples per batch.
-    seed: MaskGIT's masks of batch i are drawn from (seed, i), the same at every
-      evaluation.
+    seed: MaskGIT's masks (or orders) of batch i are drawn from (seed, i), the
+      same at every evaluation.
+    any_order: for MaskGIT, score the codes with `any_order_nll` instead.
 
   Returns:
     (the NLL, {part: its NLL} over the parts of `prior.level_sizes`, which sum
@@ -262,6 +266,10 @@ def evaluate_prior(prior, shards, batch_size, seed=0):
     def losses(codes, labels, unused_index):
       return {name: -log_prob for name, log_prob
               in prior.level_log_probs(codes, labels).items()}
+  elif any_order:
+    def losses(codes, labels, index):
+      order_seed = seeds_lib.step_seed(seed, seeds_lib.Stream.PRIOR_ORDER, index)
+      return {"any_order_nll": prior.any_order_nll(codes, order_seed, labels)}
   else:
     def losses(codes, labels, index):
       mask_seed = seeds_lib.step_seed(seed, seeds_lib.Stream.PRIOR_MASK, index)
@@ -310,6 +318,26 @@ def _load_or_encode(vqvae, vqvae_config, config, model_dir, key, num_classes):
   if num_classes:
     _check_labels(train_shards, eval_shards, num_classes)
   return train_shards, eval_shards
+
+
+def _catch_up_with_best(trainer, best_path):
+  """Takes the best NLL and its step from best_path when they are newer than the
+  restored ones.
+
+  A step's checkpoint is written before its evaluation, so a run stopped (or
+  finished) after an evaluation that found a new best resumes with the best before
+  it, while best/ holds the new one: without this, a resumed run would report the
+  wrong best step and could replace best/ with a worse prior. A best/ checkpoint
+  written before it held the best NLL is left as it is.
+  """
+  if best_path is None:
+    return
+  reader = tf.train.load_checkpoint(best_path)
+  step_key, nll_key = (f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
+                       for name in ("best_step", "best_nll"))
+  if reader.has_tensor(step_key) and reader.get_tensor(step_key) > trainer.best_step:
+    trainer.best_step.assign(reader.get_tensor(step_key))
+    trainer.best_nll.assign(reader.get_tensor(nll_key))
 
 
 def _check_or_write_config(model_dir, prior_config, key, vqvae_dir):
@@ -372,6 +400,7 @@ def train_prior(config, vqvae_dir, model_dir):
                best_nll=trainer.best_nll, best_step=trainer.best_step)
   best_manager = tf.train.CheckpointManager(
       trainer.best_checkpoint, os.path.join(model_dir, prior_lib.BEST_DIR), max_to_keep=1)
+  _catch_up_with_best(trainer, best_manager.latest_checkpoint)
 
   # Bits per latent are per code: of every level, and every stage of residual codes.
   latents = sum(level_sizes.values())
@@ -434,6 +463,19 @@ def train_prior(config, vqvae_dir, model_dir):
     logging.info("Best prior (step %d): masked NLL %.2f nats, not a bound (the "
                  "uniform prior's bound is %.2f nats).", metrics["best_step"], prior_nll,
                  metrics["neg_elbo_uniform_prior_nats"])
+    if config.prior.any_order_eval:
+      logging.info("Scoring it in a random order per image on %s (a pass of the "
+                   "network per position of the codes, per batch) ...",
+                   config.data.eval_split)
+      any_order_nll, _, _ = evaluate_prior(best_prior, eval_shards,
+                                           loop_options.eval_batch_size, config.seed,
+                                           any_order=True)
+      metrics.update(any_order_nll_nats_per_image=any_order_nll,
+                     neg_elbo_any_order_prior_nats=recon_nll + any_order_nll)
+      logging.info("Any-order NLL %.2f nats: a bound for the network read as an "
+                   "autoregressive model in random orders, not for MaskGIT's "
+                   "sampler; -ELBO %.2f nats with it.", any_order_nll,
+                   metrics["neg_elbo_any_order_prior_nats"])
     loop.write_results(METRICS_FILE, metrics)
     return metrics
   metrics.update(prior_nll_nats_per_image=prior_nll,
