@@ -12,9 +12,9 @@ and sampling is ancestral: the top grid first, then the bottom grid given it. Bo
 are priors of one kind, `pixelcnn.GatedPixelCNN`s or Transformer priors
 (`pixelcnn.build_prior` builds this module from a `pixelcnn.HierarchicalPriorConfig`);
 two MaskGIT priors have no log p, and train on the sum of their masked NLLs
-(`masked_nll`); `any_order_nll` sums their any-order NLLs, a bound. Codes are dicts {"top": int [B, ht, wt],
-"bottom": int [B, hb, wb]} of the same K, as the hierarchical VQ-VAE's `encode`
-returns and `decode_codes` takes.
+(`masked_nll`); `any_order_nll` sums their any-order NLLs, a bound. Codes are
+dicts {"top": int [B, ht, wt], "bottom": int [B, hb, wb]} of the same K, as the
+hierarchical VQ-VAE's `encode` returns and `decode_codes` takes.
 """
 
 import tensorflow as tf
