@@ -101,6 +101,19 @@ class CliTest(tf.test.TestCase):
     self.assertEqual(bool(_CPP_CHATTER.search(loud.stderr)),
                      bool(_CPP_CHATTER.search(plain.stderr)))
 
+  def test_a_flag_of_a_prior_not_chosen_is_reported_in_one_line(self):
+    missing = os.path.join(self.get_temp_dir(), "no_vqvae")
+    shown = _run(["-m", "tfp_vqvae.train_prior", "--prior=transformer",
+                  "--any_order_eval", "--num_channels=32", "--dropout_rate=0.2",
+                  f"--vqvae_dir={missing}", f"--model_dir={missing}_prior"])
+    self.assertNotEqual(shown.returncode, 0)
+    warnings = [line for line in shown.stderr.splitlines() if line.startswith("warning")]
+    self.assertCountEqual(warnings, [
+        "warning: --any_order_eval is an option of --prior=maskgit; it has no effect "
+        "here.",
+        "warning: --num_channels is an option of --prior=pixelcnn; it has no effect "
+        "here."])
+
   def test_help_and_bad_flags_come_before_tensorflow(self):
     programs = {"tfp_vqvae.train": "--quantizer=ema",
                 "tfp_vqvae.train_prior": "--prior=pixelcnn",

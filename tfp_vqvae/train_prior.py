@@ -47,8 +47,13 @@ def define_flags(flag_values=flags.FLAGS):
 
 
 def config_from_flags(flag_values=flags.FLAGS) -> priors.TrainPriorConfig:
-  return priors.TrainPriorConfig.from_record(
+  """The config of the parsed flags; a flag of a prior not chosen (e.g.
+  --any_order_eval with --prior=transformer) is reported on stderr in one line."""
+  config = priors.TrainPriorConfig.from_record(
       {name: flag_values[name].value for name in priors.TrainPriorConfig.field_names()})
+  config_flags.warn_of_unchosen_options(priors.PRIORS.field_owners("prior"),
+                                        set(config.prior.field_names()), flag_values)
+  return config
 
 
 def main(argv):

@@ -124,9 +124,8 @@ def component_fields() -> dict[str, tuple[str, ...]]:
   components (e.g. "quantizer=ema") that have it."""
   owners = {}
   for key, (_, registry) in COMPONENTS.items():
-    for cls in registry.classes():
-      for name in cls.field_names():
-        owners[name] = owners.get(name, ()) + (f"{key}={cls.name}",)
+    for name, components in registry.field_owners(key).items():
+      owners[name] = owners.get(name, ()) + components
   return owners
 
 

@@ -102,12 +102,23 @@ def config_from_flags(flag_values=flags.FLAGS) -> config_lib.Config:
     for name in options_cls.field_names():
       record[name] = flag_values[name].value
   config = config_lib.Config.from_record(record)
-  used = set(config.to_record())
-  for name, owners in config_lib.component_fields().items():
-    if flag_values[name].present and name not in used:
-      print(f"warning: --{name} is an option of --{' or --'.join(owners)}; it has no "
-            "effect here.", file=sys.stderr)
+  warn_of_unchosen_options(config_lib.component_fields(), set(config.to_record()),
+                           flag_values)
   return config
+
+
+def warn_of_unchosen_options(owners, used, flag_values=flags.FLAGS) -> None:
+  """Reports on stderr, one line each, the flags given for components not chosen.
+
+  Args:
+    owners: {field name: the components that have it, e.g. ("quantizer=ema",)}.
+    used: the field names of the chosen components.
+    flag_values: the parsed flags.
+  """
+  for name, components in owners.items():
+    if flag_values[name].present and name not in used:
+      print(f"warning: --{name} is an option of --{' or --'.join(components)}; it has "
+            "no effect here.", file=sys.stderr)
 
 
 def flag_error(error: ValueError) -> str:

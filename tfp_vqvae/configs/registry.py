@@ -62,3 +62,12 @@ class Registry:
 
   def classes(self) -> tuple:
     return tuple(self._classes.values())
+
+  def field_owners(self, flag: str) -> dict[str, tuple[str, ...]]:
+    """Every field of a registered class: field name -> the components that have
+    it, as chosen with `flag` (e.g. "quantizer=ema")."""
+    owners = {}
+    for name, cls in self._classes.items():
+      for field_name in cls.field_names():
+        owners[field_name] = owners.get(field_name, ()) + (f"{flag}={name}",)
+    return owners
