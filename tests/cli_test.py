@@ -105,6 +105,7 @@ class CliTest(tf.test.TestCase):
     missing = os.path.join(self.get_temp_dir(), "no_vqvae")
     shown = _run(["-m", "tfp_vqvae.train_prior", "--prior=transformer",
                   "--any_order_eval", "--num_channels=32", "--dropout_rate=0.2",
+                  "--kernel_size=3",  # pixelcnn's, at its default: no effect either way
                   f"--vqvae_dir={missing}", f"--model_dir={missing}_prior"])
     self.assertNotEqual(shown.returncode, 0)
     warnings = [line for line in shown.stderr.splitlines() if line.startswith("warning")]

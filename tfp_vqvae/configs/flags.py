@@ -93,7 +93,8 @@ def config_from_flags(flag_values=flags.FLAGS) -> config_lib.Config:
   """The `Config` of the parsed flags.
 
   A flag given for a component that is not chosen (e.g. --decay with
-  --quantizer=loss) is reported on stderr in one line: it has no effect.
+  --quantizer=loss), at a value other than its default, is reported on stderr in
+  one line: it has no effect.
   """
   record = {name: flag_values[name].value for name in config_lib.COMPONENTS}
   for name in config_lib.component_fields():
@@ -110,13 +111,18 @@ def config_from_flags(flag_values=flags.FLAGS) -> config_lib.Config:
 def warn_of_unchosen_options(owners, used, flag_values=flags.FLAGS) -> None:
   """Reports on stderr, one line each, the flags given for components not chosen.
 
+  A flag set to its default is not reported: it changes nothing either way, and
+  the flagfiles that vary a part of flags/kmnist.cfg (e.g. --quantizer=fsq) would
+  otherwise warn of the defaults that file spells out.
+
   Args:
     owners: {field name: the components that have it, e.g. ("quantizer=ema",)}.
     used: the field names of the chosen components.
     flag_values: the parsed flags.
   """
   for name, components in owners.items():
-    if flag_values[name].present and name not in used:
+    flag = flag_values[name]
+    if flag.present and flag.value != flag.default and name not in used:
       print(f"warning: --{name} is an option of --{' or --'.join(components)}; it has "
             "no effect here.", file=sys.stderr)
 
