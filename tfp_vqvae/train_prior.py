@@ -48,7 +48,8 @@ def define_flags(flag_values=flags.FLAGS):
 
 def config_from_flags(flag_values=flags.FLAGS) -> priors.TrainPriorConfig:
   """The config of the parsed flags; a flag of a prior not chosen (e.g.
-  --any_order_eval with --prior=transformer) is reported on stderr in one line."""
+  --any_order_eval with --prior=transformer), at a value other than its default,
+  is reported on stderr in one line."""
   config = priors.TrainPriorConfig.from_record(
       {name: flag_values[name].value for name in priors.TrainPriorConfig.field_names()})
   config_flags.warn_of_unchosen_options(priors.PRIORS.field_owners("prior"),
